@@ -1,0 +1,442 @@
+#include "core/config/config.hpp"
+
+#include "core/util/encoding.hpp"
+#include "core/util/time.hpp"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+
+namespace pli::config {
+
+namespace {
+
+enum class Kind { string, uint, boolean, string_list };
+
+struct Key
+{
+  std::string path;
+  Kind kind;
+  bool required;
+  // Stores the node's value into the config; returns an error message or "".
+  std::function<std::string(const YAML::Node&, Config&)> apply;
+};
+
+std::string as_string(const YAML::Node& n) { return n.as<std::string>(); }
+
+std::string check_nonempty(const std::string& v)
+{
+  return v.empty() ? "must not be empty" : "";
+}
+
+std::string check_address(const std::string& v)
+{
+  auto at = v.find('@');
+  if (at == std::string::npos || at == 0 || at + 1 == v.size() ||
+      v.find('@', at + 1) != std::string::npos || v.find_first_of(" <>\"+") != std::string::npos) {
+    return fmt::format("'{}' is not a plain address like pli-bounce@example.org (no '+')", v);
+  }
+  return "";
+}
+
+std::string check_url(const std::string& v)
+{
+  if (v.rfind("https://", 0) != 0 && v.rfind("http://", 0) != 0) {
+    return fmt::format("'{}' must start with https:// or http://", v);
+  }
+  return "";
+}
+
+std::string check_host_port(const std::string& v)
+{
+  auto colon = v.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == v.size()) {
+    return fmt::format("'{}' must be HOST:PORT, e.g. 127.0.0.1:8080", v);
+  }
+  for (char c : v.substr(colon + 1)) {
+    if (c < '0' || c > '9') {
+      return fmt::format("'{}' must be HOST:PORT, e.g. 127.0.0.1:8080", v);
+    }
+  }
+  return "";
+}
+
+std::string check_socket(const std::string& v)
+{
+  if (v.rfind("unix:", 0) == 0 || v.rfind("local:", 0) == 0) {
+    return v.size() > 6 ? "" : "needs a path after unix:";
+  }
+  if (v.rfind("inet:", 0) == 0 || v.rfind("inet6:", 0) == 0) {
+    return v.find('@') != std::string::npos || v.find(':', 5) != std::string::npos
+               ? ""
+               : "inet sockets are written inet:PORT@HOST, e.g. inet:8891@127.0.0.1";
+  }
+  return fmt::format("'{}' must be unix:/path or inet:PORT@HOST", v);
+}
+
+template <typename F> Key str_key(std::string path, bool required, F setter,
+                                  std::function<std::string(const std::string&)> check = nullptr)
+{
+  return Key{path, Kind::string, required,
+             [setter, check](const YAML::Node& n, Config& c) -> std::string {
+               std::string v = as_string(n);
+               if (check) {
+                 if (auto e = check(v); !e.empty()) {
+                   return e;
+                 }
+               }
+               return setter(c, v);
+             }};
+}
+
+template <typename F> Key uint_key(std::string path, std::uint64_t min, std::uint64_t max, F setter)
+{
+  return Key{path, Kind::uint, false,
+             [setter, min, max](const YAML::Node& n, Config& c) -> std::string {
+               std::uint64_t v = n.as<std::uint64_t>();
+               if (v < min || v > max) {
+                 return fmt::format("must be between {} and {}", min, max);
+               }
+               setter(c, v);
+               return "";
+             }};
+}
+
+template <typename F> Key bool_key(std::string path, F setter)
+{
+  return Key{path, Kind::boolean, false, [setter](const YAML::Node& n, Config& c) -> std::string {
+               setter(c, n.as<bool>());
+               return "";
+             }};
+}
+
+template <typename F> Key list_key(std::string path, bool required, F setter)
+{
+  return Key{path, Kind::string_list, required,
+             [setter](const YAML::Node& n, Config& c) -> std::string {
+               std::vector<std::string> v;
+               for (const auto& item : n) {
+                 if (!item.IsScalar()) {
+                   return "every item must be a string";
+                 }
+                 v.push_back(item.as<std::string>());
+               }
+               return setter(c, std::move(v));
+             }};
+}
+
+const std::vector<Key>& keys()
+{
+  static const std::vector<Key> k = {
+      str_key("organisation.name", true,
+              [](Config& c, const std::string& v) {
+                c.organisation.name = v;
+                return check_nonempty(v);
+              }),
+      str_key("organisation.locale", false,
+              [](Config& c, const std::string& v) -> std::string {
+                auto l = model::parse_locale(v);
+                if (!l) {
+                  return fmt::format("'{}' is not a supported locale (fr, en)", v);
+                }
+                c.organisation.locale = *l;
+                return "";
+              }),
+      str_key("organisation.timezone", false,
+              [](Config& c, const std::string& v) -> std::string {
+                if (!util::valid_timezone(v)) {
+                  return fmt::format("'{}' is not a time zone of the tz database (e.g. Europe/Paris)",
+                                     v);
+                }
+                c.organisation.timezone = v;
+                return "";
+              }),
+      str_key("store.path", true,
+              [](Config& c, const std::string& v) {
+                c.store.path = v;
+                return check_nonempty(v);
+              }),
+      uint_key("store.map_size_mb", 16, 1u << 24,
+               [](Config& c, std::uint64_t v) { c.store.map_size_mb = v; }),
+      str_key(
+          "milter.socket", true,
+          [](Config& c, const std::string& v) {
+            c.milter.socket = v;
+            return std::string();
+          },
+          check_socket),
+      uint_key("milter.max_message_mb", 1, 1024,
+               [](Config& c, std::uint64_t v) { c.milter.max_message_mb = v; }),
+      uint_key("milter.max_recipients", 1, 10000,
+               [](Config& c, std::uint64_t v) { c.milter.max_recipients = v; }),
+      list_key("policy.buyers", true,
+               [](Config& c, std::vector<std::string> v) {
+                 c.policy.buyers = std::move(v);
+                 return c.policy.buyers.empty() ? std::string("needs at least one sender pattern")
+                                                : std::string();
+               }),
+      list_key("policy.internal_domains", false,
+               [](Config& c, std::vector<std::string> v) {
+                 for (auto& d : v) {
+                   d = util::ascii_lower(d);
+                 }
+                 c.policy.internal_domains = std::move(v);
+                 return std::string();
+               }),
+      list_key("policy.trusted_networks", false,
+               [](Config& c, std::vector<std::string> v) {
+                 c.policy.trusted_networks = std::move(v);
+                 return std::string();
+               }),
+      str_key("policy.default_mode", false,
+              [](Config& c, const std::string& v) -> std::string {
+                auto m = model::parse_mode(v);
+                if (!m) {
+                  return fmt::format("'{}' is not a mode (ar, simple, off)", v);
+                }
+                c.policy.default_mode = *m;
+                return "";
+              }),
+      str_key("policy.default_type", false,
+              [](Config& c, const std::string& v) -> std::string {
+                auto t = model::parse_message_type(v);
+                if (!t) {
+                  return fmt::format("'{}' is not a message type code (libre, invitation, "
+                                     "modification, reponse-question, complement, attribution, "
+                                     "notification, rejet)",
+                                     v);
+                }
+                c.policy.default_type = *t;
+                return "";
+              }),
+      bool_key("policy.default_reply", [](Config& c, bool v) { c.policy.default_reply = v; }),
+      str_key("reinject.host", false,
+              [](Config& c, const std::string& v) {
+                c.reinject.host = v;
+                return check_nonempty(v);
+              }),
+      uint_key("reinject.port", 1, 65535,
+               [](Config& c, std::uint64_t v) { c.reinject.port = static_cast<std::uint16_t>(v); }),
+      uint_key("reinject.timeout_seconds", 1, 3600,
+               [](Config& c, std::uint64_t v) { c.reinject.timeout_seconds = v; }),
+      str_key(
+          "bounce.address", true,
+          [](Config& c, const std::string& v) {
+            c.bounce.address = util::ascii_lower(v);
+            auto at = c.bounce.address.find('@');
+            c.bounce.local_part = c.bounce.address.substr(0, at);
+            c.bounce.domain = c.bounce.address.substr(at + 1);
+            return std::string();
+          },
+          check_address),
+      bool_key("bounce.keep", [](Config& c, bool v) { c.bounce.keep = v; }),
+      str_key(
+          "linkd.listen", false,
+          [](Config& c, const std::string& v) {
+            c.linkd.listen = v;
+            return std::string();
+          },
+          check_host_port),
+      str_key(
+          "linkd.public_url", true,
+          [](Config& c, const std::string& v) {
+            c.linkd.public_url = v;
+            while (!c.linkd.public_url.empty() && c.linkd.public_url.back() == '/') {
+              c.linkd.public_url.pop_back();
+            }
+            return std::string();
+          },
+          check_url),
+      uint_key("linkd.link_validity_days", 1, 3650,
+               [](Config& c, std::uint64_t v) { c.linkd.link_validity_days = v; }),
+      uint_key("linkd.threads", 1, 64, [](Config& c, std::uint64_t v) { c.linkd.threads = v; }),
+      uint_key("linkd.max_connections", 16, 100000,
+               [](Config& c, std::uint64_t v) { c.linkd.max_connections = v; }),
+      list_key("linkd.trusted_proxies", false,
+               [](Config& c, std::vector<std::string> v) {
+                 c.linkd.trusted_proxies = std::move(v);
+                 return std::string();
+               }),
+  };
+  return k;
+}
+
+class Loader
+{
+public:
+  explicit Loader(std::string file) : m_file(std::move(file)) {}
+
+  util::Result<Config> run(const std::string& text)
+  {
+    YAML::Node root;
+    try {
+      root = YAML::Load(text);
+    } catch (const YAML::ParserException& e) {
+      return error_at(e.mark, e.msg);
+    }
+    if (!root.IsMap()) {
+      return util::Error{k_exit_config,
+                         fmt::format("{}:1: the file must be a YAML mapping of sections "
+                                     "(organisation, store, milter, policy, ...)",
+                                     m_file)};
+    }
+    Config config;
+    config.file = m_file;
+    if (auto e = walk(root, "", config); !e.empty()) {
+      return util::Error{k_exit_config, e};
+    }
+    for (const auto& key : keys()) {
+      if (key.required && m_seen.count(key.path) == 0) {
+        auto section = key.path.substr(0, key.path.rfind('.'));
+        auto it = m_section_marks.find(section);
+        int line = it == m_section_marks.end() ? 1 : it->second.line + 1;
+        return util::Error{k_exit_config, fmt::format("{}:{}: missing required key '{}'", m_file,
+                                                      line, key.path)};
+      }
+    }
+    return config;
+  }
+
+private:
+  util::Error error_at(const YAML::Mark& mark, const std::string& message) const
+  {
+    int line = mark.line < 0 ? 1 : mark.line + 1;
+    return util::Error{k_exit_config, fmt::format("{}:{}: {}", m_file, line, message)};
+  }
+
+  static bool is_section(const std::string& path)
+  {
+    for (const auto& key : keys()) {
+      if (key.path.rfind(path + ".", 0) == 0) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  static const Key* find_key(const std::string& path)
+  {
+    for (const auto& key : keys()) {
+      if (key.path == path) {
+        return &key;
+      }
+    }
+    return nullptr;
+  }
+
+  std::string walk(const YAML::Node& map, const std::string& prefix, Config& config)
+  {
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      const YAML::Node& k = it->first;
+      const YAML::Node& v = it->second;
+      std::string name = k.IsScalar() ? k.as<std::string>() : std::string("?");
+      std::string path = prefix.empty() ? name : prefix + "." + name;
+      if (m_seen.count(path) != 0) {
+        return error_at(k.Mark(), fmt::format("duplicate key '{}'", path)).message;
+      }
+      m_seen.insert(path);
+      if (const Key* key = find_key(path)) {
+        if (auto e = apply(*key, v, config); !e.empty()) {
+          return error_at(v.Mark(), fmt::format("{}: {}", path, e)).message;
+        }
+      } else if (is_section(path)) {
+        if (!v.IsMap()) {
+          return error_at(v.Mark(), fmt::format("'{}' must be a mapping of keys", path)).message;
+        }
+        m_section_marks[path] = k.Mark();
+        if (auto e = walk(v, path, config); !e.empty()) {
+          return e;
+        }
+      } else {
+        return error_at(k.Mark(), fmt::format("unknown key '{}'", path)).message;
+      }
+    }
+    return "";
+  }
+
+  static std::string apply(const Key& key, const YAML::Node& v, Config& config)
+  {
+    switch (key.kind) {
+    case Kind::string:
+      if (!v.IsScalar()) {
+        return "must be a string";
+      }
+      break;
+    case Kind::uint: {
+      if (!v.IsScalar()) {
+        return "must be a whole number";
+      }
+      std::uint64_t n = 0;
+      if (!YAML::convert<std::uint64_t>::decode(v, n) || v.as<std::string>().find('-') == 0) {
+        return fmt::format("must be a whole number, not '{}'", v.as<std::string>());
+      }
+      break;
+    }
+    case Kind::boolean: {
+      bool b = false;
+      if (!v.IsScalar() || !YAML::convert<bool>::decode(v, b)) {
+        return "must be true or false";
+      }
+      break;
+    }
+    case Kind::string_list:
+      if (!v.IsSequence()) {
+        return "must be a list, e.g. [\"a\", \"b\"]";
+      }
+      break;
+    }
+    return key.apply(v, config);
+  }
+
+  std::string m_file;
+  std::set<std::string> m_seen;
+  std::map<std::string, YAML::Mark> m_section_marks;
+};
+
+} // namespace
+
+util::Result<Config> load_from_string(const std::string& text, const std::string& file)
+{
+  return Loader(file).run(text);
+}
+
+util::Result<Config> load(const std::string& file)
+{
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    return util::Error{k_exit_config, fmt::format("{}:0: cannot read the config file", file)};
+  }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return load_from_string(buf.str(), file);
+}
+
+std::string resolve_path(const std::string& cli_value)
+{
+  if (!cli_value.empty()) {
+    return cli_value;
+  }
+  if (const char* env = std::getenv("PLI_CONFIG"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  return "/etc/pli/pli.yaml";
+}
+
+Config load_or_exit(const std::string& file)
+{
+  auto result = load(file);
+  if (!result) {
+    std::fprintf(stderr, "%s\n", result.error().message.c_str());
+    std::exit(k_exit_config);
+  }
+  return std::move(result.value());
+}
+
+} // namespace pli::config

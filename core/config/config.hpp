@@ -1,0 +1,91 @@
+// pli.yaml: loading and validation.
+//
+// One table of keys (path, type, default, validator) drives loading; unknown keys,
+// missing required keys, wrong types and invalid values are errors reported as
+// "FILE:LINE: message" (INTERFACE.md), and binaries exit with status 78 (EX_CONFIG).
+// The parsed Config is immutable.
+#pragma once
+
+#include "core/model/model.hpp"
+#include "core/util/result.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pli::config {
+
+constexpr int k_exit_config = 78;
+
+struct Config
+{
+  std::string file; // where it was loaded from
+
+  struct Organisation
+  {
+    std::string name;
+    model::Locale locale = model::Locale::fr;
+    std::string timezone = "Europe/Paris";
+  } organisation;
+
+  struct Store
+  {
+    std::string path;
+    std::uint64_t map_size_mb = 4096;
+  } store;
+
+  struct Milter
+  {
+    std::string socket;
+    std::uint64_t max_message_mb = 50;
+    std::uint64_t max_recipients = 100;
+  } milter;
+
+  struct Policy
+  {
+    std::vector<std::string> buyers;           // globs on the envelope sender
+    std::vector<std::string> internal_domains; // recipients there keep the original
+    std::vector<std::string> trusted_networks; // CIDRs whose clients need no SMTP AUTH
+    model::Mode default_mode = model::Mode::ar;
+    model::MessageType default_type = model::MessageType::libre;
+    bool default_reply = false;
+  } policy;
+
+  struct Reinject
+  {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 10025;
+    std::uint64_t timeout_seconds = 30;
+  } reinject;
+
+  struct Bounce
+  {
+    std::string address;    // pli-bounce@example.org
+    bool keep = false;      // keep DSNs (deliver them to the bounce mailbox) after recording
+    std::string local_part; // derived: "pli-bounce"
+    std::string domain;     // derived: "example.org"
+  } bounce;
+
+  struct Linkd
+  {
+    std::string listen = "127.0.0.1:8080";
+    std::string public_url;
+    std::uint64_t link_validity_days = 90;
+    std::uint64_t threads = 2;
+    std::uint64_t max_connections = 2000;
+    std::vector<std::string> trusted_proxies = {"127.0.0.1", "::1"};
+  } linkd;
+};
+
+// Loads and validates FILE. The error message is "FILE:LINE: what is wrong".
+util::Result<Config> load(const std::string& file);
+// Same, from text (for tests); `file` is the name used in messages.
+util::Result<Config> load_from_string(const std::string& text, const std::string& file);
+
+// The config file to use: `cli_value` if not empty, else $PLI_CONFIG, else /etc/pli/pli.yaml.
+std::string resolve_path(const std::string& cli_value);
+
+// Loads or prints the error to stderr and exits 78.
+Config load_or_exit(const std::string& file);
+
+} // namespace pli::config

@@ -1,0 +1,94 @@
+// RAII wrappers over the LMDB C API (move-only). A write transaction's destructor
+// aborts; commit() is explicit.
+#pragma once
+
+#include <lmdb.h>
+
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace pli::store::lmdb {
+
+class Env
+{
+public:
+  Env() = default;
+  explicit Env(MDB_env* env) : m_env(env) {}
+  Env(Env&& o) noexcept : m_env(std::exchange(o.m_env, nullptr)) {}
+  Env& operator=(Env&& o) noexcept
+  {
+    std::swap(m_env, o.m_env);
+    return *this;
+  }
+  Env(const Env&) = delete;
+  Env& operator=(const Env&) = delete;
+  ~Env()
+  {
+    if (m_env != nullptr) {
+      mdb_env_close(m_env);
+    }
+  }
+  MDB_env* get() const { return m_env; }
+
+private:
+  MDB_env* m_env = nullptr;
+};
+
+class Txn
+{
+public:
+  Txn() = default;
+  Txn(Txn&& o) noexcept : m_txn(std::exchange(o.m_txn, nullptr)) {}
+  Txn& operator=(Txn&& o) noexcept
+  {
+    std::swap(m_txn, o.m_txn);
+    return *this;
+  }
+  Txn(const Txn&) = delete;
+  Txn& operator=(const Txn&) = delete;
+  ~Txn()
+  {
+    if (m_txn != nullptr) {
+      mdb_txn_abort(m_txn);
+    }
+  }
+  // Returns an LMDB error code (0 on success).
+  int begin(MDB_env* env, unsigned int flags) { return mdb_txn_begin(env, nullptr, flags, &m_txn); }
+  [[nodiscard]] int commit() { return mdb_txn_commit(std::exchange(m_txn, nullptr)); }
+  MDB_txn* get() const { return m_txn; }
+
+private:
+  MDB_txn* m_txn = nullptr;
+};
+
+class Cursor
+{
+public:
+  Cursor(MDB_txn* txn, MDB_dbi dbi) { m_rc = mdb_cursor_open(txn, dbi, &m_cursor); }
+  Cursor(const Cursor&) = delete;
+  Cursor& operator=(const Cursor&) = delete;
+  ~Cursor()
+  {
+    if (m_cursor != nullptr) {
+      mdb_cursor_close(m_cursor);
+    }
+  }
+  int rc() const { return m_rc; }
+  MDB_cursor* get() const { return m_cursor; }
+
+private:
+  MDB_cursor* m_cursor = nullptr;
+  int m_rc = 0;
+};
+
+inline MDB_val val(std::string_view s)
+{
+  return MDB_val{s.size(), const_cast<char*>(s.data())};
+}
+inline std::string_view view(const MDB_val& v)
+{
+  return {static_cast<const char*>(v.mv_data), v.mv_size};
+}
+
+} // namespace pli::store::lmdb

@@ -1,0 +1,645 @@
+// LmdbStore: the embedded store, one LMDB environment shared by the milter, linkd and
+// the CLI on one host. Opened with MDB_NOTLS so that transactions are not tied to the
+// threads of libmilter's or libmicrohttpd's pools; each transaction lives inside one
+// call. Writers are serialised by LMDB's lock; every commit is synced to disk.
+//
+// Databases (keys -> values):
+//   messages       message id -> pb::Message
+//   deliveries     delivery id -> pb::Delivery
+//   events         message id, 0, seq (4 bytes BE) -> pb::Event
+//   tokens         token hash (hex) -> pb::Token
+//   blobs          sha256 (hex) -> bytes (originals and attachments, stored once)
+//   consultations  reference -> pb::Consultation
+//   msgids         Message-ID header -> message id
+//   idempotency    key -> delivery id
+//   idx_sent       inv(sent_at) delivery id -> ""
+//   idx_status     status byte, inv(sent_at), delivery id -> ""
+//   idx_type       type byte, inv(sent_at), delivery id -> ""
+//   idx_consult    reference, 0, inv(sent_at), delivery id -> ""
+//   idx_word       word, 0, inv(sent_at), delivery id -> ""
+// inv(t) is (INT64_MAX - t) as 8 bytes big-endian, so that a forward scan is newest first.
+#include "core/store/evidence.hpp"
+#include "core/store/lmdb.hpp"
+#include "core/store/store.hpp"
+#include "core/util/crypto.hpp"
+#include "core/util/encoding.hpp"
+
+#include <fmt/format.h>
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <set>
+#include <unordered_map>
+
+namespace pli::store {
+
+namespace {
+
+using lmdb::val;
+using lmdb::view;
+
+constexpr std::uint32_t k_schema_version = 1;
+
+util::Error lmdb_error(int rc, std::string_view what)
+{
+  Errc code = rc == MDB_MAP_FULL ? Errc::full : rc == MDB_NOTFOUND ? Errc::not_found : Errc::io;
+  return util::Error{static_cast<int>(code), fmt::format("{}: {}", what, mdb_strerror(rc))};
+}
+
+util::Error not_found(std::string_view what)
+{
+  return util::Error{static_cast<int>(Errc::not_found), std::string(what)};
+}
+
+std::string inv_time(util::Micros t)
+{
+  std::uint64_t v = static_cast<std::uint64_t>(INT64_MAX - t);
+  std::string out(8, '\0');
+  for (int i = 7; i >= 0; --i) {
+    out[static_cast<std::size_t>(i)] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+  return out;
+}
+
+util::Micros from_inv_time(std::string_view s)
+{
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) {
+    v = (v << 8) | static_cast<unsigned char>(s[static_cast<std::size_t>(i)]);
+  }
+  return INT64_MAX - static_cast<util::Micros>(v);
+}
+
+std::string seq_key(const std::string& message, std::uint32_t seq)
+{
+  std::string k = message;
+  k.push_back('\0');
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    k.push_back(static_cast<char>((seq >> shift) & 0xff));
+  }
+  return k;
+}
+
+template <typename Pb> util::Result<Pb> decode(std::string_view bytes, std::string_view what)
+{
+  Pb record;
+  if (!record.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return util::Error{static_cast<int>(Errc::invalid), fmt::format("{}: undecodable record", what)};
+  }
+  if (record.version() != k_schema_version) {
+    return util::Error{static_cast<int>(Errc::invalid),
+                       fmt::format("{}: schema version {} is not supported by this pli", what,
+                                   record.version())};
+  }
+  return record;
+}
+
+class LmdbStore final : public Store
+{
+public:
+  explicit LmdbStore(lmdb::Env env) : m_env(std::move(env)) {}
+
+  util::Status open_dbs(bool read_only)
+  {
+    lmdb::Txn txn;
+    if (int rc = txn.begin(m_env.get(), read_only ? MDB_RDONLY : 0); rc != 0) {
+      return lmdb_error(rc, "opening the store");
+    }
+    const std::pair<const char*, MDB_dbi*> dbs[] = {
+        {"messages", &m_messages},     {"deliveries", &m_deliveries},
+        {"events", &m_events},         {"tokens", &m_tokens},
+        {"blobs", &m_blobs},           {"consultations", &m_consultations},
+        {"msgids", &m_msgids},         {"idempotency", &m_idem},
+        {"idx_sent", &m_idx_sent},     {"idx_status", &m_idx_status},
+        {"idx_type", &m_idx_type},     {"idx_consult", &m_idx_consult},
+        {"idx_word", &m_idx_word}};
+    for (const auto& [name, slot] : dbs) {
+      if (int rc = mdb_dbi_open(txn.get(), name, read_only ? 0 : MDB_CREATE, slot); rc != 0) {
+        return lmdb_error(rc, fmt::format("opening database '{}'", name));
+      }
+    }
+    if (int rc = txn.commit(); rc != 0) {
+      return lmdb_error(rc, "opening the store");
+    }
+    return util::ok_status();
+  }
+
+  Result<util::Unit> create_message(const NewMessage& m) override
+  {
+    lmdb::Txn txn;
+    if (int rc = txn.begin(m_env.get(), 0); rc != 0) {
+      return lmdb_error(rc, "begin");
+    }
+    pb::Message msg = m.message;
+    msg.set_version(k_schema_version);
+    if (auto rc = put_new(txn, m_messages, msg.id(), msg.SerializeAsString()); rc != 0) {
+      return rc == MDB_KEYEXIST ? conflict("message " + msg.id()) : lmdb_error(rc, "message");
+    }
+    for (const auto& [sha, bytes] : m.blobs) {
+      int rc = put_new(txn, m_blobs, sha, bytes);
+      if (rc != 0 && rc != MDB_KEYEXIST) {
+        return lmdb_error(rc, "blob");
+      }
+    }
+    if (!msg.message_id().empty()) {
+      if (int rc = put(txn, m_msgids, msg.message_id(), msg.id()); rc != 0) {
+        return lmdb_error(rc, "message-id index");
+      }
+    }
+    const std::string inv = inv_time(msg.sent_at());
+    std::vector<std::string> words = index_words(msg.subject() + "\n" + msg.text_body());
+    for (pb::Delivery d : m.deliveries) {
+      d.set_version(k_schema_version);
+      d.set_message(msg.id());
+      if (d.status() == 0) {
+        d.set_status(static_cast<std::uint32_t>(model::Status::sending));
+      }
+      if (int rc = put_new(txn, m_deliveries, d.id(), d.SerializeAsString()); rc != 0) {
+        return rc == MDB_KEYEXIST ? conflict("delivery " + d.id()) : lmdb_error(rc, "delivery");
+      }
+      if (!d.token_hash().empty()) {
+        pb::Token t;
+        t.set_version(k_schema_version);
+        t.set_purpose(1);
+        t.set_delivery(d.id());
+        t.set_created_at(d.created_at());
+        t.set_expires_at(d.expires_at());
+        if (int rc = put_new(txn, m_tokens, d.token_hash(), t.SerializeAsString()); rc != 0) {
+          return rc == MDB_KEYEXIST ? conflict("token") : lmdb_error(rc, "token");
+        }
+      }
+      if (!d.idempotency_key().empty()) {
+        if (int rc = put(txn, m_idem, d.idempotency_key(), d.id()); rc != 0) {
+          return lmdb_error(rc, "idempotency index");
+        }
+      }
+      std::string tail = inv + d.id();
+      int rc = put(txn, m_idx_sent, tail, "");
+      rc = rc != 0 ? rc : put(txn, m_idx_status, std::string(1, static_cast<char>(d.status())) + tail, "");
+      rc = rc != 0 ? rc : put(txn, m_idx_type, std::string(1, static_cast<char>(msg.type())) + tail, "");
+      if (rc == 0 && !msg.consultation().empty()) {
+        rc = put(txn, m_idx_consult, msg.consultation() + std::string(1, '\0') + tail, "");
+      }
+      for (const auto& w : words) {
+        if (rc == 0) {
+          rc = put(txn, m_idx_word, w + std::string(1, '\0') + tail, "");
+        }
+      }
+      if (rc != 0) {
+        return lmdb_error(rc, "indexes");
+      }
+    }
+    if (int rc = txn.commit(); rc != 0) {
+      return lmdb_error(rc, "commit");
+    }
+    return util::Unit{};
+  }
+
+  Result<std::vector<pb::Event>> append_events(const std::vector<NewEvent>& events) override
+  {
+    lmdb::Txn txn;
+    if (int rc = txn.begin(m_env.get(), 0); rc != 0) {
+      return lmdb_error(rc, "begin");
+    }
+    std::vector<pb::Event> stored;
+    for (const auto& ne : events) {
+      auto delivery = get_in<pb::Delivery>(txn, m_deliveries, ne.delivery, "delivery");
+      if (!delivery) {
+        return delivery.error();
+      }
+      auto message = get_in<pb::Message>(txn, m_messages, delivery->message(), "message");
+      if (!message) {
+        return message.error();
+      }
+      pb::Event e;
+      e.set_version(k_schema_version);
+      e.set_message(message->id());
+      e.set_delivery(delivery->id());
+      e.set_seq(message->event_count() + 1);
+      e.set_kind(static_cast<std::uint32_t>(ne.kind));
+      e.set_at(ne.at);
+      for (const auto& [k, v] : ne.detail) {
+        (*e.mutable_detail())[k] = v;
+      }
+      e.set_prev_hash(message->last_event_hash());
+      e.set_hash(event_hash(e));
+      if (int rc = put_new(txn, m_events, seq_key(e.message(), e.seq()), e.SerializeAsString());
+          rc != 0) {
+        return lmdb_error(rc, "event");
+      }
+      message->set_event_count(e.seq());
+      message->set_last_event_hash(e.hash());
+      if (int rc = put(txn, m_messages, message->id(), message->SerializeAsString()); rc != 0) {
+        return lmdb_error(rc, "message");
+      }
+      auto old_status = static_cast<model::Status>(delivery->status());
+      auto new_status = model::apply_event(old_status, ne.kind);
+      record_times(*delivery, ne.kind, ne.at);
+      delivery->set_status(static_cast<std::uint32_t>(new_status));
+      if (int rc = put(txn, m_deliveries, delivery->id(), delivery->SerializeAsString()); rc != 0) {
+        return lmdb_error(rc, "delivery");
+      }
+      if (new_status != old_status) {
+        std::string tail = inv_time(message->sent_at()) + delivery->id();
+        std::string old_key = std::string(1, static_cast<char>(old_status)) + tail;
+        MDB_val k = val(old_key);
+        int rc = mdb_del(txn.get(), m_idx_status, &k, nullptr);
+        if (rc != 0 && rc != MDB_NOTFOUND) {
+          return lmdb_error(rc, "status index");
+        }
+        if (rc = put(txn, m_idx_status, std::string(1, static_cast<char>(new_status)) + tail, "");
+            rc != 0) {
+          return lmdb_error(rc, "status index");
+        }
+      }
+      stored.push_back(std::move(e));
+    }
+    if (int rc = txn.commit(); rc != 0) {
+      return lmdb_error(rc, "commit");
+    }
+    return stored;
+  }
+
+  Result<pb::Message> get_message(const std::string& id) override
+  {
+    return read_record<pb::Message>(m_messages, id, "message");
+  }
+
+  Result<pb::Delivery> get_delivery(const std::string& id) override
+  {
+    return read_record<pb::Delivery>(m_deliveries, id, "delivery");
+  }
+
+  Result<pb::Token> get_token(const std::string& hash) override
+  {
+    return read_record<pb::Token>(m_tokens, hash, "token");
+  }
+
+  Result<pb::Consultation> get_consultation(const std::string& reference) override
+  {
+    return read_record<pb::Consultation>(m_consultations, reference, "consultation");
+  }
+
+  Result<std::string> get_blob(const std::string& sha) override
+  {
+    return read_raw(m_blobs, sha, "blob");
+  }
+
+  Result<std::string> find_by_message_id(const std::string& message_id) override
+  {
+    return read_raw(m_msgids, message_id, "Message-ID");
+  }
+
+  Result<std::string> find_by_idempotency_key(const std::string& key) override
+  {
+    return read_raw(m_idem, key, "idempotency key");
+  }
+
+  Result<std::vector<pb::Event>> events_of_message(const std::string& message_id) override
+  {
+    lmdb::Txn txn;
+    if (int rc = txn.begin(m_env.get(), MDB_RDONLY); rc != 0) {
+      return lmdb_error(rc, "begin");
+    }
+    std::vector<pb::Event> out;
+    std::string prefix = message_id + std::string(1, '\0');
+    lmdb::Cursor cur(txn.get(), m_events);
+    if (cur.rc() != 0) {
+      return lmdb_error(cur.rc(), "cursor");
+    }
+    MDB_val k = val(prefix);
+    MDB_val v;
+    for (int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
+      if (view(k).substr(0, prefix.size()) != prefix) {
+        break;
+      }
+      auto e = decode<pb::Event>(view(v), "event");
+      if (!e) {
+        return e.error();
+      }
+      out.push_back(std::move(e.value()));
+    }
+    return out;
+  }
+
+  Result<util::Unit> put_consultation(const pb::Consultation& c) override
+  {
+    lmdb::Txn txn;
+    if (int rc = txn.begin(m_env.get(), 0); rc != 0) {
+      return lmdb_error(rc, "begin");
+    }
+    pb::Consultation rec = c;
+    rec.set_version(k_schema_version);
+    if (int rc = put(txn, m_consultations, rec.reference(), rec.SerializeAsString()); rc != 0) {
+      return lmdb_error(rc, "consultation");
+    }
+    if (int rc = txn.commit(); rc != 0) {
+      return lmdb_error(rc, "commit");
+    }
+    return util::Unit{};
+  }
+
+  Result<ListResult> list(const Query& q) override;
+
+private:
+  static util::Error conflict(const std::string& what)
+  {
+    return util::Error{static_cast<int>(Errc::conflict), what + " already exists"};
+  }
+
+  static void record_times(pb::Delivery& d, model::EventKind kind, util::Micros at)
+  {
+    switch (kind) {
+    case model::EventKind::sent:
+      if (d.sent_at() == 0) {
+        d.set_sent_at(at);
+      }
+      break;
+    case model::EventKind::delivered:
+      if (d.delivered_at() == 0) {
+        d.set_delivered_at(at);
+      }
+      break;
+    case model::EventKind::failed:
+      if (d.failed_at() == 0) {
+        d.set_failed_at(at);
+      }
+      break;
+    case model::EventKind::read:
+      if (d.read_at() == 0) {
+        d.set_read_at(at);
+      }
+      break;
+    case model::EventKind::reply:
+      if (d.replied_at() == 0) {
+        d.set_replied_at(at);
+      }
+      break;
+    case model::EventKind::revoked:
+      d.set_revoked(true);
+      break;
+    default:
+      break;
+    }
+  }
+
+  int put(lmdb::Txn& txn, MDB_dbi dbi, std::string_view key, std::string_view value,
+          unsigned int flags = 0)
+  {
+    if (key.empty() || key.size() > 511) {
+      return MDB_BAD_VALSIZE;
+    }
+    MDB_val k = val(key);
+    MDB_val v = val(value);
+    return mdb_put(txn.get(), dbi, &k, &v, flags);
+  }
+
+  int put_new(lmdb::Txn& txn, MDB_dbi dbi, std::string_view key, std::string_view value)
+  {
+    return put(txn, dbi, key, value, MDB_NOOVERWRITE);
+  }
+
+  template <typename Pb>
+  util::Result<Pb> get_in(lmdb::Txn& txn, MDB_dbi dbi, const std::string& key, std::string_view what)
+  {
+    if (key.empty() || key.size() > 511) {
+      return not_found(fmt::format("no {} '{}'", what, key));
+    }
+    MDB_val k = val(key);
+    MDB_val v;
+    int rc = mdb_get(txn.get(), dbi, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+      return not_found(fmt::format("no {} '{}'", what, key));
+    }
+    if (rc != 0) {
+      return lmdb_error(rc, what);
+    }
+    return decode<Pb>(view(v), what);
+  }
+
+  template <typename Pb>
+  util::Result<Pb> read_record(MDB_dbi dbi, const std::string& key, std::string_view what)
+  {
+    lmdb::Txn txn;
+    if (int rc = txn.begin(m_env.get(), MDB_RDONLY); rc != 0) {
+      return lmdb_error(rc, "begin");
+    }
+    return get_in<Pb>(txn, dbi, key, what);
+  }
+
+  util::Result<std::string> read_raw(MDB_dbi dbi, const std::string& key, std::string_view what)
+  {
+    if (key.empty() || key.size() > 511) {
+      return not_found(fmt::format("no {} '{}'", what, key));
+    }
+    lmdb::Txn txn;
+    if (int rc = txn.begin(m_env.get(), MDB_RDONLY); rc != 0) {
+      return lmdb_error(rc, "begin");
+    }
+    MDB_val k = val(key);
+    MDB_val v;
+    int rc = mdb_get(txn.get(), dbi, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+      return not_found(fmt::format("no {} '{}'", what, key));
+    }
+    if (rc != 0) {
+      return lmdb_error(rc, what);
+    }
+    return std::string(view(v));
+  }
+
+  lmdb::Env m_env;
+  MDB_dbi m_messages = 0, m_deliveries = 0, m_events = 0, m_tokens = 0, m_blobs = 0,
+          m_consultations = 0, m_msgids = 0, m_idem = 0, m_idx_sent = 0, m_idx_status = 0,
+          m_idx_type = 0, m_idx_consult = 0, m_idx_word = 0;
+};
+
+// A candidate row found through an index: its delivery id and send time.
+struct Candidate
+{
+  util::Micros sent_at;
+  std::string delivery;
+};
+
+// Scans the entries of `dbi` whose key starts with `prefix` and ends with inv(t) + id.
+int scan_prefix(MDB_txn* txn, MDB_dbi dbi, const std::string& prefix, bool exact_prefix,
+                std::vector<Candidate>& out)
+{
+  lmdb::Cursor cur(txn, dbi);
+  if (cur.rc() != 0) {
+    return cur.rc();
+  }
+  MDB_val k = val(prefix.empty() ? std::string_view("\0", 1) : std::string_view(prefix));
+  MDB_val v;
+  int rc = prefix.empty() ? mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST)
+                          : mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
+  for (; rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
+    std::string_view key = view(k);
+    if (key.substr(0, prefix.size()) != prefix) {
+      break;
+    }
+    std::string_view rest = key.substr(prefix.size());
+    if (!exact_prefix) {
+      // word prefix: skip to the separator
+      auto nul = rest.find('\0');
+      if (nul == std::string_view::npos) {
+        continue;
+      }
+      rest = rest.substr(nul + 1);
+    }
+    if (rest.size() <= 8) {
+      continue;
+    }
+    out.push_back(Candidate{from_inv_time(rest.substr(0, 8)), std::string(rest.substr(8))});
+  }
+  return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+Result<ListResult> LmdbStore::list(const Query& q)
+{
+  lmdb::Txn txn;
+  if (int rc = txn.begin(m_env.get(), MDB_RDONLY); rc != 0) {
+    return lmdb_error(rc, "begin");
+  }
+  std::vector<Candidate> candidates;
+  std::vector<std::string> query_words = index_words(q.keywords);
+  int rc = 0;
+  // The driving index: the most selective filter that has one.
+  if (!q.consultation.empty()) {
+    rc = scan_prefix(txn.get(), m_idx_consult, q.consultation + std::string(1, '\0'), true,
+                     candidates);
+  } else if (!query_words.empty()) {
+    auto longest = *std::max_element(query_words.begin(), query_words.end(),
+                                     [](const auto& a, const auto& b) { return a.size() < b.size(); });
+    rc = scan_prefix(txn.get(), m_idx_word, longest, false, candidates);
+  } else if (!q.statuses.empty()) {
+    for (auto s : q.statuses) {
+      if (rc == 0) {
+        rc = scan_prefix(txn.get(), m_idx_status, std::string(1, static_cast<char>(s)), true,
+                         candidates);
+      }
+    }
+  } else if (q.type) {
+    rc = scan_prefix(txn.get(), m_idx_type, std::string(1, static_cast<char>(*q.type)), true,
+                     candidates);
+  } else {
+    rc = scan_prefix(txn.get(), m_idx_sent, "", true, candidates);
+  }
+  if (rc != 0) {
+    return lmdb_error(rc, "index scan");
+  }
+  std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+    return a.sent_at != b.sent_at ? a.sent_at > b.sent_at : a.delivery < b.delivery;
+  });
+  candidates.erase(std::unique(candidates.begin(), candidates.end(),
+                               [](const Candidate& a, const Candidate& b) {
+                                 return a.delivery == b.delivery;
+                               }),
+                   candidates.end());
+
+  const std::string rcpt = util::ascii_lower(q.recipient);
+  const std::string sender = util::ascii_lower(q.sender);
+  std::unordered_map<std::string, pb::Message> messages;
+  std::unordered_map<std::string, std::set<std::string>> message_words;
+  ListResult result;
+  const std::size_t per_page = std::max<std::size_t>(1, q.per_page);
+  const std::size_t first = (std::max<std::size_t>(1, q.page) - 1) * per_page;
+  for (const auto& c : candidates) {
+    if ((q.since && c.sent_at < *q.since) || (q.until && c.sent_at >= *q.until)) {
+      continue;
+    }
+    auto d = get_in<pb::Delivery>(txn, m_deliveries, c.delivery, "delivery");
+    if (!d) {
+      continue; // an index entry without its record: skipped, never fatal for a listing
+    }
+    if (!q.statuses.empty() &&
+        std::find(q.statuses.begin(), q.statuses.end(),
+                  static_cast<model::Status>(d->status())) == q.statuses.end()) {
+      continue;
+    }
+    if (!rcpt.empty() && util::ascii_lower(d->recipient()).find(rcpt) == std::string::npos) {
+      continue;
+    }
+    auto mit = messages.find(d->message());
+    if (mit == messages.end()) {
+      auto m = get_in<pb::Message>(txn, m_messages, d->message(), "message");
+      if (!m) {
+        continue;
+      }
+      mit = messages.emplace(d->message(), std::move(m.value())).first;
+    }
+    const pb::Message& m = mit->second;
+    if (q.type && static_cast<model::MessageType>(m.type()) != *q.type) {
+      continue;
+    }
+    if (!q.consultation.empty() && m.consultation() != q.consultation) {
+      continue;
+    }
+    if (!sender.empty() && util::ascii_lower(m.sender()).find(sender) == std::string::npos &&
+        util::ascii_lower(m.from_header()).find(sender) == std::string::npos) {
+      continue;
+    }
+    if (!query_words.empty()) {
+      auto wit = message_words.find(m.id());
+      if (wit == message_words.end()) {
+        auto words = index_words(m.subject() + "\n" + m.text_body());
+        wit = message_words.emplace(m.id(), std::set<std::string>(words.begin(), words.end())).first;
+      }
+      bool all = std::all_of(query_words.begin(), query_words.end(), [&](const std::string& qw) {
+        auto it = wit->second.lower_bound(qw);
+        return it != wit->second.end() && it->rfind(qw, 0) == 0;
+      });
+      if (!all) {
+        continue;
+      }
+    }
+    if (result.total >= first && result.items.size() < per_page) {
+      result.items.push_back(ListItem{std::move(d.value()), m});
+    }
+    ++result.total;
+  }
+  return result;
+}
+
+} // namespace
+
+Result<std::unique_ptr<Store>> open_lmdb(const OpenOptions& options)
+{
+  util::crypto_init();
+  if (!options.read_only) {
+    if (::mkdir(options.path.c_str(), 0750) != 0 && errno != EEXIST) {
+      return util::Error{static_cast<int>(Errc::io),
+                         fmt::format("cannot create the store directory {}: {}", options.path,
+                                     std::strerror(errno))};
+    }
+  }
+  MDB_env* raw = nullptr;
+  if (int rc = mdb_env_create(&raw); rc != 0) {
+    return lmdb_error(rc, "mdb_env_create");
+  }
+  lmdb::Env env(raw);
+  mdb_env_set_maxdbs(raw, 32);
+  mdb_env_set_maxreaders(raw, 512);
+  mdb_env_set_mapsize(raw, static_cast<std::size_t>(options.map_size_mb) * 1024 * 1024);
+  unsigned int flags = MDB_NOTLS | (options.read_only ? MDB_RDONLY : 0);
+  if (int rc = mdb_env_open(raw, options.path.c_str(), flags, 0660); rc != 0) {
+    return util::Error{static_cast<int>(Errc::io),
+                       fmt::format("cannot open the store at {}: {}", options.path,
+                                   mdb_strerror(rc))};
+  }
+  int dead = 0;
+  mdb_reader_check(raw, &dead);
+  auto store = std::make_unique<LmdbStore>(std::move(env));
+  if (auto st = store->open_dbs(options.read_only); !st) {
+    return st.error();
+  }
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+} // namespace pli::store

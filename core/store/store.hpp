@@ -1,0 +1,127 @@
+// The store: messages, deliveries, events, link tokens, content-addressed blobs
+// (originals and attachments, stored once by SHA-256), consultations, and the
+// indexes that serve `pli list`.
+//
+// Store is an interface; LmdbStore (lmdb_store.hpp) is the embedded implementation.
+// Every write is one durable transaction: when a write returns ok, it is on disk.
+// Events are append-only and chained: each holds the hash of the previous event of
+// its message (see evidence.hpp).
+#pragma once
+
+#include "core/model/model.hpp"
+#include "core/store/records.pb.h"
+#include "core/util/result.hpp"
+#include "core/util/time.hpp"
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pli::store {
+
+enum class Errc {
+  not_found = 1,
+  full = 2,      // the store's map is full: the milter tempfails
+  io = 3,        // any other storage failure
+  conflict = 4,  // a record that must be new already exists
+  invalid = 5,   // a record that cannot be decoded (schema version unknown, corrupt bytes)
+};
+
+template <typename T> using Result = util::Result<T>;
+
+// A new message with its deliveries, as the milter records it in one transaction.
+struct NewMessage
+{
+  pb::Message message;                     // id, sent_at ... filled; delivery_ids filled by caller
+  std::vector<pb::Delivery> deliveries;    // each with id, recipient, token_hash, idempotency_key
+  std::map<std::string, std::string> blobs; // sha256 hex -> bytes (original, attachments)
+};
+
+struct NewEvent
+{
+  std::string delivery;                     // delivery id
+  model::EventKind kind;
+  util::Micros at = 0;
+  std::map<std::string, std::string> detail;
+};
+
+struct Query
+{
+  std::vector<model::Status> statuses;     // any of them; empty = all
+  std::optional<model::MessageType> type;
+  std::string recipient;                   // substring, case-insensitive
+  std::string sender;                      // substring, case-insensitive
+  std::string consultation;                // exact reference
+  std::string keywords;                    // every word must start a word of subject or body,
+                                           // ignoring case and accents
+  std::optional<util::Micros> since;       // sent_at >= since
+  std::optional<util::Micros> until;       // sent_at < until
+  std::size_t page = 1;                    // 1-based
+  std::size_t per_page = 10;
+};
+
+struct ListItem
+{
+  pb::Delivery delivery;
+  pb::Message message;
+};
+
+struct ListResult
+{
+  std::size_t total = 0;
+  std::vector<ListItem> items;             // the page, newest first
+};
+
+class Store
+{
+public:
+  virtual ~Store() = default;
+
+  // Records a message, its deliveries, their tokens and the blobs, atomically.
+  // Errors: full, io, conflict (an id already exists).
+  virtual Result<util::Unit> create_message(const NewMessage& m) = 0;
+
+  // Appends events (each to its delivery's message chain) and updates statuses
+  // and indexes, in one transaction. Returns the stored events.
+  // Errors: not_found (unknown delivery), full, io.
+  virtual Result<std::vector<pb::Event>> append_events(const std::vector<NewEvent>& events) = 0;
+
+  // Lookups. Errors: not_found, invalid, io.
+  virtual Result<pb::Message> get_message(const std::string& id) = 0;
+  virtual Result<pb::Delivery> get_delivery(const std::string& id) = 0;
+  virtual Result<std::string> get_blob(const std::string& sha256_hex) = 0;
+  virtual Result<pb::Token> get_token(const std::string& token_hash_hex) = 0;
+  // Resolves a Message-ID header (without <>) to the message id.
+  virtual Result<std::string> find_by_message_id(const std::string& message_id) = 0;
+  // The delivery recorded under an idempotency key (Message-ID or content hash + recipient).
+  virtual Result<std::string> find_by_idempotency_key(const std::string& key) = 0;
+  // All events of a message, oldest first.
+  virtual Result<std::vector<pb::Event>> events_of_message(const std::string& message_id) = 0;
+
+  virtual Result<util::Unit> put_consultation(const pb::Consultation& c) = 0;
+  virtual Result<pb::Consultation> get_consultation(const std::string& reference) = 0;
+
+  // One row per delivery matching the query, newest first, one page of it.
+  virtual Result<ListResult> list(const Query& q) = 0;
+};
+
+struct OpenOptions
+{
+  std::string path;               // directory of the environment
+  std::uint64_t map_size_mb = 4096;
+  bool read_only = false;
+};
+
+// Opens (creating when needed) the LMDB environment at `options.path`.
+// Errors: io (with the reason), invalid.
+Result<std::unique_ptr<Store>> open_lmdb(const OpenOptions& options);
+
+// Words of a text for the keyword index: lower-case, accents removed, split on
+// anything that is not a letter or digit; words shorter than 2 characters dropped.
+std::vector<std::string> index_words(const std::string& text, std::size_t max_words = 5000);
+// Lower-cases and removes accents from UTF-8 text (é -> e, œ -> oe, ç -> c ...).
+std::string fold(const std::string& text);
+
+} // namespace pli::store
