@@ -22,7 +22,7 @@ struct Field
 struct FieldGroup
 {
   std::vector<Field> fields;
-  std::size_t end_offset = 0; // offset in the text just past the group's last line
+  std::size_t end_offset = 0;   // offset in the text just past the group's last line
   bool has_other_lines = false; // lines that are neither fields nor continuations
 };
 
@@ -49,6 +49,12 @@ struct DeliveryStatus
 // after it). Never fails.
 DeliveryStatus parse_delivery_status(std::string_view body);
 
+// Reads DSN fields pasted into the text of a non-standard bounce: per-message fields
+// from a group with Reporting-MTA, recipients from groups with Final-Recipient and
+// Action or Status. Keeps only recipients whose Action is failed or delayed (success
+// is never taken from free text). Never fails.
+DeliveryStatus parse_embedded_fields(std::string_view text);
+
 // Removes an address-type prefix ("rfc822;", "utf-8;", ...) and the <> around the
 // address; decodes RFC 6533 \x{HHHH} escapes when the type is utf-8.
 std::string clean_address(std::string_view value);
@@ -69,18 +75,29 @@ std::string leading_reply_code(std::string_view diagnostic);
 // What the classifier is given about a message that has no usable delivery-status part.
 struct TextEvidence
 {
-  std::string_view subject;    // decoded
-  std::string_view from;       // the From header (raw, unfolded)
-  std::string_view text;       // the notification text, valid UTF-8
+  std::string_view subject;     // decoded
+  std::string_view from;        // the From header (raw, unfolded)
+  std::string_view text;        // the notification text, valid UTF-8
   std::string_view failed_rcpt; // X-Failed-Recipients, may be empty
-  bool auto_reply = false;     // RFC 3834 / vacation headers or subject
+  bool auto_reply = false;      // RFC 3834 / vacation headers or subject
 };
 
-// Classifies a non-standard bounce from its text. Returns one recipient with action
-// failed or delayed (never delivered: success is not inferred from free text), or
-// std::nullopt when nothing says a delivery failed or was delayed, or when the message
-// is an auto-reply without bounce signs. Never fails.
-std::optional<RecipientReport> classify_text(const TextEvidence& evidence);
+// What the text says.
+struct TextVerdict
+{
+  std::vector<RecipientReport> recipients; // empty: not a bounce
+  std::string reporting_mta;               // from pasted DSN fields, if any
+  std::string original_envelope_id;
+  std::string arrival_date;
+};
+
+// Classifies a non-standard bounce from its text (the returned message, when pasted
+// after a known separator, is cut off first). DSN fields pasted into the text are used
+// when present; otherwise returns one recipient with action failed or delayed (never
+// delivered: success is not inferred from free text). Returns no recipients when
+// nothing says a delivery failed or was delayed, or when the message is an auto-reply
+// without bounce signs. Never fails.
+TextVerdict classify_text(const TextEvidence& evidence);
 
 // True when the subject (any case) reads like an RFC 3834 auto-reply or a vacation notice.
 bool subject_is_auto_reply(std::string_view subject);

@@ -265,6 +265,32 @@ public:
     return stored;
   }
 
+  Result<util::Unit> add_token(const std::string& delivery, const std::string& token_hash,
+                               util::Micros expires_at) override
+  {
+    lmdb::Txn txn;
+    if (int rc = txn.begin(m_env.get(), 0); rc != 0) {
+      return lmdb_error(rc, "begin");
+    }
+    auto d = get_in<pb::Delivery>(txn, m_deliveries, delivery, "delivery");
+    if (!d) {
+      return d.error();
+    }
+    pb::Token t;
+    t.set_version(k_schema_version);
+    t.set_purpose(1);
+    t.set_delivery(delivery);
+    t.set_created_at(util::now_micros());
+    t.set_expires_at(expires_at);
+    if (int rc = put_new(txn, m_tokens, token_hash, t.SerializeAsString()); rc != 0) {
+      return rc == MDB_KEYEXIST ? conflict("token") : lmdb_error(rc, "token");
+    }
+    if (int rc = txn.commit(); rc != 0) {
+      return lmdb_error(rc, "commit");
+    }
+    return util::Unit{};
+  }
+
   Result<pb::Message> get_message(const std::string& id) override
   {
     return read_record<pb::Message>(m_messages, id, "message");

@@ -88,6 +88,11 @@ public:
   // Errors: not_found (unknown delivery), full, io.
   virtual Result<std::vector<pb::Event>> append_events(const std::vector<NewEvent>& events) = 0;
 
+  // Adds another link token for an existing delivery (a retried message whose first
+  // notice may or may not have left). Errors: not_found, conflict, full, io.
+  virtual Result<util::Unit> add_token(const std::string& delivery, const std::string& token_hash,
+                                       util::Micros expires_at) = 0;
+
   // Lookups. Errors: not_found, invalid, io.
   virtual Result<pb::Message> get_message(const std::string& id) = 0;
   virtual Result<pb::Delivery> get_delivery(const std::string& id) = 0;

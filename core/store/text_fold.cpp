@@ -59,15 +59,17 @@ std::vector<std::string> index_words(const std::string& text, std::size_t max_wo
   std::set<std::string> seen;
   std::string current;
   auto flush = [&] {
-    if (current.size() >= 2 && current.size() <= 64 && seen.insert(current).second) {
+    if (g_utf8_strlen(current.c_str(), -1) >= 2 && current.size() <= 64 &&
+        seen.insert(current).second) {
       words.push_back(current);
     }
     current.clear();
   };
-  for (char ch : folded) {
-    unsigned char c = static_cast<unsigned char>(ch);
-    if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c >= 0x80) {
-      current.push_back(ch);
+  for (const gchar* p = folded.c_str(); *p != '\0'; p = g_utf8_next_char(p)) {
+    gunichar c = g_utf8_get_char(p);
+    if (g_unichar_isalnum(c)) {
+      char buf[6];
+      current.append(buf, static_cast<std::size_t>(g_unichar_to_utf8(c, buf)));
     } else {
       flush();
       if (words.size() >= max_words) {

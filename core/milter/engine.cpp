@@ -1,0 +1,610 @@
+#include "core/milter/engine.hpp"
+
+#include "core/dsn/dsn.hpp"
+#include "core/log/log.hpp"
+#include "core/milter/options.hpp"
+#include "core/mime/compose.hpp"
+#include "core/mime/parse.hpp"
+#include "core/smtp/client.hpp"
+#include "core/util/crypto.hpp"
+#include "core/util/encoding.hpp"
+
+#include <arpa/inet.h>
+#include <fnmatch.h>
+
+#include <cstring>
+#include <set>
+
+namespace pli::milter {
+
+std::string_view outcome_name(Outcome o)
+{
+  switch (o) {
+  case Outcome::accept_untouched:
+    return "accept_untouched";
+  case Outcome::registered:
+    return "registered";
+  case Outcome::registered_retry:
+    return "registered_retry";
+  case Outcome::dsn_recorded:
+    return "dsn_recorded";
+  case Outcome::dsn_unattributed:
+    return "dsn_unattributed";
+  case Outcome::tempfail_store_full:
+    return "tempfail_store_full";
+  case Outcome::tempfail_store_error:
+    return "tempfail_store_error";
+  case Outcome::tempfail_reinject_unreachable:
+    return "tempfail_reinject_unreachable";
+  case Outcome::tempfail_reinject_refused:
+    return "tempfail_reinject_refused";
+  case Outcome::tempfail_internal:
+    return "tempfail_internal";
+  case Outcome::reject_too_large:
+    return "reject_too_large";
+  case Outcome::reject_too_many_recipients:
+    return "reject_too_many_recipients";
+  }
+  return "unknown";
+}
+
+namespace {
+
+Verdict tempfail(Outcome o, const std::string& text)
+{
+  return Verdict{o, false, "451", "4.3.0", text};
+}
+
+Verdict store_failure(const util::Error& e)
+{
+  if (e.code == static_cast<int>(store::Errc::full)) {
+    return tempfail(Outcome::tempfail_store_full, "pli store full, try again later");
+  }
+  return tempfail(Outcome::tempfail_store_error, "pli store unavailable, try again later");
+}
+
+std::string header_value(const Transaction& t, std::string_view name)
+{
+  for (const auto& [n, v] : t.headers) {
+    if (strcasecmp(n.c_str(), std::string(name).c_str()) == 0) {
+      return v;
+    }
+  }
+  return "";
+}
+
+std::string domain_of(const std::string& address)
+{
+  auto at = address.rfind('@');
+  return at == std::string::npos ? "" : address.substr(at + 1);
+}
+
+// Parses "a.b.c.d/n" or "x::y/n" and matches `ip` against it.
+bool cidr_match(const std::string& cidr, const std::string& ip)
+{
+  auto slash = cidr.find('/');
+  std::string net = cidr.substr(0, slash);
+  unsigned char a[16] = {}, b[16] = {};
+  int family = net.find(':') != std::string::npos ? AF_INET6 : AF_INET;
+  int bytes = family == AF_INET6 ? 16 : 4;
+  if (inet_pton(family, net.c_str(), a) != 1 || inet_pton(family, ip.c_str(), b) != 1) {
+    return false;
+  }
+  int bits = slash == std::string::npos ? bytes * 8 : std::atoi(cidr.c_str() + slash + 1);
+  for (int i = 0; i < bytes && bits > 0; ++i, bits -= 8) {
+    unsigned char mask = bits >= 8 ? 0xff : static_cast<unsigned char>(0xff << (8 - bits));
+    if ((a[i] & mask) != (b[i] & mask)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+} // namespace
+
+Engine::Engine(const config::Config& config, store::Store& store, util::Clock clock)
+    : m_config(config), m_store(store), m_clock(std::move(clock))
+{
+  mime::init();
+  util::crypto_init();
+}
+
+std::string Engine::normalise(const std::string& address)
+{
+  std::string a(util::trim(address));
+  if (a.size() >= 2 && a.front() == '<' && a.back() == '>') {
+    a = a.substr(1, a.size() - 2);
+  }
+  auto at = a.rfind('@');
+  if (at != std::string::npos) {
+    a = a.substr(0, at + 1) + util::ascii_lower(a.substr(at + 1));
+  }
+  return a;
+}
+
+bool Engine::is_buyer(const std::string& sender) const
+{
+  for (const auto& glob : m_config.policy.buyers) {
+    if (fnmatch(glob.c_str(), sender.c_str(), FNM_CASEFOLD) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool Engine::is_internal(const std::string& address) const
+{
+  std::string domain = util::ascii_lower(domain_of(address));
+  for (const auto& d : m_config.policy.internal_domains) {
+    if (domain == d || (domain.size() > d.size() &&
+                        domain.compare(domain.size() - d.size(), d.size(), d) == 0 &&
+                        domain[domain.size() - d.size() - 1] == '.')) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool Engine::trusted_client(const std::string& ip) const
+{
+  for (const auto& net : m_config.policy.trusted_networks) {
+    if (cidr_match(net, ip)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+Step Engine::envfrom(Transaction& t, const std::string& sender, MtaSession& mta)
+{
+  t.reset_message();
+  t.sender = normalise(sender);
+  t.null_sender = t.sender.empty();
+  if (t.null_sender) {
+    return Step::proceed; // maybe a DSN to our bounce address: decided at RCPT/DATA
+  }
+  if (!is_buyer(t.sender)) {
+    return Step::accept;
+  }
+  bool authenticated = !mta.macro("{auth_authen}").empty();
+  if (!authenticated && !trusted_client(t.client_ip)) {
+    log::line(log::Level::info, mta.macro("i"),
+              {{"decision", "accept_untouched"}, {"reason", "buyer sender not authenticated"},
+               {"from", t.sender}});
+    return Step::accept;
+  }
+  t.buyer = true;
+  return Step::proceed;
+}
+
+Step Engine::envrcpt(Transaction& t, const std::string& rcpt)
+{
+  Recipient r;
+  r.as_given = rcpt;
+  r.address = normalise(rcpt);
+  std::string lower = util::ascii_lower(r.address);
+  const std::string prefix = m_config.bounce.local_part + "+";
+  if (lower.rfind(prefix, 0) == 0 && domain_of(lower) == m_config.bounce.domain) {
+    r.kind = Recipient::Kind::bounce;
+    r.delivery = lower.substr(prefix.size(), lower.rfind('@') - prefix.size());
+  } else if (is_internal(r.address)) {
+    r.kind = Recipient::Kind::internal;
+  }
+  if (t.recipients.size() >= m_config.milter.max_recipients) {
+    return Step::reject;
+  }
+  t.recipients.push_back(std::move(r));
+  return Step::proceed;
+}
+
+Step Engine::data(Transaction& t)
+{
+  bool any_bounce = false, any_external = false;
+  for (const auto& r : t.recipients) {
+    any_bounce |= r.kind == Recipient::Kind::bounce;
+    any_external |= r.kind == Recipient::Kind::external;
+  }
+  if (any_bounce) {
+    return Step::proceed;
+  }
+  if (t.buyer && any_external) {
+    return Step::proceed;
+  }
+  return Step::accept;
+}
+
+void Engine::header(Transaction& t, const std::string& name, const std::string& value)
+{
+  t.bytes += name.size() + value.size() + 4;
+  if (t.bytes > m_config.milter.max_message_mb * 1024 * 1024) {
+    t.too_large = true;
+    return;
+  }
+  t.headers.emplace_back(name, value);
+}
+
+void Engine::body(Transaction& t, std::string_view chunk)
+{
+  t.bytes += chunk.size();
+  if (t.bytes > m_config.milter.max_message_mb * 1024 * 1024) {
+    t.too_large = true;
+    return;
+  }
+  t.body.append(chunk);
+}
+
+std::string assemble(const Transaction& t)
+{
+  std::string out;
+  out.reserve(t.bytes + 256);
+  for (const auto& [name, value] : t.headers) {
+    out += name;
+    out += ": ";
+    // Continuation lines reach the milter with bare LF; write them as CRLF.
+    for (std::size_t i = 0; i < value.size(); ++i) {
+      if (value[i] == '\n' && (i == 0 || value[i - 1] != '\r')) {
+        out += "\r\n";
+      } else {
+        out.push_back(value[i]);
+      }
+    }
+    out += "\r\n";
+  }
+  out += "\r\n";
+  out += t.body;
+  return out;
+}
+
+Verdict Engine::eom(Transaction& t, MtaSession& mta)
+{
+  const std::string queue_id = mta.macro("i");
+  if (t.too_large) {
+    log::line(log::Level::warning, queue_id,
+              {{"decision", "reject_too_large"}, {"from", t.sender}});
+    return Verdict{Outcome::reject_too_large, false, "552", "5.3.4",
+                   "message too large for registered mail"};
+  }
+  for (const auto& r : t.recipients) {
+    if (r.kind == Recipient::Kind::bounce) {
+      return bounce(t, queue_id);
+    }
+  }
+  if (t.buyer) {
+    return registered(t, mta, queue_id);
+  }
+  return Verdict{};
+}
+
+Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& queue_id)
+{
+  const std::string raw = assemble(t);
+  const auto parsed = mime::parse_message(raw);
+  const std::string subject_raw = header_value(t, "Subject");
+  const std::string subject = mime::decode_header_value(subject_raw);
+  const auto opts = parse_client_options(subject, header_value(t, "X-Pli-Options"));
+  for (const auto& w : opts.warnings) {
+    log::line(log::Level::warning, queue_id, {{"warning", w}, {"from", t.sender}});
+  }
+  const model::Mode mode = opts.mode.value_or(m_config.policy.default_mode);
+  if (mode == model::Mode::off) {
+    log::line(log::Level::info, queue_id,
+              {{"decision", "accept_untouched"}, {"reason", "mode off"}, {"from", t.sender}});
+    return Verdict{};
+  }
+  const model::MessageType type = opts.type.value_or(m_config.policy.default_type);
+  const bool reply = opts.reply.value_or(m_config.policy.default_reply);
+  const std::string reference = opts.reference.value_or("");
+  const util::Micros now = m_clock();
+  const std::string original_sha = util::sha256_hex(raw);
+  const std::string message_key = parsed.message_id.empty() ? original_sha : parsed.message_id;
+
+  // Deliveries: one per external recipient; a retry reuses what the first try recorded.
+  struct Planned
+  {
+    const Recipient* rcpt;
+    store::pb::Delivery delivery;
+    std::string token;
+    bool already_sent = false;
+  };
+  std::vector<Planned> planned;
+  store::NewMessage nm;
+  std::string message_id;
+  const util::Micros expires =
+      now + static_cast<util::Micros>(m_config.linkd.link_validity_days) * 86400LL * 1000000LL;
+  std::set<std::string> seen;
+  for (const auto& r : t.recipients) {
+    if (r.kind != Recipient::Kind::external || !seen.insert(util::ascii_lower(r.address)).second) {
+      continue;
+    }
+    Planned p{&r, {}, {}, false};
+    const std::string key = util::sha256_hex(message_key + "\n" + util::ascii_lower(r.address));
+    if (auto existing = m_store.find_by_idempotency_key(key)) {
+      auto d = m_store.get_delivery(existing.value());
+      if (!d) {
+        return store_failure(d.error());
+      }
+      p.delivery = d.value();
+      p.already_sent = p.delivery.sent_at() != 0;
+      message_id = p.delivery.message();
+      if (!p.already_sent && mode == model::Mode::ar) {
+        p.token = util::base64url(util::random_bytes(16));
+        if (auto st = m_store.add_token(p.delivery.id(), util::sha256_hex(p.token), expires); !st) {
+          return store_failure(st.error());
+        }
+      }
+    } else if (existing.error().code != static_cast<int>(store::Errc::not_found)) {
+      return store_failure(existing.error());
+    } else {
+      p.delivery.set_id(util::random_id("d"));
+      p.delivery.set_recipient(r.address);
+      p.delivery.set_created_at(now);
+      p.delivery.set_expires_at(expires);
+      p.delivery.set_idempotency_key(key);
+      if (mode == model::Mode::ar) {
+        p.token = util::base64url(util::random_bytes(16));
+        p.delivery.set_token_hash(util::sha256_hex(p.token));
+      }
+      nm.deliveries.push_back(p.delivery);
+    }
+    planned.push_back(std::move(p));
+  }
+
+  if (!nm.deliveries.empty()) {
+    auto& m = nm.message;
+    m.set_id(util::random_id("m"));
+    message_id = m.id();
+    m.set_message_id(parsed.message_id);
+    m.set_subject(opts.subject);
+    m.set_type(static_cast<std::uint32_t>(type));
+    m.set_mode(static_cast<std::uint32_t>(mode));
+    m.set_reply_allowed(reply);
+    m.set_consultation(reference);
+    m.set_sender(t.sender);
+    m.set_from_header(parsed.from);
+    m.set_sent_at(now);
+    m.set_original_sha256(original_sha);
+    m.set_original_size(raw.size());
+    m.set_text_body(parsed.text_body);
+    m.set_html_body(parsed.html_body);
+    m.set_queue_id(queue_id);
+    nm.blobs[original_sha] = raw;
+    for (const auto& a : parsed.attachments) {
+      auto* pa = m.add_attachments();
+      pa->set_name(a.name);
+      pa->set_media_type(a.media_type);
+      pa->set_size(a.data.size());
+      pa->set_sha256(a.sha256_hex);
+      pa->set_content_id(a.content_id);
+      nm.blobs[a.sha256_hex] = a.data;
+    }
+    for (auto& d : nm.deliveries) {
+      m.add_delivery_ids(d.id());
+      d.set_message(m.id());
+    }
+    for (auto& p : planned) {
+      if (p.delivery.message().empty()) {
+        p.delivery.set_message(m.id());
+      }
+    }
+    if (auto st = m_store.create_message(nm); !st) {
+      log::line(log::Level::error, queue_id, {{"decision", "tempfail"}, {"store", st.error().message}});
+      return store_failure(st.error());
+    }
+  }
+
+  // Consultation details for the notice, when the reference is known.
+  std::optional<mime::ConsultationInfo> consultation;
+  if (!reference.empty()) {
+    mime::ConsultationInfo info{reference, "", "", ""};
+    if (auto c = m_store.get_consultation(reference)) {
+      info.title = c->title();
+      info.object = c->object();
+      if (c->deadline() != 0) {
+        info.deadline = util::format_human_short(c->deadline(), m_config.organisation.timezone);
+      }
+    }
+    consultation = info;
+  }
+
+  // Re-inject one message per recipient not yet sent.
+  std::vector<smtp::Envelope> envelopes;
+  std::vector<Planned*> to_send;
+  const std::string from_header = header_value(t, "From");
+  for (auto& p : planned) {
+    if (p.already_sent) {
+      continue;
+    }
+    smtp::Envelope e;
+    const std::string& did = p.delivery.id();
+    e.mail_from = m_config.bounce.local_part + "+" + did + "@" + m_config.bounce.domain;
+    e.envid = did;
+    e.ret = "HDRS";
+    e.rcpt = p.rcpt->address;
+    e.notify = "SUCCESS,FAILURE,DELAY";
+    if (mode == model::Mode::ar) {
+      mime::NoticeInput in;
+      in.locale = m_config.organisation.locale;
+      in.timezone = m_config.organisation.timezone;
+      in.organisation = m_config.organisation.name;
+      in.from_header_raw = from_header.empty() ? "<" + t.sender + ">" : from_header;
+      in.sender_display = parsed.from.empty() ? t.sender : parsed.from;
+      in.recipient = p.rcpt->address;
+      in.subject = opts.subject;
+      in.type = type;
+      in.consultation = consultation;
+      in.link = m_config.linkd.public_url + "/m/" + p.token;
+      in.expires_at = p.delivery.expires_at();
+      in.now = now;
+      in.message_id = did + "." + std::to_string(now) + "@" + m_config.bounce.domain;
+      in.reply_allowed = reply;
+      e.data = mime::compose_notice(in);
+    } else {
+      // Mode simple: the original content, without pli's options.
+      Transaction copy;
+      for (const auto& [n, v] : t.headers) {
+        if (strcasecmp(n.c_str(), "X-Pli-Options") == 0) {
+          continue;
+        }
+        if (strcasecmp(n.c_str(), "Subject") == 0 && opts.subject_changed) {
+          copy.headers.emplace_back(n, mime::encode_header(opts.subject));
+          continue;
+        }
+        copy.headers.emplace_back(n, v);
+      }
+      copy.body = t.body;
+      e.data = assemble(copy);
+    }
+    envelopes.push_back(std::move(e));
+    to_send.push_back(&p);
+  }
+
+  smtp::Options so;
+  so.host = m_config.reinject.host;
+  so.port = m_config.reinject.port;
+  so.timeout_seconds = static_cast<int>(m_config.reinject.timeout_seconds);
+  const auto results = envelopes.empty() ? std::vector<smtp::TxnResult>{} : smtp::send(so, envelopes);
+
+  std::vector<store::NewEvent> sent;
+  std::string failure;
+  bool unreachable = false;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    if (results[i].ok) {
+      sent.push_back(store::NewEvent{to_send[i]->delivery.id(), model::EventKind::sent, now,
+                                     {{"reinject_queue_id", results[i].queue_id},
+                                      {"reply", results[i].reply}}});
+    } else {
+      failure = results[i].reply;
+      unreachable |= results[i].temporary && results[i].reply.find("connect") != std::string::npos;
+    }
+  }
+  if (!sent.empty()) {
+    if (auto st = m_store.append_events(sent); !st) {
+      // Injected but not recorded: the client retries and may send one identical notice twice.
+      log::line(log::Level::error, queue_id, {{"decision", "tempfail"}, {"store", st.error().message}});
+      return store_failure(st.error());
+    }
+  }
+  if (!failure.empty()) {
+    log::line(log::Level::error, queue_id,
+              {{"decision", unreachable ? "tempfail_reinject_unreachable" : "tempfail_reinject_refused"},
+               {"reinject", failure}});
+    return tempfail(unreachable ? Outcome::tempfail_reinject_unreachable
+                                : Outcome::tempfail_reinject_refused,
+                    "pli could not hand the message over, try again later");
+  }
+
+  // Remove the registered recipients from the original; discard it when none remain.
+  std::size_t remaining = t.recipients.size();
+  for (const auto& p : planned) {
+    for (const auto& r : t.recipients) {
+      if (&r == p.rcpt || (r.kind == Recipient::Kind::external &&
+                           util::ascii_lower(r.address) == util::ascii_lower(p.rcpt->address))) {
+        if (!mta.delete_recipient(r.as_given)) {
+          return tempfail(Outcome::tempfail_internal, "pli could not update the recipients");
+        }
+        --remaining;
+      }
+    }
+  }
+  std::string ids;
+  for (const auto& p : planned) {
+    ids += (ids.empty() ? "" : ",") + p.delivery.id();
+  }
+  const bool retry = nm.deliveries.empty();
+  log::line(log::Level::info, queue_id,
+            {{"decision", retry ? "registered_retry" : "registered"},
+             {"mode", model::code(mode)},
+             {"message", message_id},
+             {"deliveries", ids},
+             {"from", t.sender}});
+  Verdict v{retry ? Outcome::registered_retry : Outcome::registered, remaining == 0, "", "", ""};
+  if (!v.discard) {
+    // Internal recipients keep the original, without pli's options.
+    if (opts.subject_changed) {
+      mta.change_header("Subject", 1, mime::encode_header(opts.subject));
+    }
+    if (!header_value(t, "X-Pli-Options").empty()) {
+      mta.change_header("X-Pli-Options", 1, "");
+    }
+  }
+  return v;
+}
+
+Verdict Engine::bounce(Transaction& t, const std::string& queue_id)
+{
+  const std::string raw = assemble(t);
+  const auto report = dsn::parse_report(raw);
+  const util::Micros now = m_clock();
+  std::vector<store::NewEvent> events;
+  for (const auto& r : t.recipients) {
+    if (r.kind != Recipient::Kind::bounce) {
+      continue;
+    }
+    auto d = m_store.get_delivery(r.delivery);
+    if (!d) {
+      if (d.error().code != static_cast<int>(store::Errc::not_found)) {
+        return store_failure(d.error());
+      }
+      log::line(log::Level::warning, queue_id,
+                {{"decision", "dsn_unattributed"}, {"reason", "unknown delivery"}, {"delivery", r.delivery}});
+      continue;
+    }
+    if (!report) {
+      log::line(log::Level::warning, queue_id,
+                {{"decision", "dsn_unattributed"}, {"reason", "not a delivery report"},
+                 {"delivery", r.delivery}});
+      continue;
+    }
+    const dsn::RecipientReport* match = nullptr;
+    for (const auto& rr : report->recipients) {
+      if (util::ascii_lower(rr.final_recipient) == util::ascii_lower(d->recipient()) ||
+          util::ascii_lower(rr.original_recipient) == util::ascii_lower(d->recipient())) {
+        match = &rr;
+        break;
+      }
+    }
+    if (match == nullptr && report->recipients.size() == 1) {
+      match = &report->recipients.front(); // the return path names exactly one delivery
+    }
+    if (match == nullptr) {
+      log::line(log::Level::warning, queue_id,
+                {{"decision", "dsn_unattributed"}, {"reason", "no report for the recipient"},
+                 {"delivery", r.delivery}});
+      continue;
+    }
+    auto kind_name = dsn::event_kind_for(match->action);
+    auto kind = model::parse_event_kind(kind_name);
+    if (!kind) {
+      log::line(log::Level::warning, queue_id,
+                {{"decision", "dsn_unattributed"}, {"reason", "unknown action"},
+                 {"action", match->action_raw}, {"delivery", r.delivery}});
+      continue;
+    }
+    std::map<std::string, std::string> detail{{"action", match->action_raw},
+                                              {"status", match->status},
+                                              {"remote_mta", match->remote_mta},
+                                              {"diagnostic", match->diagnostic_code},
+                                              {"reporting_mta", report->reporting_mta},
+                                              {"dsn_queue_id", queue_id}};
+    if (report->inferred) {
+      detail["inferred"] = "yes";
+    }
+    for (auto it = detail.begin(); it != detail.end();) {
+      it = it->second.empty() ? detail.erase(it) : std::next(it);
+    }
+    events.push_back(store::NewEvent{d->id(), *kind, now, std::move(detail)});
+    log::line(log::Level::info, queue_id,
+              {{"decision", "dsn_recorded"}, {"delivery", d->id()}, {"event", kind_name},
+               {"status", match->status}});
+  }
+  if (!events.empty()) {
+    if (auto st = m_store.append_events(events); !st) {
+      return store_failure(st.error());
+    }
+  }
+  Verdict v{events.empty() ? Outcome::dsn_unattributed : Outcome::dsn_recorded,
+            !m_config.bounce.keep, "", "", ""};
+  return v;
+}
+
+} // namespace pli::milter

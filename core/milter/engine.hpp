@@ -1,0 +1,129 @@
+// The milter's decisions, independent of libmilter (the adapter in milter/ calls these).
+//
+// A buyer's mail to external recipients becomes one registered delivery per recipient
+// (DESIGN.md "Why re-injection"): stored, then re-injected through Postfix's listener
+// with a VERP return path and a DSN request (RFC 3461), then removed from the original.
+// Mail to the bounce address (pli-bounce+DELIVERYID@domain) is a DSN (RFC 3464) that
+// becomes delivery events. Anything else is accepted untouched, as early as possible.
+#pragma once
+
+#include "core/config/config.hpp"
+#include "core/store/store.hpp"
+#include "core/util/time.hpp"
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace pli::milter {
+
+// What the engine asks of the MTA; libmilter implements it, tests record it.
+class MtaSession
+{
+public:
+  virtual ~MtaSession() = default;
+  // A macro's value ("" when undefined), e.g. "i", "{auth_authen}".
+  virtual std::string macro(const char* name) = 0;
+  // Removes a recipient as the MTA gave it. Returns false on failure.
+  virtual bool delete_recipient(const std::string& rcpt) = 0;
+  // Changes the index-th (1-based) header `name`; an empty value with `remove` deletes it.
+  virtual bool change_header(const std::string& name, int index, const std::string& value) = 0;
+};
+
+// Every decision has a name, a log line and a counter (CONVENTIONS.md).
+enum class Outcome {
+  accept_untouched,             // not registered mail: left alone
+  registered,                   // deliveries recorded, injected, removed from the original
+  registered_retry,             // a retried message: nothing new to inject
+  dsn_recorded,                 // a DSN for a delivery, recorded
+  dsn_unattributed,             // mail to the bounce address we could not attribute
+  tempfail_store_full,
+  tempfail_store_error,
+  tempfail_reinject_unreachable,
+  tempfail_reinject_refused,
+  tempfail_internal,
+  reject_too_large,
+  reject_too_many_recipients,
+};
+
+std::string_view outcome_name(Outcome o);
+
+// What the adapter answers at end of message.
+struct Verdict
+{
+  Outcome outcome = Outcome::accept_untouched;
+  bool discard = false;     // SMFIS_DISCARD (nothing left to deliver)
+  std::string reply_code;   // for tempfail/reject: "451", "552" ...
+  std::string xcode;        // "4.3.0" ...
+  std::string reply_text;
+};
+
+enum class Step { proceed, accept, tempfail, reject };
+
+struct Recipient
+{
+  std::string as_given;   // what the MTA handed us, for smfi_delrcpt
+  std::string address;    // normalised: no <>, lower-case domain
+  enum class Kind { external, internal, bounce } kind = Kind::external;
+  std::string delivery;   // for bounce recipients: the +extension
+};
+
+// Per-connection and per-message state.
+struct Transaction
+{
+  std::string client_ip;
+  std::string sender;          // normalised, "" for the null sender
+  bool buyer = false;
+  bool null_sender = false;
+  std::vector<Recipient> recipients;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::size_t bytes = 0;
+  bool too_large = false;
+
+  void reset_message()
+  {
+    sender.clear();
+    buyer = false;
+    null_sender = false;
+    recipients.clear();
+    headers.clear();
+    body.clear();
+    bytes = 0;
+    too_large = false;
+  }
+};
+
+class Engine
+{
+public:
+  Engine(const config::Config& config, store::Store& store, util::Clock clock = util::now_micros);
+
+  Step envfrom(Transaction& t, const std::string& sender, MtaSession& mta);
+  Step envrcpt(Transaction& t, const std::string& rcpt);
+  // At DATA: accept what can never be registered nor is a DSN for us.
+  Step data(Transaction& t);
+  void header(Transaction& t, const std::string& name, const std::string& value);
+  void body(Transaction& t, std::string_view chunk);
+  Verdict eom(Transaction& t, MtaSession& mta);
+
+  // Normalises an address from smtpd ("<a@B>") or the DSN path ("a@B", "", "<>").
+  static std::string normalise(const std::string& address);
+
+private:
+  Verdict registered(Transaction& t, MtaSession& mta, const std::string& queue_id);
+  Verdict bounce(Transaction& t, const std::string& queue_id);
+  bool is_buyer(const std::string& sender) const;
+  bool is_internal(const std::string& address) const;
+  bool trusted_client(const std::string& ip) const;
+
+  const config::Config& m_config;
+  store::Store& m_store;
+  util::Clock m_clock;
+};
+
+// Assembles the message as the milter saw it: headers then body, CRLF line endings.
+std::string assemble(const Transaction& t);
+
+} // namespace pli::milter

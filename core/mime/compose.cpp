@@ -1,0 +1,116 @@
+#include "core/mime/compose.hpp"
+
+#include "core/templates/templates.hpp"
+#include "core/util/crypto.hpp"
+#include "core/util/encoding.hpp"
+
+#include <gmime/gmime.h>
+#include <mstch/mstch.hpp>
+
+#include <stdexcept>
+
+namespace pli::mime {
+
+std::string encode_header(const std::string& utf8)
+{
+  bool ascii = true;
+  for (unsigned char c : utf8) {
+    if (c >= 0x80 || c == '\r' || c == '\n') {
+      ascii = false;
+      break;
+    }
+  }
+  if (ascii) {
+    return utf8;
+  }
+  char* encoded = g_mime_utils_header_encode_text(nullptr, utf8.c_str(), "utf-8");
+  if (encoded == nullptr) {
+    return util::base64(utf8);
+  }
+  std::string out(encoded);
+  g_free(encoded);
+  // GMime folds with LF; headers on the wire use CRLF.
+  std::string crlf;
+  for (char c : out) {
+    if (c == '\n') {
+      crlf += "\r\n";
+    } else {
+      crlf.push_back(c);
+    }
+  }
+  return crlf;
+}
+
+std::string base64_lines(const std::string& data)
+{
+  std::string b = util::base64(data);
+  std::string out;
+  out.reserve(b.size() + b.size() / 76 * 2 + 2);
+  for (std::size_t i = 0; i < b.size(); i += 76) {
+    out.append(b, i, 76);
+    out += "\r\n";
+  }
+  return out;
+}
+
+static std::string render(const std::string& name, const mstch::map& context)
+{
+  std::string_view t = templates::get(name);
+  if (t.empty()) {
+    throw std::runtime_error("missing template " + name);
+  }
+  return mstch::render(std::string(t), context);
+}
+
+std::string compose_notice(const NoticeInput& in)
+{
+  const std::string lang = in.locale == model::Locale::en ? "en" : "fr";
+  mstch::map ctx{
+      {"organisation", in.organisation},
+      {"sender", in.sender_display},
+      {"type_label", std::string(model::label(in.type, in.locale))},
+      {"subject", in.subject},
+      {"link", in.link},
+      {"expires", util::format_human_short(in.expires_at, in.timezone)},
+      {"reply_allowed", in.reply_allowed},
+  };
+  if (in.consultation) {
+    mstch::map c{{"reference", in.consultation->reference}};
+    if (!in.consultation->title.empty()) {
+      c["title"] = in.consultation->title;
+    }
+    if (!in.consultation->object.empty()) {
+      c["object"] = in.consultation->object;
+    }
+    if (!in.consultation->deadline.empty()) {
+      c["deadline"] = in.consultation->deadline;
+    }
+    ctx["consultation"] = c;
+  }
+  std::string text = render("notice." + lang + ".txt", ctx);
+  std::string html = render("notice." + lang + ".html", ctx);
+
+  const std::string boundary = "=_pli_" + util::hex_encode(util::random_bytes(12));
+  std::string m;
+  m += "From: " + in.from_header_raw + "\r\n";
+  m += "To: <" + in.recipient + ">\r\n";
+  m += "Subject: " + encode_header(in.subject) + "\r\n";
+  m += "Date: " + util::format_rfc5322(in.now) + "\r\n";
+  m += "Message-ID: <" + in.message_id + ">\r\n";
+  m += "MIME-Version: 1.0\r\n";
+  m += "Content-Language: " + lang + "\r\n";
+  m += "Content-Type: multipart/alternative; boundary=\"" + boundary + "\"\r\n";
+  m += "\r\n";
+  m += "--" + boundary + "\r\n";
+  m += "Content-Type: text/plain; charset=utf-8\r\n";
+  m += "Content-Transfer-Encoding: base64\r\n\r\n";
+  m += base64_lines(text);
+  m += "--" + boundary + "\r\n";
+  m += "Content-Type: text/html; charset=utf-8\r\n";
+  m += "Content-Transfer-Encoding: base64\r\n\r\n";
+  m += base64_lines(html);
+  m += "--" + boundary + "--\r\n";
+  return m;
+}
+
+} // namespace pli::mime
