@@ -1,0 +1,98 @@
+# shellcheck shell=bash
+# pli_lib.sh - runs pli-milter and pli-linkd against a private Postfix (tests/harness).
+#
+#   . "$(dirname "$0")/pli_lib.sh"
+#   pli_setup [extra YAML lines appended to pli.yaml]
+#   ... $PLI (the CLI with --config), $PLI_URL (linkd), pli_notice_link FILE ...
+#
+# Needs PLI_BIN_DIR (the build directory; CTest sets it) or finds ./build.
+
+PLI_TEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PLI_SOURCE_DIR=${PLI_SOURCE_DIR:-$(cd "$PLI_TEST_DIR/../.." && pwd)}
+PLI_BIN_DIR=${PLI_BIN_DIR:-$PLI_SOURCE_DIR/build}
+# shellcheck source=../harness/lib.sh
+. "$PLI_SOURCE_DIR/tests/harness/lib.sh"
+
+pli_free_port() {
+    local port
+    for _ in $(seq 1 100); do
+        port=$((20000 + RANDOM % 30000))
+        ss -ltnH "sport = :$port" | grep -q . || { echo "$port"; return 0; }
+    done
+    fail "no free port"
+}
+
+# pli_setup [YAML...]: a work dir, Postfix with the milter on both paths, pli.yaml,
+# pli-milter and pli-linkd in the foreground (logs in $PLI_WORK/*.log), all stopped at exit.
+pli_setup() {
+    for b in milter/pli-milter linkd/pli-linkd admin-cli/pli; do
+        [ -x "$PLI_BIN_DIR/$b" ] || fail "$PLI_BIN_DIR/$b is not built"
+    done
+    PLI_WORK=$(mktemp -d "${TMPDIR:-/tmp}/pli-test.XXXXXX")
+    chmod 755 "$PLI_WORK"
+    pfx_on_exit "rm -rf $(printf '%q' "$PLI_WORK")"
+    PLI_SOCKET=$PLI_WORK/milter.sock
+    pfx_setup --milter "unix:$PLI_SOCKET" --non-smtpd-milter "unix:$PLI_SOCKET" \
+        --bounce-address pli-bounce@buyer.example
+    PLI_LINKD_PORT=$(pli_free_port)
+    PLI_URL=http://127.0.0.1:$PLI_LINKD_PORT
+    PLI_CONFIG=$PLI_WORK/pli.yaml
+    cat >"$PLI_CONFIG" <<YAML
+organisation: { name: "Région Exemple", locale: fr, timezone: Europe/Paris }
+store: { path: $PLI_WORK/store, map_size_mb: 256 }
+milter: { socket: "unix:$PLI_SOCKET" }
+policy:
+  buyers: ["*@buyer.example"]
+  internal_domains: ["buyer.example"]
+  trusted_networks: ["127.0.0.0/8"]
+  default_mode: ar
+reinject: { host: 127.0.0.1, port: $PFX_PORT_REINJECT }
+bounce: { address: "pli-bounce@buyer.example" }
+linkd: { listen: "127.0.0.1:$PLI_LINKD_PORT", public_url: "$PLI_URL" }
+YAML
+    for line in "$@"; do echo "$line" >>"$PLI_CONFIG"; done
+    export PLI_CONFIG
+    PLI="$PLI_BIN_DIR/admin-cli/pli --config $PLI_CONFIG"
+    pli_start_milter
+    "$PLI_BIN_DIR/linkd/pli-linkd" --config "$PLI_CONFIG" --foreground >>"$PLI_WORK/linkd.log" 2>&1 &
+    PLI_LINKD_PID=$!
+    pfx_on_exit "kill $PLI_LINKD_PID 2>/dev/null; wait $PLI_LINKD_PID 2>/dev/null || true"
+    _pfx_wait 20 "pli-linkd to listen" "" curl -fsS -o /dev/null "$PLI_URL/healthz"
+}
+
+pli_start_milter() {
+    "$PLI_BIN_DIR/milter/pli-milter" --config "$PLI_CONFIG" --foreground >>"$PLI_WORK/milter.log" 2>&1 &
+    PLI_MILTER_PID=$!
+    pfx_on_exit "kill $PLI_MILTER_PID 2>/dev/null; wait $PLI_MILTER_PID 2>/dev/null || true"
+    _pfx_wait 20 "pli-milter's socket" "" test -S "$PLI_SOCKET"
+}
+
+# pli_mail_part FILE TYPE: the decoded text/plain or text/html part of a message file.
+pli_mail_part() {
+    /usr/bin/python3 - "$1" "$2" <<'PY'
+import email, sys
+from email import policy
+with open(sys.argv[1], 'rb') as f:
+    msg = email.message_from_binary_file(f, policy=policy.default)
+for part in msg.walk():
+    if part.get_content_type() == sys.argv[2]:
+        sys.stdout.write(part.get_content())
+        break
+PY
+}
+
+# pli_notice_link FILE: the personal link in a notice.
+pli_notice_link() {
+    pli_mail_part "$1" text/plain | grep -oE "$PLI_URL/m/[A-Za-z0-9_-]+" | head -n 1
+}
+
+# pli_json_get JSON_EXPR: evaluates a Python expression on the JSON read from stdin (as j).
+pli_json() {
+    /usr/bin/python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"
+}
+
+pli_diag() {
+    pfx_diag
+    echo "---- milter log" >&2; tail -n 30 "$PLI_WORK/milter.log" >&2 2>/dev/null || true
+    echo "---- linkd log" >&2; tail -n 20 "$PLI_WORK/linkd.log" >&2 2>/dev/null || true
+}
