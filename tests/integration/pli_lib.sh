@@ -57,7 +57,7 @@ YAML
     "$PLI_BIN_DIR/linkd/pli-linkd" --config "$PLI_CONFIG" --foreground >>"$PLI_WORK/linkd.log" 2>&1 &
     PLI_LINKD_PID=$!
     pfx_on_exit "kill $PLI_LINKD_PID 2>/dev/null; wait $PLI_LINKD_PID 2>/dev/null || true"
-    _pfx_wait 20 "pli-linkd to listen" "" curl -fsS -o /dev/null "$PLI_URL/healthz"
+    _pfx_wait 20 "pli-linkd to listen" "" curl -fs -o /dev/null "$PLI_URL/healthz"
 }
 
 pli_start_milter() {
