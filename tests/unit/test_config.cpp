@@ -115,3 +115,12 @@ TEST_CASE("a missing file is a config error", "[config]")
   CHECK(c.error().code == 78);
   CHECK_THAT(c.error().message, Catch::StartsWith("/nonexistent/pli.yaml:"));
 }
+
+TEST_CASE("the annotated conf/pli.yaml is a valid config", "[config]")
+{
+  auto c = pli::config::load(std::string(PLI_SOURCE_DIR) + "/conf/pli.yaml");
+  INFO((c.ok() ? std::string() : c.error().message));
+  REQUIRE(c.ok());
+  CHECK(c->milter.socket == "unix:/var/spool/postfix/pli/milter.sock");
+  CHECK(c->bounce.address == "pli-bounce@example.org");
+}
