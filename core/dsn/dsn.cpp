@@ -19,15 +19,15 @@
 #include <gmime/gmime.h>
 
 #include <algorithm>
-#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace pli::dsn {
 
 namespace {
 
 using util::adopt_gobject;
-using util::GCharPtr;
-using util::GObjectPtr;
 
 constexpr int k_max_depth = 32;
 

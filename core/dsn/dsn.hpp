@@ -43,8 +43,12 @@ struct Report
 };
 
 // Returns the report, or std::nullopt when the message is not a bounce at all
-// (no delivery-status part and nothing in the text that says delivery failed,
-// was delayed or succeeded). Never throws on bad input.
+// (no delivery-status part naming a recipient and nothing in the text that says
+// delivery failed or was delayed; ARF feedback reports, MDNs and auto-replies).
+// An inferred report holds one recipient (failed or delayed; success is never
+// inferred from free text) unless DSN fields were pasted into the text; its status
+// is the RFC 3463 code found in the text and may be empty, its diagnostic_code the
+// line holding the code or phrase. Never throws on bad input.
 std::optional<Report> parse_report(std::string_view raw_message);
 
 // The event an Action maps to: delivered/relayed/expanded -> "delivered",

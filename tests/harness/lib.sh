@@ -45,6 +45,11 @@
 #                               --subject S --header "Name: value"... --body TEXT
 #                               --data-file FILE        (a complete message instead)
 #   pfx_diag                    maillog tail and queue listing on stderr
+#   pfx_free_port               a free loopback port for a test's own daemon (reserved for
+#                               120 s against concurrent pfx starts; "pfx ports N" for more)
+#   _pfx_wait TIMEOUT DESC STATUS_FN CMD...
+#                               poll CMD every 0.2 s; on timeout pfx_diag + fail, adding the
+#                               output of STATUS_FN (or nothing if "") to the message
 #
 # Timeouts are whole seconds. Wait functions call fail (exit 1) on timeout, after pfx_diag.
 
@@ -122,6 +127,10 @@ pfx_setup() {
     "$PFX_BIN" start "$dir" "$@" || fail "pfx start $dir $* failed"
     # shellcheck source=/dev/null
     . "$dir/ports.env"
+}
+
+pfx_free_port() {
+    "$PFX_BIN" ports 1 || fail "pfx ports failed"
 }
 
 _pfx_need_env() {

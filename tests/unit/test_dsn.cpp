@@ -58,15 +58,22 @@ bool valid_utf8(const std::string& s)
   return g_utf8_validate(s.data(), static_cast<gssize>(s.size()), nullptr) != FALSE;
 }
 
-// The shared samples: PLI_SAMPLES_DIR, else next to PLI_CORPUS_DIR.
+// The shared samples: PLI_SAMPLES_DIR, else next to PLI_CORPUS_DIR, else ../shared/samples
+// beside the source tree (PLI_SOURCE_DIR, defined by tests/CMakeLists.txt).
 std::optional<fs::path> samples_dir()
 {
   std::error_code ec;
-  if (const char* d = std::getenv("PLI_SAMPLES_DIR"); d != nullptr && fs::is_directory(d, ec)) {
-    return fs::path(d);
+  std::vector<fs::path> candidates;
+  if (const char* d = std::getenv("PLI_SAMPLES_DIR"); d != nullptr) {
+    candidates.emplace_back(d);
   }
   if (const char* c = std::getenv("PLI_CORPUS_DIR"); c != nullptr) {
-    fs::path p = fs::path(c) / ".." / "samples";
+    candidates.push_back(fs::path(c) / ".." / "samples");
+  }
+#ifdef PLI_SOURCE_DIR
+  candidates.push_back(fs::path(PLI_SOURCE_DIR) / ".." / "shared" / "samples");
+#endif
+  for (const fs::path& p : candidates) {
     if (fs::is_directory(p, ec)) {
       return p;
     }
@@ -205,7 +212,7 @@ TEST_CASE("dsn: the Postfix DSNs of the shared samples", "[dsn][samples]")
 {
   auto dir = samples_dir();
   if (!dir) {
-    WARN("PLI_SAMPLES_DIR unset and no samples/ next to PLI_CORPUS_DIR: samples test skipped");
+    WARN("no shared samples directory found: samples test skipped");
     return;
   }
   struct Row
