@@ -25,7 +25,7 @@ struct RecipientReport
   std::string action_raw;         // the Action field as written (lower-cased), e.g. "deliverable"
   std::string status;             // first token of Status, e.g. "5.1.1"; may be empty
   std::string remote_mta;         // without the "dns;" type
-  std::string diagnostic_code;    // without the "smtp;" type, unfolded
+  std::string diagnostic_code;    // without its type ("smtp;", "X-Postfix;"), unfolded
   std::string reply_code;         // SMTP reply code leading Diagnostic-Code (or the
                                   // inferred text's line), e.g. "550"; may be empty
   std::string last_attempt_date;
