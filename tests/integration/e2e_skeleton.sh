@@ -4,9 +4,8 @@
 # own "relayed" DSN becomes a `delivered` event, a GET of the link records no read, the
 # form's POST records `read`, and `pli show --json` shows sent, delivered, read.
 set -euo pipefail
-. "$(dirname "$0")/pli_lib.sh"
+. "$(dirname "$0")/../harness/pli_lib.sh"
 pli_setup
-trap 'rc=$?; [ $rc -eq 0 ] || pli_diag; exit $rc' EXIT
 
 pfx_send --from alice@buyer.example --to bob@remote.example \
     --header "Subject: [TYPE:rejet] Résultat de la consultation" \

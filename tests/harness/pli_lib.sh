@@ -7,20 +7,11 @@
 #
 # Needs PLI_BIN_DIR (the build directory; CTest sets it) or finds ./build.
 
-PLI_TEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-PLI_SOURCE_DIR=${PLI_SOURCE_DIR:-$(cd "$PLI_TEST_DIR/../.." && pwd)}
+PLI_HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PLI_SOURCE_DIR=${PLI_SOURCE_DIR:-$(cd "$PLI_HARNESS_DIR/../.." && pwd)}
 PLI_BIN_DIR=${PLI_BIN_DIR:-$PLI_SOURCE_DIR/build}
-# shellcheck source=../harness/lib.sh
-. "$PLI_SOURCE_DIR/tests/harness/lib.sh"
-
-pli_free_port() {
-    local port
-    for _ in $(seq 1 100); do
-        port=$((20000 + RANDOM % 30000))
-        ss -ltnH "sport = :$port" | grep -q . || { echo "$port"; return 0; }
-    done
-    fail "no free port"
-}
+# shellcheck source=lib.sh
+. "$PLI_HARNESS_DIR/lib.sh"
 
 # pli_setup [YAML...]: a work dir, Postfix with the milter on both paths, pli.yaml,
 # pli-milter and pli-linkd in the foreground (logs in $PLI_WORK/*.log), all stopped at exit.
@@ -34,7 +25,7 @@ pli_setup() {
     PLI_SOCKET=$PLI_WORK/milter.sock
     pfx_setup --milter "unix:$PLI_SOCKET" --non-smtpd-milter "unix:$PLI_SOCKET" \
         --bounce-address pli-bounce@buyer.example
-    PLI_LINKD_PORT=$(pli_free_port)
+    PLI_LINKD_PORT=$(pfx_free_port)
     PLI_URL=http://127.0.0.1:$PLI_LINKD_PORT
     PLI_CONFIG=$PLI_WORK/pli.yaml
     cat >"$PLI_CONFIG" <<YAML
@@ -58,6 +49,8 @@ YAML
     PLI_LINKD_PID=$!
     pfx_on_exit "kill $PLI_LINKD_PID 2>/dev/null; wait $PLI_LINKD_PID 2>/dev/null || true"
     _pfx_wait 20 "pli-linkd to listen" "" curl -fs -o /dev/null "$PLI_URL/healthz"
+    # On failure, the daemons' logs (runs before the teardown registered earlier).
+    pfx_on_exit '[ "$_PFX_EXIT_RC" -eq 0 ] || pli_diag'
 }
 
 pli_start_milter() {
