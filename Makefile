@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo check test clean format
+.PHONY: all deps build demo check test clean format lint
 
 all: build
 
@@ -29,3 +29,10 @@ test: build
 
 clean:
 	rm -rf $(BUILD)
+
+lint: $(BUILD)/build.ninja
+	run-clang-tidy -quiet -p $(BUILD) '^$(CURDIR)/(core|milter|linkd|admin-cli)/' || \
+	  (git ls-files 'core/*.cpp' 'milter/*.cpp' 'linkd/*.cpp' 'admin-cli/*.cpp' | xargs clang-tidy -quiet -p $(BUILD))
+
+format:
+	git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

@@ -37,7 +37,8 @@ std::size_t display_width(const std::string& s)
   return n;
 }
 
-void print_table(const std::vector<std::string>& head, const std::vector<std::vector<std::string>>& rows)
+void print_table(const std::vector<std::string>& head,
+                 const std::vector<std::vector<std::string>>& rows)
 {
   std::vector<std::size_t> w(head.size());
   for (std::size_t i = 0; i < head.size(); ++i) {
@@ -88,7 +89,8 @@ std::unique_ptr<store::Store> open_store(const config::Config& config)
 }
 
 // Resolves a message id, a delivery id or a Message-ID header to a message id.
-std::string resolve_message(store::Store& st, const std::string& id, std::string* delivery = nullptr)
+std::string resolve_message(store::Store& st, const std::string& id,
+                            std::string* delivery = nullptr)
 {
   if (auto m = st.get_message(id)) {
     return id;
@@ -107,7 +109,8 @@ std::string resolve_message(store::Store& st, const std::string& id, std::string
     return m.value();
   }
   die(k_exit_unknown_id, fmt::format("no message or delivery '{}' (give a message id, a "
-                                     "delivery id or a Message-ID)", id));
+                                     "delivery id or a Message-ID)",
+                                     id));
 }
 
 std::string human(util::Micros t, const config::Config& c)
@@ -143,7 +146,8 @@ int cmd_show(const config::Config& config, const std::string& id, bool json)
   const auto loc = config.organisation.locale;
   std::cout << "Message      " << m->id() << "\n";
   std::cout << "Objet        " << m->subject() << "\n";
-  std::cout << "Type         " << model::label(static_cast<model::MessageType>(m->type()), loc) << "\n";
+  std::cout << "Type         " << model::label(static_cast<model::MessageType>(m->type()), loc)
+            << "\n";
   std::cout << "Mode         " << (m->mode() == 1 ? "avec accusé de réception" : "simple") << "\n";
   if (!m->consultation().empty()) {
     std::cout << "Consultation " << m->consultation() << "\n";
@@ -152,11 +156,13 @@ int cmd_show(const config::Config& config, const std::string& id, bool json)
   std::cout << "Envoyé le    " << human(m->sent_at(), config) << "\n";
   std::cout << "Empreinte    " << m->original_sha256() << "\n";
   for (const auto& a : m->attachments()) {
-    std::cout << "Pièce jointe " << a.name() << " (" << a.size() << " octets, " << a.sha256() << ")\n";
+    std::cout << "Pièce jointe " << a.name() << " (" << a.size() << " octets, " << a.sha256()
+              << ")\n";
   }
   for (const auto& d : ds) {
     std::cout << "\nDestinataire " << d.recipient() << " — "
-              << model::label(static_cast<model::Status>(d.status()), loc) << " (" << d.id() << ")\n";
+              << model::label(static_cast<model::Status>(d.status()), loc) << " (" << d.id()
+              << ")\n";
     std::vector<std::vector<std::string>> rows;
     for (const auto& e : events.value()) {
       if (e.delivery() != d.id()) {
@@ -178,8 +184,8 @@ int cmd_show(const config::Config& config, const std::string& id, bool json)
   return 0;
 }
 
-int cmd_list(const config::Config& config, store::Query q, bool json,
-             const std::string& since, const std::string& until)
+int cmd_list(const config::Config& config, store::Query q, bool json, const std::string& since,
+             const std::string& until)
 {
   const auto& tz = config.organisation.timezone;
   if (!since.empty()) {
@@ -207,15 +213,19 @@ int cmd_list(const config::Config& config, store::Query q, bool json,
     nlohmann::json items = nlohmann::json::array();
     for (const auto& it : r->items) {
       auto events = st->events_of_message(it.message.id());
-      auto j = cli::delivery_json(it.delivery, events ? events.value() : std::vector<store::pb::Event>{}, tz);
+      auto j = cli::delivery_json(it.delivery,
+                                  events ? events.value() : std::vector<store::pb::Event>{}, tz);
       j["subject"] = it.message.subject();
       j["type"] = std::string(model::code(static_cast<model::MessageType>(it.message.type())));
       j["sender"] = it.message.sender();
       j["sent_at"] = util::format_iso(it.message.sent_at(), tz);
       items.push_back(j);
     }
-    std::cout << nlohmann::json{{"format_version", cli::k_format_version}, {"total", r->total},
-                                {"page", q.page}, {"pages", pages}, {"per_page", q.per_page},
+    std::cout << nlohmann::json{{"format_version", cli::k_format_version},
+                                {"total", r->total},
+                                {"page", q.page},
+                                {"pages", pages},
+                                {"per_page", q.per_page},
                                 {"items", items}}
                      .dump(2)
               << "\n";
@@ -225,12 +235,14 @@ int cmd_list(const config::Config& config, store::Query q, bool json,
   std::vector<std::vector<std::string>> rows;
   for (const auto& it : r->items) {
     const auto& d = it.delivery;
-    rows.push_back({std::string(model::label(static_cast<model::Status>(d.status()), loc)),
-                    human(d.sent_at(), config), human(d.delivered_at(), config),
-                    human(d.read_at(), config), human(d.replied_at(), config),
-                    cut(std::string(model::label(static_cast<model::MessageType>(it.message.type()), loc)), 24),
-                    cut(it.message.subject(), 40), d.recipient(),
-                    cut(it.message.text_body().substr(0, 200), 30), d.id()});
+    rows.push_back(
+        {std::string(model::label(static_cast<model::Status>(d.status()), loc)),
+         human(d.sent_at(), config), human(d.delivered_at(), config), human(d.read_at(), config),
+         human(d.replied_at(), config),
+         cut(std::string(model::label(static_cast<model::MessageType>(it.message.type()), loc)),
+             24),
+         cut(it.message.subject(), 40), d.recipient(),
+         cut(it.message.text_body().substr(0, 200), 30), d.id()});
   }
   for (auto& row : rows) {
     for (auto& cell : row) {
@@ -244,12 +256,14 @@ int cmd_list(const config::Config& config, store::Query q, bool json,
   print_table({"Statut", "Envoi (E)", "Délivré (D)", "Lu (L)", "Réponse (R)", "Type", "Objet",
                "Destinataire", "Début du message", "Id"},
               rows);
-  std::cout << fmt::format("{} résultat{} — page {}/{}\n", r->total, r->total > 1 ? "s" : "", q.page, pages);
+  std::cout << fmt::format("{} résultat{} — page {}/{}\n", r->total, r->total > 1 ? "s" : "",
+                           q.page, pages);
   return 0;
 }
 
-int cmd_consultation_set(const config::Config& config, const std::string& ref, const std::string& title,
-                         const std::string& object, const std::string& deadline)
+int cmd_consultation_set(const config::Config& config, const std::string& ref,
+                         const std::string& title, const std::string& object,
+                         const std::string& deadline)
 {
   auto st = open_store(config);
   store::pb::Consultation c;
@@ -298,13 +312,15 @@ int main(int argc, char** argv)
   std::vector<std::string> statuses;
   std::string type, since, until;
   auto* list = app.add_subcommand("list", "deliveries, newest first");
-  list->add_option("--status", statuses, "status (several allowed): sending, not_delivered, "
-                                          "delivered, read, reply_unread, reply_read");
+  list->add_option("--status", statuses,
+                   "status (several allowed): sending, not_delivered, "
+                   "delivered, read, reply_unread, reply_read");
   list->add_option("--type", type, "message type code (libre, rejet, ...)");
   list->add_option("--rcpt", q.recipient, "recipient contains TEXT");
   list->add_option("--sender", q.sender, "sender contains TEXT");
   list->add_option("--consultation", q.consultation, "consultation reference");
-  list->add_option("--keywords", q.keywords, "words in the subject or body (case and accents ignored)");
+  list->add_option("--keywords", q.keywords,
+                   "words in the subject or body (case and accents ignored)");
   list->add_option("--since", since, "sent on or after DATE (YYYY-MM-DD[ HH:MM])");
   list->add_option("--until", until, "sent before DATE (a whole day when only a date)");
   list->add_option("--page", q.page, "page number")->check(CLI::PositiveNumber);
@@ -314,7 +330,8 @@ int main(int argc, char** argv)
   std::string ref, title, object, deadline;
   auto* consultation = app.add_subcommand("consultation", "consultations");
   consultation->require_subcommand(1);
-  auto* cset = consultation->add_subcommand("set", "record a consultation's title, object and deadline");
+  auto* cset =
+      consultation->add_subcommand("set", "record a consultation's title, object and deadline");
   cset->add_option("REF", ref, "reference, e.g. 2022AK_014")->required();
   cset->add_option("--title", title, "title (intitulé)");
   cset->add_option("--object", object, "object");
@@ -340,8 +357,10 @@ int main(int argc, char** argv)
     for (const auto& s : statuses) {
       auto st = model::parse_status(s);
       if (!st) {
-        die(k_exit_usage, fmt::format("unknown status '{}' (sending, not_delivered, delivered, read, "
-                                      "reply_unread, reply_read)", s));
+        die(k_exit_usage,
+            fmt::format("unknown status '{}' (sending, not_delivered, delivered, read, "
+                        "reply_unread, reply_read)",
+                        s));
       }
       q.statuses.push_back(*st);
     }

@@ -100,7 +100,10 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* url, const char*
 }
 
 volatile sig_atomic_t g_stop = 0;
-void on_signal(int) { g_stop = 1; }
+void on_signal(int)
+{
+  g_stop = 1;
+}
 
 } // namespace
 
@@ -153,12 +156,10 @@ int serve(const config::Config& config, bool foreground)
 
   MHD_Daemon* daemon = MHD_start_daemon(
       flags, static_cast<uint16_t>(port), nullptr, nullptr, &on_request, &server,
-      MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&addr),
-      MHD_OPTION_THREAD_POOL_SIZE, static_cast<unsigned int>(config.linkd.threads),
-      MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned int>(config.linkd.max_connections),
-      MHD_OPTION_CONNECTION_TIMEOUT, 15u,
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(64 * 1024),
-      MHD_OPTION_END);
+      MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&addr), MHD_OPTION_THREAD_POOL_SIZE,
+      static_cast<unsigned int>(config.linkd.threads), MHD_OPTION_CONNECTION_LIMIT,
+      static_cast<unsigned int>(config.linkd.max_connections), MHD_OPTION_CONNECTION_TIMEOUT, 15u,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(64 * 1024), MHD_OPTION_END);
   if (daemon == nullptr) {
     log::message(log::Level::error, "cannot listen on " + config.linkd.listen);
     return 71;

@@ -44,7 +44,10 @@ private:
   SMFICTX* m_ctx;
 };
 
-Transaction* txn(SMFICTX* ctx) { return static_cast<Transaction*>(smfi_getpriv(ctx)); }
+Transaction* txn(SMFICTX* ctx)
+{
+  return static_cast<Transaction*>(smfi_getpriv(ctx));
+}
 
 sfsistat map_step(SMFICTX* ctx, Step s)
 {

@@ -34,7 +34,9 @@ json message_json(const store::pb::Message& m, const std::vector<store::pb::Deli
 {
   json atts = json::array();
   for (const auto& a : m.attachments()) {
-    atts.push_back({{"name", a.name()}, {"size", a.size()}, {"sha256", a.sha256()},
+    atts.push_back({{"name", a.name()},
+                    {"size", a.size()},
+                    {"sha256", a.sha256()},
                     {"media_type", a.media_type()}});
   }
   json ds = json::array();

@@ -12,11 +12,13 @@ namespace pli::cli {
 constexpr int k_format_version = 1;
 
 // DELIVERY: {"id", "message", "recipient", "status", "events": [{"kind", "at", "detail"}]}
-nlohmann::json delivery_json(const store::pb::Delivery& d, const std::vector<store::pb::Event>& events,
+nlohmann::json delivery_json(const store::pb::Delivery& d,
+                             const std::vector<store::pb::Event>& events,
                              const std::string& timezone);
 // The whole exchange of one message (`pli show ID --json`).
 nlohmann::json message_json(const store::pb::Message& m,
                             const std::vector<store::pb::Delivery>& deliveries,
-                            const std::vector<store::pb::Event>& events, const std::string& timezone);
+                            const std::vector<store::pb::Event>& events,
+                            const std::string& timezone);
 
 } // namespace pli::cli

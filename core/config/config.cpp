@@ -18,7 +18,13 @@ namespace pli::config {
 
 namespace {
 
-enum class Kind { string, uint, boolean, string_list };
+enum class Kind
+{
+  string,
+  uint,
+  boolean,
+  string_list
+};
 
 struct Key
 {
@@ -29,7 +35,10 @@ struct Key
   std::function<std::string(const YAML::Node&, Config&)> apply;
 };
 
-std::string as_string(const YAML::Node& n) { return n.as<std::string>(); }
+std::string as_string(const YAML::Node& n)
+{
+  return n.as<std::string>();
+}
 
 std::string check_nonempty(const std::string& v)
 {
@@ -81,8 +90,9 @@ std::string check_socket(const std::string& v)
   return fmt::format("'{}' must be unix:/path or inet:PORT@HOST", v);
 }
 
-template <typename F> Key str_key(std::string path, bool required, F setter,
-                                  std::function<std::string(const std::string&)> check = nullptr)
+template <typename F>
+Key str_key(std::string path, bool required, F setter,
+            std::function<std::string(const std::string&)> check = nullptr)
 {
   return Key{path, Kind::string, required,
              [setter, check](const YAML::Node& n, Config& c) -> std::string {
@@ -152,8 +162,8 @@ const std::vector<Key>& keys()
       str_key("organisation.timezone", false,
               [](Config& c, const std::string& v) -> std::string {
                 if (!util::valid_timezone(v)) {
-                  return fmt::format("'{}' is not a time zone of the tz database (e.g. Europe/Paris)",
-                                     v);
+                  return fmt::format(
+                      "'{}' is not a time zone of the tz database (e.g. Europe/Paris)", v);
                 }
                 c.organisation.timezone = v;
                 return "";
@@ -297,8 +307,8 @@ public:
         auto section = key.path.substr(0, key.path.rfind('.'));
         auto it = m_section_marks.find(section);
         int line = it == m_section_marks.end() ? 1 : it->second.line + 1;
-        return util::Error{k_exit_config, fmt::format("{}:{}: missing required key '{}'", m_file,
-                                                      line, key.path)};
+        return util::Error{k_exit_config,
+                           fmt::format("{}:{}: missing required key '{}'", m_file, line, key.path)};
       }
     }
     return config;

@@ -15,30 +15,38 @@
 
 namespace pli::dsn {
 
-enum class Action { failed, delayed, delivered, relayed, expanded, unknown };
+enum class Action
+{
+  failed,
+  delayed,
+  delivered,
+  relayed,
+  expanded,
+  unknown
+};
 
 struct RecipientReport
 {
   std::string final_recipient;    // address without the "rfc822;" type and without <>
   std::string original_recipient; // same, may be empty
   Action action = Action::unknown;
-  std::string action_raw;         // the Action field as written (lower-cased), e.g. "deliverable"
-  std::string status;             // first token of Status, e.g. "5.1.1"; may be empty
-  std::string remote_mta;         // without the "dns;" type
-  std::string diagnostic_code;    // without its type ("smtp;", "X-Postfix;"), unfolded
-  std::string reply_code;         // SMTP reply code leading Diagnostic-Code (or the
-                                  // inferred text's line), e.g. "550"; may be empty
+  std::string action_raw;      // the Action field as written (lower-cased), e.g. "deliverable"
+  std::string status;          // first token of Status, e.g. "5.1.1"; may be empty
+  std::string remote_mta;      // without the "dns;" type
+  std::string diagnostic_code; // without its type ("smtp;", "X-Postfix;"), unfolded
+  std::string reply_code;      // SMTP reply code leading Diagnostic-Code (or the
+                               // inferred text's line), e.g. "550"; may be empty
   std::string last_attempt_date;
   std::string will_retry_until;
 };
 
 struct Report
 {
-  bool inferred = false;          // true: no delivery-status part; classified from the text
+  bool inferred = false; // true: no delivery-status part; classified from the text
   std::string reporting_mta;
   std::string original_envelope_id;
   std::string arrival_date;
-  std::string subject;            // the bounce's own Subject, decoded
+  std::string subject; // the bounce's own Subject, decoded
   std::vector<RecipientReport> recipients;
 };
 

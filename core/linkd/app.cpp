@@ -20,8 +20,8 @@ bool valid_token(const std::string& t)
     return false;
   }
   for (char c : t) {
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '-' || c == '_')) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+          c == '_')) {
       return false;
     }
   }
@@ -88,8 +88,8 @@ std::string client_address(const std::string& peer, const std::string& forwarded
     return peer;
   }
   auto comma = forwarded_for.rfind(',');
-  std::string last(util::trim(comma == std::string::npos ? forwarded_for
-                                                          : forwarded_for.substr(comma + 1)));
+  std::string last(
+      util::trim(comma == std::string::npos ? forwarded_for : forwarded_for.substr(comma + 1)));
   return last.empty() ? peer : last;
 }
 
@@ -102,9 +102,9 @@ Response App::page(int status, const std::string& title, const std::string& text
 {
   Response r;
   r.status = status;
-  r.body = render("page.fr.html",
-                  mstch::map{{"organisation", m_config.organisation.name}, {"title", title},
-                             {"text", text}});
+  r.body = render(
+      "page.fr.html",
+      mstch::map{{"organisation", m_config.organisation.name}, {"title", title}, {"text", text}});
   security_headers(r);
   return r;
 }
@@ -186,8 +186,11 @@ Response App::link(const Request& r, const std::string& token, const std::string
       auto& last = m_last_fetch[d->id()];
       if (now - last >= k_fetch_interval) {
         last = now;
-        auto st = m_store.append_events({store::NewEvent{
-            d->id(), model::EventKind::fetched, now, {{"ip", r.client_ip}, {"user_agent", r.user_agent}}}});
+        auto st = m_store.append_events(
+            {store::NewEvent{d->id(),
+                             model::EventKind::fetched,
+                             now,
+                             {{"ip", r.client_ip}, {"user_agent", r.user_agent}}}});
         if (!st) {
           log::line(log::Level::warning, "", {{"event", "fetched"}, {"store", st.error().message}});
         }
@@ -199,14 +202,19 @@ Response App::link(const Request& r, const std::string& token, const std::string
     return resp;
   }
   if (rest.empty() && r.method == "POST") {
-    auto st = m_store.append_events({store::NewEvent{
-        d->id(), model::EventKind::read, now, {{"ip", r.client_ip}, {"user_agent", r.user_agent}}}});
+    auto st = m_store.append_events(
+        {store::NewEvent{d->id(),
+                         model::EventKind::read,
+                         now,
+                         {{"ip", r.client_ip}, {"user_agent", r.user_agent}}}});
     if (!st) {
       log::line(log::Level::error, "", {{"event", "read"}, {"store", st.error().message}});
-      return page(503, "Service indisponible",
-                  "L'accusé de réception n'a pas pu être enregistré. Réessayez dans quelques instants.");
+      return page(
+          503, "Service indisponible",
+          "L'accusé de réception n'a pas pu être enregistré. Réessayez dans quelques instants.");
     }
-    log::line(log::Level::info, "", {{"event", "read"}, {"delivery", d->id()}, {"ip", r.client_ip}});
+    log::line(log::Level::info, "",
+              {{"event", "read"}, {"delivery", d->id()}, {"ip", r.client_ip}});
     ctx["read_at"] = util::format_human(d->read_at() != 0 ? d->read_at() : now, tz);
     if (!m->text_body().empty()) {
       ctx["text_body"] = m->text_body();
@@ -230,14 +238,16 @@ Response App::link(const Request& r, const std::string& token, const std::string
   }
   // Content URLs need a recorded read first.
   if (d->read_at() == 0) {
-    return page(403, "Accès au contenu",
-                "Ouvrez d'abord le courrier depuis le lien reçu : l'accès génère l'accusé de réception.");
+    return page(
+        403, "Accès au contenu",
+        "Ouvrez d'abord le courrier depuis le lien reçu : l'accès génère l'accusé de réception.");
   }
   if (rest == "/html" && r.method == "GET") {
     Response resp;
     resp.body = m->html_body();
-    resp.headers.emplace_back("Content-Security-Policy",
-                              "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'");
+    resp.headers.emplace_back(
+        "Content-Security-Policy",
+        "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'");
     resp.headers.emplace_back("X-Content-Type-Options", "nosniff");
     resp.headers.emplace_back("Cache-Control", "no-store");
     resp.headers.emplace_back("Referrer-Policy", "no-referrer");
@@ -253,9 +263,13 @@ Response App::link(const Request& r, const std::string& token, const std::string
     if (!blob) {
       return page(503, "Service indisponible", "Réessayez dans quelques instants.");
     }
-    auto st = m_store.append_events({store::NewEvent{
-        d->id(), model::EventKind::download, now,
-        {{"ip", r.client_ip}, {"user_agent", r.user_agent}, {"name", a.name()}, {"sha256", a.sha256()}}}});
+    auto st = m_store.append_events({store::NewEvent{d->id(),
+                                                     model::EventKind::download,
+                                                     now,
+                                                     {{"ip", r.client_ip},
+                                                      {"user_agent", r.user_agent},
+                                                      {"name", a.name()},
+                                                      {"sha256", a.sha256()}}}});
     if (!st) {
       return page(503, "Service indisponible", "Réessayez dans quelques instants.");
     }

@@ -20,9 +20,9 @@ namespace pli::linkd {
 
 struct Request
 {
-  std::string method;      // "GET", "POST" ...
-  std::string path;        // without the query string
-  std::string client_ip;   // already resolved through trusted proxies
+  std::string method;    // "GET", "POST" ...
+  std::string path;      // without the query string
+  std::string client_ip; // already resolved through trusted proxies
   std::string user_agent;
 };
 

@@ -10,7 +10,14 @@
 
 namespace pli::log {
 
-enum class Level { debug, info, notice, warning, error };
+enum class Level
+{
+  debug,
+  info,
+  notice,
+  warning,
+  error
+};
 
 // Opens syslog as `ident` on the mail facility; `to_stderr` also copies each line to
 // standard error (foreground mode and tests).

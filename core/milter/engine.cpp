@@ -136,9 +136,9 @@ bool Engine::is_internal(const std::string& address) const
 {
   std::string domain = util::ascii_lower(domain_of(address));
   for (const auto& d : m_config.policy.internal_domains) {
-    if (domain == d || (domain.size() > d.size() &&
-                        domain.compare(domain.size() - d.size(), d.size(), d) == 0 &&
-                        domain[domain.size() - d.size() - 1] == '.')) {
+    if (domain == d ||
+        (domain.size() > d.size() && domain.compare(domain.size() - d.size(), d.size(), d) == 0 &&
+         domain[domain.size() - d.size() - 1] == '.')) {
       return true;
     }
   }
@@ -169,7 +169,8 @@ Step Engine::envfrom(Transaction& t, const std::string& sender, MtaSession& mta)
   bool authenticated = !mta.macro("{auth_authen}").empty();
   if (!authenticated && !trusted_client(t.client_ip)) {
     log::line(log::Level::info, mta.macro("i"),
-              {{"decision", "accept_untouched"}, {"reason", "buyer sender not authenticated"},
+              {{"decision", "accept_untouched"},
+               {"reason", "buyer sender not authenticated"},
                {"from", t.sender}});
     return Step::accept;
   }
@@ -387,7 +388,8 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
       }
     }
     if (auto st = m_store.create_message(nm); !st) {
-      log::line(log::Level::error, queue_id, {{"decision", "tempfail"}, {"store", st.error().message}});
+      log::line(log::Level::error, queue_id,
+                {{"decision", "tempfail"}, {"store", st.error().message}});
       return store_failure(st.error());
     }
   }
@@ -462,16 +464,19 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
   so.host = m_config.reinject.host;
   so.port = m_config.reinject.port;
   so.timeout_seconds = static_cast<int>(m_config.reinject.timeout_seconds);
-  const auto results = envelopes.empty() ? std::vector<smtp::TxnResult>{} : smtp::send(so, envelopes);
+  const auto results =
+      envelopes.empty() ? std::vector<smtp::TxnResult>{} : smtp::send(so, envelopes);
 
   std::vector<store::NewEvent> sent;
   std::string failure;
   bool unreachable = false;
   for (std::size_t i = 0; i < results.size(); ++i) {
     if (results[i].ok) {
-      sent.push_back(store::NewEvent{to_send[i]->delivery.id(), model::EventKind::sent, now,
-                                     {{"reinject_queue_id", results[i].queue_id},
-                                      {"reply", results[i].reply}}});
+      sent.push_back(store::NewEvent{
+          to_send[i]->delivery.id(),
+          model::EventKind::sent,
+          now,
+          {{"reinject_queue_id", results[i].queue_id}, {"reply", results[i].reply}}});
     } else {
       failure = results[i].reply;
       unreachable |= results[i].temporary && results[i].reply.find("connect") != std::string::npos;
@@ -480,14 +485,16 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
   if (!sent.empty()) {
     if (auto st = m_store.append_events(sent); !st) {
       // Injected but not recorded: the client retries and may send one identical notice twice.
-      log::line(log::Level::error, queue_id, {{"decision", "tempfail"}, {"store", st.error().message}});
+      log::line(log::Level::error, queue_id,
+                {{"decision", "tempfail"}, {"store", st.error().message}});
       return store_failure(st.error());
     }
   }
   if (!failure.empty()) {
-    log::line(log::Level::error, queue_id,
-              {{"decision", unreachable ? "tempfail_reinject_unreachable" : "tempfail_reinject_refused"},
-               {"reinject", failure}});
+    log::line(
+        log::Level::error, queue_id,
+        {{"decision", unreachable ? "tempfail_reinject_unreachable" : "tempfail_reinject_refused"},
+         {"reinject", failure}});
     return tempfail(unreachable ? Outcome::tempfail_reinject_unreachable
                                 : Outcome::tempfail_reinject_refused,
                     "pli could not hand the message over, try again later");
@@ -546,12 +553,15 @@ Verdict Engine::bounce(Transaction& t, const std::string& queue_id)
         return store_failure(d.error());
       }
       log::line(log::Level::warning, queue_id,
-                {{"decision", "dsn_unattributed"}, {"reason", "unknown delivery"}, {"delivery", r.delivery}});
+                {{"decision", "dsn_unattributed"},
+                 {"reason", "unknown delivery"},
+                 {"delivery", r.delivery}});
       continue;
     }
     if (!report) {
       log::line(log::Level::warning, queue_id,
-                {{"decision", "dsn_unattributed"}, {"reason", "not a delivery report"},
+                {{"decision", "dsn_unattributed"},
+                 {"reason", "not a delivery report"},
                  {"delivery", r.delivery}});
       continue;
     }
@@ -568,7 +578,8 @@ Verdict Engine::bounce(Transaction& t, const std::string& queue_id)
     }
     if (match == nullptr) {
       log::line(log::Level::warning, queue_id,
-                {{"decision", "dsn_unattributed"}, {"reason", "no report for the recipient"},
+                {{"decision", "dsn_unattributed"},
+                 {"reason", "no report for the recipient"},
                  {"delivery", r.delivery}});
       continue;
     }
@@ -576,8 +587,10 @@ Verdict Engine::bounce(Transaction& t, const std::string& queue_id)
     auto kind = model::parse_event_kind(kind_name);
     if (!kind) {
       log::line(log::Level::warning, queue_id,
-                {{"decision", "dsn_unattributed"}, {"reason", "unknown action"},
-                 {"action", match->action_raw}, {"delivery", r.delivery}});
+                {{"decision", "dsn_unattributed"},
+                 {"reason", "unknown action"},
+                 {"action", match->action_raw},
+                 {"delivery", r.delivery}});
       continue;
     }
     std::map<std::string, std::string> detail{{"action", match->action_raw},
@@ -594,7 +607,9 @@ Verdict Engine::bounce(Transaction& t, const std::string& queue_id)
     }
     events.push_back(store::NewEvent{d->id(), *kind, now, std::move(detail)});
     log::line(log::Level::info, queue_id,
-              {{"decision", "dsn_recorded"}, {"delivery", d->id()}, {"event", kind_name},
+              {{"decision", "dsn_recorded"},
+               {"delivery", d->id()},
+               {"event", kind_name},
                {"status", match->status}});
   }
   if (!events.empty()) {

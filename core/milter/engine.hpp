@@ -32,12 +32,13 @@ public:
 };
 
 // Every decision has a name, a log line and a counter (CONVENTIONS.md).
-enum class Outcome {
-  accept_untouched,             // not registered mail: left alone
-  registered,                   // deliveries recorded, injected, removed from the original
-  registered_retry,             // a retried message: nothing new to inject
-  dsn_recorded,                 // a DSN for a delivery, recorded
-  dsn_unattributed,             // mail to the bounce address we could not attribute
+enum class Outcome
+{
+  accept_untouched, // not registered mail: left alone
+  registered,       // deliveries recorded, injected, removed from the original
+  registered_retry, // a retried message: nothing new to inject
+  dsn_recorded,     // a DSN for a delivery, recorded
+  dsn_unattributed, // mail to the bounce address we could not attribute
   tempfail_store_full,
   tempfail_store_error,
   tempfail_reinject_unreachable,
@@ -53,27 +54,38 @@ std::string_view outcome_name(Outcome o);
 struct Verdict
 {
   Outcome outcome = Outcome::accept_untouched;
-  bool discard = false;     // SMFIS_DISCARD (nothing left to deliver)
-  std::string reply_code;   // for tempfail/reject: "451", "552" ...
-  std::string xcode;        // "4.3.0" ...
+  bool discard = false;   // SMFIS_DISCARD (nothing left to deliver)
+  std::string reply_code; // for tempfail/reject: "451", "552" ...
+  std::string xcode;      // "4.3.0" ...
   std::string reply_text;
 };
 
-enum class Step { proceed, accept, tempfail, reject };
+enum class Step
+{
+  proceed,
+  accept,
+  tempfail,
+  reject
+};
 
 struct Recipient
 {
-  std::string as_given;   // what the MTA handed us, for smfi_delrcpt
-  std::string address;    // normalised: no <>, lower-case domain
-  enum class Kind { external, internal, bounce } kind = Kind::external;
-  std::string delivery;   // for bounce recipients: the +extension
+  std::string as_given; // what the MTA handed us, for smfi_delrcpt
+  std::string address;  // normalised: no <>, lower-case domain
+  enum class Kind
+  {
+    external,
+    internal,
+    bounce
+  } kind = Kind::external;
+  std::string delivery; // for bounce recipients: the +extension
 };
 
 // Per-connection and per-message state.
 struct Transaction
 {
   std::string client_ip;
-  std::string sender;          // normalised, "" for the null sender
+  std::string sender; // normalised, "" for the null sender
   bool buyer = false;
   bool null_sender = false;
   std::vector<Recipient> recipients;

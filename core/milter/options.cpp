@@ -123,8 +123,8 @@ ClientOptions parse_client_options(const std::string& subject, const std::string
   std::size_t start = 0;
   while (start < header.size()) {
     auto end = header.find(';', start);
-    std::string item(util::trim(header.substr(start, end == std::string::npos ? std::string::npos
-                                                                              : end - start)));
+    std::string item(util::trim(
+        header.substr(start, end == std::string::npos ? std::string::npos : end - start)));
     start = end == std::string::npos ? header.size() : end + 1;
     if (item.empty()) {
       continue;

@@ -19,9 +19,9 @@ struct ClientOptions
   std::optional<bool> reply;
   std::optional<std::string> reference;
   std::optional<model::MessageType> type;
-  std::string subject;                 // the subject without the recognised tags
+  std::string subject; // the subject without the recognised tags
   bool subject_changed = false;
-  std::vector<std::string> warnings;   // one sentence each, for the log
+  std::vector<std::string> warnings; // one sentence each, for the log
 };
 
 // Reads the tags of `subject` (decoded UTF-8) and the value of X-Pli-Options

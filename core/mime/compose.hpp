@@ -24,16 +24,16 @@ struct NoticeInput
   model::Locale locale = model::Locale::fr;
   std::string timezone = "Europe/Paris";
   std::string organisation;
-  std::string from_header_raw;  // the buyer's From header as it was written (already encoded)
-  std::string sender_display;   // decoded, for the body
+  std::string from_header_raw; // the buyer's From header as it was written (already encoded)
+  std::string sender_display;  // decoded, for the body
   std::string recipient;
-  std::string subject;          // decoded, tags removed
+  std::string subject; // decoded, tags removed
   model::MessageType type = model::MessageType::libre;
   std::optional<ConsultationInfo> consultation;
   std::string link;
   util::Micros expires_at = 0;
   util::Micros now = 0;
-  std::string message_id;       // without <>
+  std::string message_id; // without <>
   bool reply_allowed = false;
 };
 

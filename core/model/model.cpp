@@ -26,8 +26,7 @@ constexpr std::array<TypeRow, 8> k_types{{
     {MessageType::complement, "complement", "Demande de complément",
      "Request for additional information"},
     {MessageType::attribution, "attribution", "Courrier d'attribution", "Award letter"},
-    {MessageType::notification, "notification", "Courrier de notification",
-     "Notification letter"},
+    {MessageType::notification, "notification", "Courrier de notification", "Notification letter"},
     {MessageType::rejet, "rejet", "Courrier de rejet", "Rejection letter"},
 }};
 
@@ -68,7 +67,6 @@ constexpr std::array<EventRow, 10> k_events{{
     {EventKind::revoked, "revoked", "Lien révoqué", "Link revoked"},
     {EventKind::fetched, "fetched", "Lien consulté (technique)", "Link fetched (technical)"},
 }};
-
 
 } // namespace
 

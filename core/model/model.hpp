@@ -11,9 +11,14 @@
 
 namespace pli::model {
 
-enum class Locale { fr, en };
+enum class Locale
+{
+  fr,
+  en
+};
 
-enum class MessageType : std::uint8_t {
+enum class MessageType : std::uint8_t
+{
   libre = 1,
   invitation = 2,
   modification = 3,
@@ -24,9 +29,15 @@ enum class MessageType : std::uint8_t {
   rejet = 8,
 };
 
-enum class Mode : std::uint8_t { ar = 1, simple = 2, off = 3 };
+enum class Mode : std::uint8_t
+{
+  ar = 1,
+  simple = 2,
+  off = 3
+};
 
-enum class Status : std::uint8_t {
+enum class Status : std::uint8_t
+{
   sending = 1,
   not_delivered = 2,
   delivered = 3,
@@ -35,7 +46,8 @@ enum class Status : std::uint8_t {
   reply_read = 6,
 };
 
-enum class EventKind : std::uint8_t {
+enum class EventKind : std::uint8_t
+{
   sent = 1,
   delayed = 2,
   delivered = 3,

@@ -42,8 +42,8 @@ public:
     }
     std::string err = "no address";
     for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-      int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                        ai->ai_protocol);
+      int fd =
+          ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
       if (fd < 0) {
         err = std::strerror(errno);
         continue;
@@ -276,7 +276,9 @@ std::vector<TxnResult> send(const Options& options, const std::vector<Envelope>&
         conn.read_reply();
       }
       int code = mail_code != 250 ? mail_code : rcpt_code / 100 != 2 ? rcpt_code : data_code;
-      std::string text = mail_code != 250 ? mail_text : rcpt_code / 100 != 2 ? rcpt_text : data_text;
+      std::string text = mail_code != 250       ? mail_text
+                         : rcpt_code / 100 != 2 ? rcpt_text
+                                                : data_text;
       results.push_back(failure(code, text));
       conn.write("RSET\r\n");
       if (conn.read_reply().first == 0) {

@@ -10,20 +10,20 @@ namespace pli::smtp {
 
 struct Envelope
 {
-  std::string mail_from;  // address without <>
-  std::string envid;      // RFC 3461 ENVID (xtext-safe characters only), may be empty
-  std::string ret;        // "HDRS" or "FULL" or empty
-  std::string rcpt;       // address without <>
-  std::string notify;     // e.g. "SUCCESS,FAILURE,DELAY", may be empty
-  std::string data;       // the message, lines ending in CRLF or LF
+  std::string mail_from; // address without <>
+  std::string envid;     // RFC 3461 ENVID (xtext-safe characters only), may be empty
+  std::string ret;       // "HDRS" or "FULL" or empty
+  std::string rcpt;      // address without <>
+  std::string notify;    // e.g. "SUCCESS,FAILURE,DELAY", may be empty
+  std::string data;      // the message, lines ending in CRLF or LF
 };
 
 struct TxnResult
 {
   bool ok = false;
-  bool temporary = true;  // on failure: 4xx or connection trouble (true), 5xx (false)
-  std::string reply;      // the last server reply line(s), e.g. "250 2.0.0 Ok: queued as 4Xk..."
-  std::string queue_id;   // parsed from "queued as ..." when present
+  bool temporary = true; // on failure: 4xx or connection trouble (true), 5xx (false)
+  std::string reply;     // the last server reply line(s), e.g. "250 2.0.0 Ok: queued as 4Xk..."
+  std::string queue_id;  // parsed from "queued as ..." when present
 };
 
 struct Options

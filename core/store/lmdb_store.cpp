@@ -89,12 +89,13 @@ template <typename Pb> util::Result<Pb> decode(std::string_view bytes, std::stri
 {
   Pb record;
   if (!record.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return util::Error{static_cast<int>(Errc::invalid), fmt::format("{}: undecodable record", what)};
+    return util::Error{static_cast<int>(Errc::invalid),
+                       fmt::format("{}: undecodable record", what)};
   }
   if (record.version() != k_schema_version) {
-    return util::Error{static_cast<int>(Errc::invalid),
-                       fmt::format("{}: schema version {} is not supported by this pli", what,
-                                   record.version())};
+    return util::Error{
+        static_cast<int>(Errc::invalid),
+        fmt::format("{}: schema version {} is not supported by this pli", what, record.version())};
   }
   return record;
 }
@@ -111,12 +112,12 @@ public:
       return lmdb_error(rc, "opening the store");
     }
     const std::pair<const char*, MDB_dbi*> dbs[] = {
-        {"messages", &m_messages},     {"deliveries", &m_deliveries},
-        {"events", &m_events},         {"tokens", &m_tokens},
-        {"blobs", &m_blobs},           {"consultations", &m_consultations},
-        {"msgids", &m_msgids},         {"idempotency", &m_idem},
-        {"idx_sent", &m_idx_sent},     {"idx_status", &m_idx_status},
-        {"idx_type", &m_idx_type},     {"idx_consult", &m_idx_consult},
+        {"messages", &m_messages}, {"deliveries", &m_deliveries},
+        {"events", &m_events},     {"tokens", &m_tokens},
+        {"blobs", &m_blobs},       {"consultations", &m_consultations},
+        {"msgids", &m_msgids},     {"idempotency", &m_idem},
+        {"idx_sent", &m_idx_sent}, {"idx_status", &m_idx_status},
+        {"idx_type", &m_idx_type}, {"idx_consult", &m_idx_consult},
         {"idx_word", &m_idx_word}};
     for (const auto& [name, slot] : dbs) {
       if (int rc = mdb_dbi_open(txn.get(), name, read_only ? 0 : MDB_CREATE, slot); rc != 0) {
@@ -180,8 +181,11 @@ public:
       }
       std::string tail = inv + d.id();
       int rc = put(txn, m_idx_sent, tail, "");
-      rc = rc != 0 ? rc : put(txn, m_idx_status, std::string(1, static_cast<char>(d.status())) + tail, "");
-      rc = rc != 0 ? rc : put(txn, m_idx_type, std::string(1, static_cast<char>(msg.type())) + tail, "");
+      rc = rc != 0
+               ? rc
+               : put(txn, m_idx_status, std::string(1, static_cast<char>(d.status())) + tail, "");
+      rc = rc != 0 ? rc
+                   : put(txn, m_idx_type, std::string(1, static_cast<char>(msg.type())) + tail, "");
       if (rc == 0 && !msg.consultation().empty()) {
         rc = put(txn, m_idx_consult, msg.consultation() + std::string(1, '\0') + tail, "");
       }
@@ -432,7 +436,8 @@ private:
   }
 
   template <typename Pb>
-  util::Result<Pb> get_in(lmdb::Txn& txn, MDB_dbi dbi, const std::string& key, std::string_view what)
+  util::Result<Pb> get_in(lmdb::Txn& txn, MDB_dbi dbi, const std::string& key,
+                          std::string_view what)
   {
     if (key.empty() || key.size() > 511) {
       return not_found(fmt::format("no {} '{}'", what, key));
@@ -541,8 +546,9 @@ Result<ListResult> LmdbStore::list(const Query& q)
     rc = scan_prefix(txn.get(), m_idx_consult, q.consultation + std::string(1, '\0'), true,
                      candidates);
   } else if (!query_words.empty()) {
-    auto longest = *std::max_element(query_words.begin(), query_words.end(),
-                                     [](const auto& a, const auto& b) { return a.size() < b.size(); });
+    auto longest =
+        *std::max_element(query_words.begin(), query_words.end(),
+                          [](const auto& a, const auto& b) { return a.size() < b.size(); });
     rc = scan_prefix(txn.get(), m_idx_word, longest, false, candidates);
   } else if (!q.statuses.empty()) {
     for (auto s : q.statuses) {
@@ -563,11 +569,10 @@ Result<ListResult> LmdbStore::list(const Query& q)
   std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
     return a.sent_at != b.sent_at ? a.sent_at > b.sent_at : a.delivery < b.delivery;
   });
-  candidates.erase(std::unique(candidates.begin(), candidates.end(),
-                               [](const Candidate& a, const Candidate& b) {
-                                 return a.delivery == b.delivery;
-                               }),
-                   candidates.end());
+  candidates.erase(
+      std::unique(candidates.begin(), candidates.end(),
+                  [](const Candidate& a, const Candidate& b) { return a.delivery == b.delivery; }),
+      candidates.end());
 
   const std::string rcpt = util::ascii_lower(q.recipient);
   const std::string sender = util::ascii_lower(q.sender);
@@ -585,8 +590,8 @@ Result<ListResult> LmdbStore::list(const Query& q)
       continue; // an index entry without its record: skipped, never fatal for a listing
     }
     if (!q.statuses.empty() &&
-        std::find(q.statuses.begin(), q.statuses.end(),
-                  static_cast<model::Status>(d->status())) == q.statuses.end()) {
+        std::find(q.statuses.begin(), q.statuses.end(), static_cast<model::Status>(d->status())) ==
+            q.statuses.end()) {
       continue;
     }
     if (!rcpt.empty() && util::ascii_lower(d->recipient()).find(rcpt) == std::string::npos) {
@@ -615,7 +620,8 @@ Result<ListResult> LmdbStore::list(const Query& q)
       auto wit = message_words.find(m.id());
       if (wit == message_words.end()) {
         auto words = index_words(m.subject() + "\n" + m.text_body());
-        wit = message_words.emplace(m.id(), std::set<std::string>(words.begin(), words.end())).first;
+        wit =
+            message_words.emplace(m.id(), std::set<std::string>(words.begin(), words.end())).first;
       }
       bool all = std::all_of(query_words.begin(), query_words.end(), [&](const std::string& qw) {
         auto it = wit->second.lower_bound(qw);
@@ -655,9 +661,8 @@ Result<std::unique_ptr<Store>> open_lmdb(const OpenOptions& options)
   mdb_env_set_mapsize(raw, static_cast<std::size_t>(options.map_size_mb) * 1024 * 1024);
   unsigned int flags = MDB_NOTLS | (options.read_only ? MDB_RDONLY : 0);
   if (int rc = mdb_env_open(raw, options.path.c_str(), flags, 0660); rc != 0) {
-    return util::Error{static_cast<int>(Errc::io),
-                       fmt::format("cannot open the store at {}: {}", options.path,
-                                   mdb_strerror(rc))};
+    return util::Error{static_cast<int>(Errc::io), fmt::format("cannot open the store at {}: {}",
+                                                               options.path, mdb_strerror(rc))};
   }
   int dead = 0;
   mdb_reader_check(raw, &dead);

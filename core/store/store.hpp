@@ -21,12 +21,13 @@
 
 namespace pli::store {
 
-enum class Errc {
+enum class Errc
+{
   not_found = 1,
-  full = 2,      // the store's map is full: the milter tempfails
-  io = 3,        // any other storage failure
-  conflict = 4,  // a record that must be new already exists
-  invalid = 5,   // a record that cannot be decoded (schema version unknown, corrupt bytes)
+  full = 2,     // the store's map is full: the milter tempfails
+  io = 3,       // any other storage failure
+  conflict = 4, // a record that must be new already exists
+  invalid = 5,  // a record that cannot be decoded (schema version unknown, corrupt bytes)
 };
 
 template <typename T> using Result = util::Result<T>;
@@ -34,14 +35,14 @@ template <typename T> using Result = util::Result<T>;
 // A new message with its deliveries, as the milter records it in one transaction.
 struct NewMessage
 {
-  pb::Message message;                     // id, sent_at ... filled; delivery_ids filled by caller
-  std::vector<pb::Delivery> deliveries;    // each with id, recipient, token_hash, idempotency_key
+  pb::Message message;                      // id, sent_at ... filled; delivery_ids filled by caller
+  std::vector<pb::Delivery> deliveries;     // each with id, recipient, token_hash, idempotency_key
   std::map<std::string, std::string> blobs; // sha256 hex -> bytes (original, attachments)
 };
 
 struct NewEvent
 {
-  std::string delivery;                     // delivery id
+  std::string delivery; // delivery id
   model::EventKind kind;
   util::Micros at = 0;
   std::map<std::string, std::string> detail;
@@ -49,16 +50,16 @@ struct NewEvent
 
 struct Query
 {
-  std::vector<model::Status> statuses;     // any of them; empty = all
+  std::vector<model::Status> statuses; // any of them; empty = all
   std::optional<model::MessageType> type;
-  std::string recipient;                   // substring, case-insensitive
-  std::string sender;                      // substring, case-insensitive
-  std::string consultation;                // exact reference
-  std::string keywords;                    // every word must start a word of subject or body,
-                                           // ignoring case and accents
-  std::optional<util::Micros> since;       // sent_at >= since
-  std::optional<util::Micros> until;       // sent_at < until
-  std::size_t page = 1;                    // 1-based
+  std::string recipient;             // substring, case-insensitive
+  std::string sender;                // substring, case-insensitive
+  std::string consultation;          // exact reference
+  std::string keywords;              // every word must start a word of subject or body,
+                                     // ignoring case and accents
+  std::optional<util::Micros> since; // sent_at >= since
+  std::optional<util::Micros> until; // sent_at < until
+  std::size_t page = 1;              // 1-based
   std::size_t per_page = 10;
 };
 
@@ -71,7 +72,7 @@ struct ListItem
 struct ListResult
 {
   std::size_t total = 0;
-  std::vector<ListItem> items;             // the page, newest first
+  std::vector<ListItem> items; // the page, newest first
 };
 
 class Store
@@ -114,7 +115,7 @@ public:
 
 struct OpenOptions
 {
-  std::string path;               // directory of the environment
+  std::string path; // directory of the environment
   std::uint64_t map_size_mb = 4096;
   bool read_only = false;
 };

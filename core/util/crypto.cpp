@@ -27,7 +27,10 @@ std::string sha256(std::string_view data)
   return out;
 }
 
-std::string sha256_hex(std::string_view data) { return hex_encode(sha256(data)); }
+std::string sha256_hex(std::string_view data)
+{
+  return hex_encode(sha256(data));
+}
 
 std::string random_bytes(std::size_t n)
 {

@@ -84,7 +84,10 @@ static std::string b64(std::string_view bytes, int variant)
   return out;
 }
 
-std::string base64(std::string_view bytes) { return b64(bytes, sodium_base64_VARIANT_ORIGINAL); }
+std::string base64(std::string_view bytes)
+{
+  return b64(bytes, sodium_base64_VARIANT_ORIGINAL);
+}
 
 std::string base64url(std::string_view bytes)
 {

@@ -11,8 +11,8 @@ std::string hex_encode(std::string_view bytes);
 // Returns nullopt on odd length or a non-hex digit.
 std::optional<std::string> hex_decode(std::string_view hex);
 std::string base32_lower(std::string_view bytes);
-std::string base64(std::string_view bytes);     // standard alphabet, padded
-std::string base64url(std::string_view bytes);  // URL-safe, no padding
+std::string base64(std::string_view bytes);    // standard alphabet, padded
+std::string base64url(std::string_view bytes); // URL-safe, no padding
 // Returns nullopt on invalid input.
 std::optional<std::string> base64_decode(std::string_view text);
 

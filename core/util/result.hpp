@@ -49,7 +49,10 @@ struct Unit
 {
 };
 using Status = Result<Unit>;
-inline Status ok_status() { return Unit{}; }
+inline Status ok_status()
+{
+  return Unit{};
+}
 
 } // namespace pli::util
 

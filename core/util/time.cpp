@@ -26,7 +26,10 @@ static const date::time_zone* zone_or_null(std::string_view timezone)
   }
 }
 
-bool valid_timezone(std::string_view timezone) { return zone_or_null(timezone) != nullptr; }
+bool valid_timezone(std::string_view timezone)
+{
+  return zone_or_null(timezone) != nullptr;
+}
 
 static date::sys_seconds to_sys(Micros t)
 {

@@ -125,7 +125,9 @@ TEST_CASE("events are chained, and statuses follow them", "[store]")
   TempDir dir;
   auto st = open(dir.path);
   REQUIRE(st->create_message(make("m1", {"bob@remote.example", "carol@other.example"}, 0)).ok());
-  REQUIRE(st->append_events({{"d10", EventKind::sent, k_t0, {}}, {"d11", EventKind::sent, k_t0, {}}}).ok());
+  REQUIRE(
+      st->append_events({{"d10", EventKind::sent, k_t0, {}}, {"d11", EventKind::sent, k_t0, {}}})
+          .ok());
   REQUIRE(st->append_events({{"d10", EventKind::delivered, k_t0 + 1, {{"status", "2.0.0"}}}}).ok());
   REQUIRE(st->append_events({{"d11", EventKind::failed, k_t0 + 2, {{"status", "5.1.1"}}}}).ok());
   REQUIRE(st->append_events({{"d10", EventKind::fetched, k_t0 + 3, {{"ip", "192.0.2.1"}}}}).ok());
@@ -167,7 +169,8 @@ TEST_CASE("list filters combine and paginate newest first", "[store]")
   // 25 messages, one a day; every 5th is a rejection for consultation 2022AK_014.
   for (int i = 0; i < 25; ++i) {
     bool rejet = i % 5 == 0;
-    std::string subject = rejet ? "Réponse à votre offre – rejet" : "Information n°" + std::to_string(i);
+    std::string subject =
+        rejet ? "Réponse à votre offre – rejet" : "Information n°" + std::to_string(i);
     REQUIRE(st->create_message(make("m" + std::to_string(100 + i),
                                     {"rcpt" + std::to_string(i) + "@Remote.example"}, i,
                                     rejet ? T::rejet : T::libre, subject, rejet ? "2022AK_014" : "",
@@ -176,7 +179,8 @@ TEST_CASE("list filters combine and paginate newest first", "[store]")
   }
   // Deliveries of messages 100..104 get read.
   for (int i = 0; i < 5; ++i) {
-    REQUIRE(st->append_events({{"d" + std::to_string(100 + i) + "0", EventKind::read, k_t0, {}}}).ok());
+    REQUIRE(
+        st->append_events({{"d" + std::to_string(100 + i) + "0", EventKind::read, k_t0, {}}}).ok());
   }
 
   store::Query all;
@@ -259,7 +263,9 @@ TEST_CASE("folding for keywords removes case and accents", "[store]")
 TEST_CASE("a process killed in the middle of writes leaves a consistent store", "[store][crash]")
 {
   TempDir dir;
-  { open(dir.path); } // create the environment
+  {
+    open(dir.path);
+  } // create the environment
   for (int round = 0; round < 4; ++round) {
     pid_t child = fork();
     REQUIRE(child >= 0);
@@ -317,6 +323,8 @@ TEST_CASE("a process killed in the middle of writes leaves a consistent store", 
       CHECK(store::verify_chain(events));
     }
     // And the store still takes writes.
-    REQUIRE(st->create_message(make("mafter" + std::to_string(round), {"x@r.example", "y@r.example", "z@r.example"}, 0)).ok());
+    REQUIRE(st->create_message(make("mafter" + std::to_string(round),
+                                    {"x@r.example", "y@r.example", "z@r.example"}, 0))
+                .ok());
   }
 }
