@@ -10,6 +10,8 @@
 #include "core/util/encoding.hpp"
 
 #include <arpa/inet.h>
+
+#include <algorithm>
 #include <fnmatch.h>
 
 #include <cstring>
@@ -191,9 +193,6 @@ Step Engine::envrcpt(Transaction& t, const std::string& rcpt)
   } else if (is_internal(r.address)) {
     r.kind = Recipient::Kind::internal;
   }
-  if (t.recipients.size() >= m_config.milter.max_recipients) {
-    return Step::reject;
-  }
   t.recipients.push_back(std::move(r));
   return Step::proceed;
 }
@@ -211,6 +210,12 @@ Step Engine::data(Transaction& t)
   if (t.buyer && any_external) {
     return Step::proceed;
   }
+  if (t.buyer) {
+    // Internal recipients only: the original goes through, but pli's subject tags and
+    // X-Pli-Options header are still removed; the body is not buffered.
+    t.headers_only = true;
+    return Step::proceed;
+  }
   return Step::accept;
 }
 
@@ -226,6 +231,9 @@ void Engine::header(Transaction& t, const std::string& name, const std::string& 
 
 void Engine::body(Transaction& t, std::string_view chunk)
 {
+  if (t.headers_only) {
+    return;
+  }
   t.bytes += chunk.size();
   if (t.bytes > m_config.milter.max_message_mb * 1024 * 1024) {
     t.too_large = true;
@@ -267,11 +275,43 @@ Verdict Engine::eom(Transaction& t, MtaSession& mta)
   }
   for (const auto& r : t.recipients) {
     if (r.kind == Recipient::Kind::bounce) {
-      return bounce(t, queue_id);
+      return bounce(t, mta, queue_id);
     }
   }
+  if (t.headers_only) {
+    return strip_options(t, mta, queue_id);
+  }
   if (t.buyer) {
+    if (t.recipients.size() > m_config.milter.max_recipients) {
+      log::line(log::Level::warning, queue_id,
+                {{"decision", "reject_too_many_recipients"},
+                 {"recipients", std::to_string(t.recipients.size())},
+                 {"from", t.sender}});
+      return Verdict{Outcome::reject_too_many_recipients, false, "452", "4.5.3",
+                     "too many recipients for registered mail, send in smaller groups"};
+    }
     return registered(t, mta, queue_id);
+  }
+  return Verdict{};
+}
+
+Verdict Engine::strip_options(Transaction& t, MtaSession& mta, const std::string& queue_id)
+{
+  const std::string subject = mime::decode_header_value(header_value(t, "Subject"));
+  const std::string header = header_value(t, "X-Pli-Options");
+  const auto opts = parse_client_options(subject, header);
+  if (opts.subject_changed) {
+    mta.change_header("Subject", 1, mime::encode_header(opts.subject));
+  }
+  if (!header.empty()) {
+    mta.change_header("X-Pli-Options", 1, "");
+  }
+  if (opts.subject_changed || !header.empty()) {
+    log::line(log::Level::info, queue_id,
+              {{"decision", "accept_untouched"},
+               {"reason", "internal recipients only"},
+               {"options", "removed"},
+               {"from", t.sender}});
   }
   return Verdict{};
 }
@@ -537,7 +577,7 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
   return v;
 }
 
-Verdict Engine::bounce(Transaction& t, const std::string& queue_id)
+Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue_id)
 {
   const std::string raw = assemble(t);
   const auto report = dsn::parse_report(raw);
@@ -555,6 +595,13 @@ Verdict Engine::bounce(Transaction& t, const std::string& queue_id)
       log::line(log::Level::warning, queue_id,
                 {{"decision", "dsn_unattributed"},
                  {"reason", "unknown delivery"},
+                 {"delivery", r.delivery}});
+      continue;
+    }
+    if (d->sent_at() == 0) {
+      log::line(log::Level::warning, queue_id,
+                {{"decision", "dsn_unattributed"},
+                 {"reason", "delivery never sent"},
                  {"delivery", r.delivery}});
       continue;
     }
@@ -605,7 +652,12 @@ Verdict Engine::bounce(Transaction& t, const std::string& queue_id)
     for (auto it = detail.begin(); it != detail.end();) {
       it = it->second.empty() ? detail.erase(it) : std::next(it);
     }
-    events.push_back(store::NewEvent{d->id(), *kind, now, std::move(detail)});
+    const std::string dedupe =
+        util::sha256_hex(d->id() + "\n" + std::string(kind_name) + "\n" + match->status + "\n" +
+                         match->final_recipient + "\n" + match->diagnostic_code + "\n" +
+                         report->reporting_mta + "\n" + report->arrival_date + "\n" +
+                         match->last_attempt_date + "\n" + match->will_retry_until);
+    events.push_back(store::NewEvent{d->id(), *kind, now, std::move(detail), dedupe});
     log::line(log::Level::info, queue_id,
               {{"decision", "dsn_recorded"},
                {"delivery", d->id()},
@@ -619,6 +671,18 @@ Verdict Engine::bounce(Transaction& t, const std::string& queue_id)
   }
   Verdict v{events.empty() ? Outcome::dsn_unattributed : Outcome::dsn_recorded,
             !m_config.bounce.keep, "", "", ""};
+  const bool others = std::any_of(t.recipients.begin(), t.recipients.end(), [](const Recipient& r) {
+    return r.kind != Recipient::Kind::bounce;
+  });
+  if (v.discard && others) {
+    // Other recipients share this message: only the bounce addresses are removed.
+    for (const auto& r : t.recipients) {
+      if (r.kind == Recipient::Kind::bounce && !mta.delete_recipient(r.as_given)) {
+        return tempfail(Outcome::tempfail_internal, "pli could not update the recipients");
+      }
+    }
+    v.discard = false;
+  }
   return v;
 }
 

@@ -93,6 +93,7 @@ struct Transaction
   std::string body;
   std::size_t bytes = 0;
   bool too_large = false;
+  bool headers_only = false; // a buyer's mail to internal recipients only: tags to strip
 
   void reset_message()
   {
@@ -104,6 +105,7 @@ struct Transaction
     body.clear();
     bytes = 0;
     too_large = false;
+    headers_only = false;
   }
 };
 
@@ -113,6 +115,9 @@ public:
   Engine(const config::Config& config, store::Store& store, util::Clock clock = util::now_micros);
 
   Step envfrom(Transaction& t, const std::string& sender, MtaSession& mta);
+  // Classifies a recipient (external, internal, bounce address). Never refuses here:
+  // the recipient step is negotiated "no reply" (POSTFIX-NOTES §6); limits are checked
+  // at end of message.
   Step envrcpt(Transaction& t, const std::string& rcpt);
   // At DATA: accept what can never be registered nor is a DSN for us.
   Step data(Transaction& t);
@@ -125,7 +130,8 @@ public:
 
 private:
   Verdict registered(Transaction& t, MtaSession& mta, const std::string& queue_id);
-  Verdict bounce(Transaction& t, const std::string& queue_id);
+  Verdict bounce(Transaction& t, MtaSession& mta, const std::string& queue_id);
+  Verdict strip_options(Transaction& t, MtaSession& mta, const std::string& queue_id);
   bool is_buyer(const std::string& sender) const;
   bool is_internal(const std::string& address) const;
   bool trusted_client(const std::string& ip) const;

@@ -212,6 +212,21 @@ public:
     }
     std::vector<pb::Event> stored;
     for (const auto& ne : events) {
+      if (!ne.dedupe_key.empty()) {
+        const std::string key = "event:" + ne.dedupe_key;
+        MDB_val k = val(key);
+        MDB_val v;
+        int rc = mdb_get(txn.get(), m_idem, &k, &v);
+        if (rc == 0) {
+          continue; // recorded before
+        }
+        if (rc != MDB_NOTFOUND) {
+          return lmdb_error(rc, "event dedupe");
+        }
+        if (rc = put(txn, m_idem, key, ne.delivery); rc != 0) {
+          return lmdb_error(rc, "event dedupe");
+        }
+      }
       auto delivery = get_in<pb::Delivery>(txn, m_deliveries, ne.delivery, "delivery");
       if (!delivery) {
         return delivery.error();

@@ -46,6 +46,9 @@ struct NewEvent
   model::EventKind kind;
   util::Micros at = 0;
   std::map<std::string, std::string> detail;
+  // When not empty, an event already recorded under the same key is not recorded again
+  // (duplicate DSNs); the check and the write are one transaction.
+  std::string dedupe_key;
 };
 
 struct Query
@@ -85,7 +88,8 @@ public:
   virtual Result<util::Unit> create_message(const NewMessage& m) = 0;
 
   // Appends events (each to its delivery's message chain) and updates statuses
-  // and indexes, in one transaction. Returns the stored events.
+  // and indexes, in one transaction. Returns the stored events (without the
+  // duplicates skipped through dedupe_key).
   // Errors: not_found (unknown delivery), full, io.
   virtual Result<std::vector<pb::Event>> append_events(const std::vector<NewEvent>& events) = 0;
 

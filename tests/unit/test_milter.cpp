@@ -1,0 +1,299 @@
+// The milter's decisions without libmilter: options from the mail client, policy
+// (who is a buyer, which recipients are internal), and DSN intake through a recording
+// MTA session and a real store.
+#include "core/config/config.hpp"
+#include "core/milter/engine.hpp"
+#include "core/milter/options.hpp"
+#include "core/util/crypto.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+using namespace pli;
+using milter::Engine;
+using milter::Step;
+
+namespace {
+
+struct Recording final : milter::MtaSession
+{
+  std::map<std::string, std::string> macros;
+  std::vector<std::string> deleted;
+  std::vector<std::pair<std::string, std::string>> changed;
+  std::string macro(const char* name) override
+  {
+    auto it = macros.find(name);
+    return it == macros.end() ? "" : it->second;
+  }
+  bool delete_recipient(const std::string& r) override
+  {
+    deleted.push_back(r);
+    return true;
+  }
+  bool change_header(const std::string& n, int, const std::string& v) override
+  {
+    changed.emplace_back(n, v);
+    return true;
+  }
+};
+
+struct TempStore
+{
+  std::filesystem::path path;
+  std::unique_ptr<store::Store> store;
+  TempStore()
+  {
+    std::string t = (std::filesystem::temp_directory_path() / "pli-milter-XXXXXX").string();
+    path = ::mkdtemp(t.data());
+    store = std::move(store::open_lmdb({path.string(), 64, false}).value());
+  }
+  ~TempStore()
+  {
+    store.reset();
+    std::filesystem::remove_all(path);
+  }
+};
+
+config::Config make_config(const std::string& extra = "")
+{
+  auto c = config::load_from_string(R"(organisation: { name: "Région Exemple" }
+store: { path: /tmp/unused }
+milter: { socket: "unix:/tmp/unused.sock" }
+policy:
+  buyers: ["*@marches.example.org", "achat-*@example.org"]
+  internal_domains: ["example.org"]
+  trusted_networks: ["192.0.2.0/24", "2001:db8::/32"]
+bounce: { address: "pli-bounce@example.org" }
+linkd: { public_url: "https://pli.example.org" }
+)" + extra,
+                                    "test.yaml");
+  REQUIRE(c.ok());
+  return c.value();
+}
+
+void feed(Engine& e, milter::Transaction& t, const std::string& raw)
+{
+  auto sep = raw.find("\n\n");
+  std::istringstream headers(raw.substr(0, sep));
+  std::string line, name, value;
+  auto flush = [&] {
+    if (!name.empty()) {
+      e.header(t, name, value);
+    }
+  };
+  while (std::getline(headers, line)) {
+    if (!line.empty() && line.back() == '\r') {
+      line.pop_back();
+    }
+    if (!line.empty() && (line[0] == ' ' || line[0] == '\t')) {
+      value += "\n" + line;
+      continue;
+    }
+    flush();
+    auto colon = line.find(':');
+    name = line.substr(0, colon);
+    value = colon == std::string::npos ? "" : line.substr(colon + 1);
+    if (!value.empty() && value[0] == ' ') {
+      value.erase(0, 1);
+    }
+  }
+  flush();
+  e.body(t, sep == std::string::npos ? "" : raw.substr(sep + 2));
+}
+
+} // namespace
+
+TEST_CASE("subject tags and X-Pli-Options", "[milter][options]")
+{
+  struct Row
+  {
+    std::string subject;
+    std::string header;
+    std::string cleaned;
+    std::optional<model::Mode> mode;
+    std::optional<bool> reply;
+    std::optional<std::string> ref;
+    std::optional<model::MessageType> type;
+    std::size_t warnings;
+  };
+  using M = model::Mode;
+  using T = model::MessageType;
+  const std::vector<Row> rows = {
+      {"Résultat", "", "Résultat", {}, {}, {}, {}, 0},
+      {"[AR] Résultat", "", "Résultat", M::ar, {}, {}, {}, 0},
+      {"[simple] Résultat [Réponse]", "", "Résultat", M::simple, true, {}, {}, 0},
+      {"Résultat [REPONSE] [REF:2022AK_014]", "", "Résultat", {}, true, "2022AK_014", {}, 0},
+      {"[type:Rejet] Résultat", "", "Résultat", {}, {}, {}, T::rejet, 0},
+      {"[TYPE:réponse-question] Q", "", "Q", {}, {}, {}, T::reponse_question, 0},
+      {"[Urgent] [AR] Résultat", "", "[Urgent] Résultat", M::ar, {}, {}, {}, 0},
+      {"[TYPE:inconnu] Résultat", "", "Résultat", {}, {}, {}, {}, 1},
+      {"[REF:bad ref!] Résultat", "", "Résultat", {}, {}, {}, {}, 1},
+      {"[AR] Résultat", "mode=simple; reply=yes; ref=2023X_1; type=attribution", "Résultat",
+       M::simple, true, "2023X_1", T::attribution, 0},
+      {"Résultat", "mode=weird; colour=blue", "Résultat", {}, {}, {}, {}, 2},
+      {"[ar]", "", "", M::ar, {}, {}, {}, 0},
+      {"Prix [en €] [AR]", "", "Prix [en €]", M::ar, {}, {}, {}, 0},
+  };
+  for (const auto& row : rows) {
+    INFO(row.subject << " | " << row.header);
+    auto o = milter::parse_client_options(row.subject, row.header);
+    CHECK(o.subject == row.cleaned);
+    CHECK(o.mode == row.mode);
+    CHECK(o.reply == row.reply);
+    CHECK(o.reference == row.ref);
+    CHECK(o.type == row.type);
+    CHECK(o.warnings.size() == row.warnings);
+  }
+}
+
+TEST_CASE("who is a buyer, which recipients are internal", "[milter]")
+{
+  auto config = make_config();
+  TempStore ts;
+  Engine engine(config, *ts.store);
+  Recording mta;
+
+  struct Row
+  {
+    std::string client_ip;
+    std::string auth;
+    std::string sender;
+    Step expected;
+  };
+  const std::vector<Row> rows = {
+      {"203.0.113.9", "alice", "<alice@marches.example.org>", Step::proceed},
+      {"203.0.113.9", "", "<alice@marches.example.org>", Step::accept}, // not authenticated
+      {"192.0.2.44", "", "<alice@marches.example.org>", Step::proceed}, // trusted network
+      {"2001:db8::5", "", "<Alice@MARCHES.example.org>", Step::proceed},
+      {"192.0.2.44", "", "<bob@example.org>", Step::accept}, // not a buyer
+      {"192.0.2.44", "", "<achat-x@example.org>", Step::proceed},
+      {"203.0.113.9", "", "<>", Step::proceed}, // maybe a DSN
+      {"", "", "", Step::proceed},              // DSN path: bare ""
+  };
+  for (const auto& row : rows) {
+    INFO(row.sender << " from " << row.client_ip);
+    milter::Transaction t;
+    t.client_ip = row.client_ip;
+    mta.macros["{auth_authen}"] = row.auth;
+    CHECK(engine.envfrom(t, row.sender, mta) == row.expected);
+  }
+
+  milter::Transaction t;
+  t.client_ip = "192.0.2.1";
+  REQUIRE(engine.envfrom(t, "<alice@marches.example.org>", mta) == Step::proceed);
+  engine.envrcpt(t, "<colleague@example.org>");
+  engine.envrcpt(t, "<x@sub.example.org>");
+  CHECK(t.recipients[0].kind == milter::Recipient::Kind::internal);
+  CHECK(t.recipients[1].kind == milter::Recipient::Kind::internal);
+  // Internal recipients only: headers are read for the tags, the body is not buffered.
+  REQUIRE(engine.data(t) == Step::proceed);
+  CHECK(t.headers_only);
+  feed(engine, t, "Subject: [AR] [TYPE:rejet] Note\nX-Pli-Options: reply=yes\n\nbody text\n");
+  CHECK(t.body.empty());
+  auto v = engine.eom(t, mta);
+  CHECK(v.outcome == milter::Outcome::accept_untouched);
+  CHECK_FALSE(v.discard);
+  REQUIRE(mta.changed.size() == 2);
+  CHECK(mta.changed[0] == std::make_pair(std::string("Subject"), std::string("Note")));
+  CHECK(mta.changed[1].first == "X-Pli-Options");
+  CHECK(mta.changed[1].second.empty());
+
+  milter::Transaction t2;
+  t2.client_ip = "192.0.2.1";
+  REQUIRE(engine.envfrom(t2, "<alice@marches.example.org>", mta) == Step::proceed);
+  engine.envrcpt(t2, "<someone@notexample.org>"); // a look-alike domain is external
+  CHECK(t2.recipients[0].kind == milter::Recipient::Kind::external);
+  CHECK(engine.data(t2) == Step::proceed);
+  CHECK_FALSE(t2.headers_only);
+
+  // A non-buyer's null-sender mail that is not for the bounce address is accepted at DATA.
+  milter::Transaction t3;
+  REQUIRE(engine.envfrom(t3, "<>", mta) == Step::proceed);
+  engine.envrcpt(t3, "<postmaster@example.org>");
+  CHECK(engine.data(t3) == Step::accept);
+}
+
+TEST_CASE("DSNs become events once, only for sent deliveries", "[milter][dsn]")
+{
+  auto config = make_config();
+  TempStore ts;
+  Engine engine(config, *ts.store);
+  Recording mta;
+  mta.macros["i"] = "ABC123";
+
+  store::NewMessage nm;
+  nm.message.set_id("mtest");
+  nm.message.set_sent_at(1);
+  for (const char* id : {"dsent", "dnever"}) {
+    store::pb::Delivery d;
+    d.set_id(id);
+    d.set_recipient("bob@remote.example");
+    nm.message.add_delivery_ids(id);
+    nm.deliveries.push_back(d);
+  }
+  REQUIRE(ts.store->create_message(nm).ok());
+  REQUIRE(ts.store->append_events({{"dsent", model::EventKind::sent, 2, {}}}).ok());
+
+  auto dsn = [](const std::string& action, const std::string& status) {
+    return "From: MAILER-DAEMON@example.org\nSubject: report\nMIME-Version: 1.0\n"
+           "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n"
+           "--b\nContent-Type: text/plain\n\nreport\n\n--b\n"
+           "Content-Type: message/delivery-status\n\nReporting-MTA: dns; mail.example.org\n\n"
+           "Final-Recipient: rfc822; bob@remote.example\nAction: " +
+           action + "\nStatus: " + status +
+           "\nRemote-MTA: dns; mx.remote.example\nDiagnostic-Code: smtp; 250 2.0.0 Ok\n\n--b--\n";
+  };
+  auto send = [&](const std::string& rcpt, const std::string& raw) {
+    milter::Transaction t;
+    REQUIRE(engine.envfrom(t, "", mta) == Step::proceed);
+    engine.envrcpt(t, rcpt);
+    REQUIRE(engine.data(t) == Step::proceed);
+    feed(engine, t, raw);
+    return engine.eom(t, mta);
+  };
+
+  auto v = send("pli-bounce+dsent@example.org", dsn("relayed", "2.0.0"));
+  CHECK(v.outcome == milter::Outcome::dsn_recorded);
+  CHECK(v.discard);
+  auto d = ts.store->get_delivery("dsent").value();
+  CHECK(static_cast<model::Status>(d.status()) == model::Status::delivered);
+
+  // The same DSN again records nothing.
+  send("pli-bounce+dsent@example.org", dsn("relayed", "2.0.0"));
+  CHECK(ts.store->events_of_message("mtest").value().size() == 2);
+
+  // A late "delayed" does not make it "sending" again (but is kept as evidence).
+  send("<pli-bounce+DSENT@example.org>", dsn("delayed", "4.2.1"));
+  auto events = ts.store->events_of_message("mtest").value();
+  CHECK(events.size() == 3);
+  CHECK(static_cast<model::Status>(ts.store->get_delivery("dsent")->status()) ==
+        model::Status::delivered);
+  CHECK(events.back().detail().at("status") == "4.2.1");
+  CHECK(events.back().detail().at("remote_mta") == "mx.remote.example");
+
+  // Never sent, unknown: ignored, logged, discarded.
+  auto v2 = send("pli-bounce+dnever@example.org", dsn("failed", "5.1.1"));
+  CHECK(v2.outcome == milter::Outcome::dsn_unattributed);
+  auto v3 = send("pli-bounce+dunknown@example.org", dsn("failed", "5.1.1"));
+  CHECK(v3.outcome == milter::Outcome::dsn_unattributed);
+  CHECK(v3.discard);
+  CHECK(ts.store->events_of_message("mtest").value().size() == 3);
+
+  // bounce.keep: recorded, then delivered to the bounce mailbox.
+  auto keep_config = make_config("");
+  const_cast<config::Config::Bounce&>(keep_config.bounce).keep = true;
+  Engine keeping(keep_config, *ts.store);
+  milter::Transaction t;
+  keeping.envfrom(t, "", mta);
+  keeping.envrcpt(t, "pli-bounce+dsent@example.org");
+  keeping.data(t);
+  feed(keeping, t, dsn("failed", "5.1.1"));
+  auto vk = keeping.eom(t, mta);
+  CHECK(vk.outcome == milter::Outcome::dsn_recorded);
+  CHECK_FALSE(vk.discard);
+  CHECK(static_cast<model::Status>(ts.store->get_delivery("dsent")->status()) ==
+        model::Status::not_delivered);
+}
