@@ -274,6 +274,14 @@ const std::vector<Key>& keys()
                  c.linkd.trusted_proxies = std::move(v);
                  return std::string();
                }),
+      uint_key("linkd.reply_max_mb", 1, 1024,
+               [](Config& c, std::uint64_t v) { c.linkd.reply_max_mb = v; }),
+      uint_key("linkd.reply_max_attachments", 0, 100,
+               [](Config& c, std::uint64_t v) { c.linkd.reply_max_attachments = v; }),
+      uint_key("linkd.unknown_tokens_per_minute", 1, 100000,
+               [](Config& c, std::uint64_t v) { c.linkd.unknown_tokens_per_minute = v; }),
+      uint_key("linkd.timeout_seconds", 1, 3600,
+               [](Config& c, std::uint64_t v) { c.linkd.timeout_seconds = v; }),
   };
   return k;
 }

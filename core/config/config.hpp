@@ -74,6 +74,10 @@ struct Config
     std::uint64_t threads = 2;
     std::uint64_t max_connections = 2000;
     std::vector<std::string> trusted_proxies = {"127.0.0.1", "::1"};
+    std::uint64_t reply_max_mb = 20;              // whole reply (text + attachments)
+    std::uint64_t reply_max_attachments = 10;     // files in one reply
+    std::uint64_t unknown_tokens_per_minute = 20; // per client address, then 429
+    std::uint64_t timeout_seconds = 15;           // connection inactivity
   } linkd;
 };
 

@@ -1,18 +1,97 @@
 #include "core/linkd/app.hpp"
 
+#include "core/linkd/reply_mail.hpp"
 #include "core/log/log.hpp"
+#include "core/mime/names.hpp"
+#include "core/smtp/client.hpp"
 #include "core/templates/templates.hpp"
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
 
 #include <fmt/format.h>
-#include <mstch/mstch.hpp>
+
+#include <optional>
 
 namespace pli::linkd {
 
 namespace {
 
 constexpr util::Micros k_fetch_interval = 600LL * 1000000LL; // one `fetched` per 10 minutes
+constexpr std::size_t k_form_limit = 64 * 1024;              // bodies of the other forms
+constexpr std::size_t k_max_name_bytes = 200;
+
+enum class Purpose : std::uint32_t
+{
+  recipient = 1,
+  sender_reply = 2,
+};
+
+// The pages' fixed texts, by key: status, title and text in French and English.
+struct PageText
+{
+  std::string_view key;
+  int status;
+  std::string_view title_fr, text_fr, title_en, text_en;
+};
+
+constexpr PageText k_pages[] = {
+    {"not_found", 404, "Page introuvable", "Cette adresse ne correspond à aucune page.",
+     "Page not found", "This address does not match any page."},
+    {"unknown", 404, "Lien inconnu",
+     "Ce lien ne correspond à aucun courrier. Vérifiez qu'il a été copié en entier.",
+     "Unknown link", "This link does not match any mail. Check that it was copied in full."},
+    {"revoked", 410, "Lien révoqué",
+     "L'expéditeur a révoqué ce lien. Contactez-le si vous avez besoin du courrier.",
+     "Link revoked", "The sender revoked this link. Contact them if you need the mail."},
+    {"expired", 410, "Lien expiré",
+     "Ce lien n'est plus valable. Contactez l'expéditeur pour obtenir le courrier.", "Link expired",
+     "This link is no longer valid. Contact the sender to obtain the mail."},
+    {"unavailable", 503, "Service indisponible",
+     "Le service ne peut pas répondre pour l'instant. Réessayez dans quelques instants.",
+     "Service unavailable", "The service cannot answer right now. Try again in a moment."},
+    {"read_first", 403, "Accès au contenu",
+     "Ouvrez d'abord le courrier depuis le lien reçu : l'accès génère l'accusé de réception.",
+     "Access to the content",
+     "Open the mail from the link you received first: opening it generates the "
+     "acknowledgment of receipt."},
+    {"reply_first", 403, "Accès à la réponse",
+     "Ouvrez d'abord la réponse depuis le lien reçu : son ouverture est enregistrée.",
+     "Access to the reply",
+     "Open the reply from the link you received first: opening it is "
+     "recorded."},
+    {"reply_not_allowed", 403, "Réponse impossible",
+     "L'expéditeur n'a pas prévu de réponse à ce courrier par cette page.", "Reply not possible",
+     "The sender does not accept replies to this mail through this page."},
+    {"reply_empty", 400, "Réponse vide",
+     "Votre réponse ne contient pas de texte. Revenez à la page précédente pour l'écrire.",
+     "Empty reply", "Your reply has no text. Go back to the previous page to write it."},
+    {"too_many_files", 413, "Trop de pièces jointes",
+     "Votre réponse contient trop de fichiers. Nombre maximal de fichiers :",
+     "Too many attachments", "Your reply has too many files. Maximum number of files:"},
+    {"too_large", 413, "Envoi trop volumineux",
+     "L'envoi dépasse la taille autorisée. Taille maximale (Mo) :", "Upload too large",
+     "The upload is larger than allowed. Maximum size (MB):"},
+    {"rate_limited", 429, "Trop de tentatives",
+     "Trop de liens inconnus ont été essayés depuis votre adresse.", "Too many attempts",
+     "Too many unknown links were tried from your address."},
+    {"not_allowed", 405, "Action impossible", "Cette action n'est pas possible sur ce lien.",
+     "Action not possible", "This action is not possible on this link."},
+    {"no_attachment", 404, "Pièce jointe introuvable", "Cette pièce jointe n'existe pas.",
+     "Attachment not found", "This attachment does not exist."},
+    {"overloaded", 503, "Service surchargé",
+     "Trop d'envois sont en cours. Réessayez dans quelques instants.", "Service busy",
+     "Too many uploads are in progress. Try again in a moment."},
+};
+
+const PageText& page_text(std::string_view key)
+{
+  for (const auto& p : k_pages) {
+    if (p.key == key) {
+      return p;
+    }
+  }
+  return k_pages[0];
+}
 
 bool valid_token(const std::string& t)
 {
@@ -28,51 +107,72 @@ bool valid_token(const std::string& t)
   return true;
 }
 
-std::string human_size(std::uint64_t n)
+std::string human_size(std::uint64_t n, bool en)
 {
   if (n < 1024) {
-    return fmt::format("{} o", n);
+    return fmt::format("{} {}", n, en ? "B" : "o");
   }
   if (n < 1024 * 1024) {
-    return fmt::format("{:.1f} Ko", static_cast<double>(n) / 1024.0);
+    return fmt::format("{:.1f} {}", static_cast<double>(n) / 1024.0, en ? "KB" : "Ko");
   }
-  return fmt::format("{:.1f} Mo", static_cast<double>(n) / (1024.0 * 1024.0));
+  return fmt::format("{:.1f} {}", static_cast<double>(n) / (1024.0 * 1024.0), en ? "MB" : "Mo");
 }
 
-void security_headers(Response& r)
+// "/a/12" -> 12; nullopt unless "/a/" and 1-4 digits.
+std::optional<int> attachment_index(const std::string& rest)
 {
-  r.headers.emplace_back("Cache-Control", "no-store");
-  r.headers.emplace_back("Referrer-Policy", "no-referrer");
-  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
-  r.headers.emplace_back("X-Frame-Options", "DENY");
-  r.headers.emplace_back("Content-Security-Policy",
-                         "default-src 'none'; style-src 'self'; frame-src 'self'; "
-                         "form-action 'self'; base-uri 'none'; frame-ancestors 'none'");
+  if (rest.size() < 4 || rest.size() > 7 || rest.compare(0, 3, "/a/") != 0) {
+    return std::nullopt;
+  }
+  int n = 0;
+  for (std::size_t i = 3; i < rest.size(); ++i) {
+    if (rest[i] < '0' || rest[i] > '9') {
+      return std::nullopt;
+    }
+    n = n * 10 + (rest[i] - '0');
+  }
+  return n;
 }
 
-std::string render(const std::string& name, const mstch::map& ctx)
+std::string normalise_newlines(const std::string& text)
 {
-  return mstch::render(std::string(templates::get(name)), ctx);
-}
-
-// RFC 5987 / RFC 6266 filename* parameter.
-std::string content_disposition(const std::string& name)
-{
-  std::string ascii, encoded;
-  for (unsigned char c : name) {
-    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '.' || c == '-' || c == '_';
-    ascii.push_back(c < 0x80 && c >= 0x20 && c != '"' && c != '\\' ? static_cast<char>(c) : '_');
-    if (plain) {
-      encoded.push_back(static_cast<char>(c));
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\r') {
+      out.push_back('\n');
+      if (i + 1 < text.size() && text[i + 1] == '\n') {
+        ++i;
+      }
     } else {
-      encoded += fmt::format("%{:02X}", c);
+      out.push_back(text[i]);
     }
   }
-  return fmt::format("attachment; filename=\"{}\"; filename*=UTF-8''{}", ascii, encoded);
+  return out;
+}
+
+Response plain(int status, std::string body, Route route)
+{
+  Response r;
+  r.status = status;
+  r.content_type = "text/plain; charset=utf-8";
+  r.body = std::move(body);
+  r.route = route;
+  add_security_headers(r.headers);
+  return r;
 }
 
 } // namespace
+
+struct App::Link
+{
+  std::string token;
+  store::pb::Token tok;
+  store::pb::Delivery delivery;
+  store::pb::Message message;
+  std::optional<store::pb::Reply> reply; // sender links
+  util::Micros now = 0;
+};
 
 std::string client_address(const std::string& peer, const std::string& forwarded_for,
                            const std::vector<std::string>& trusted_proxies)
@@ -90,55 +190,225 @@ std::string client_address(const std::string& peer, const std::string& forwarded
   auto comma = forwarded_for.rfind(',');
   std::string last(
       util::trim(comma == std::string::npos ? forwarded_for : forwarded_for.substr(comma + 1)));
-  return last.empty() ? peer : last;
+  if (last.empty() || last.size() > 45 ||
+      last.find_first_not_of("0123456789abcdefABCDEF.:") != std::string::npos) {
+    return peer; // not an IP address: never trust it as one
+  }
+  return last;
+}
+
+Route classify(const std::string& method, const std::string& path)
+{
+  const bool post = method == "POST";
+  if (path == "/healthz") {
+    return Route::healthz;
+  }
+  if (path == "/metrics") {
+    return Route::metrics;
+  }
+  if (path.rfind("/static/", 0) == 0) {
+    return Route::static_file;
+  }
+  const bool m = path.rfind("/m/", 0) == 0;
+  const bool r = path.rfind("/r/", 0) == 0;
+  if (!m && !r) {
+    return Route::other;
+  }
+  auto slash = path.find('/', 3);
+  std::string rest = slash == std::string::npos ? "" : path.substr(slash);
+  if (rest.empty()) {
+    return m ? (post ? Route::open : Route::landing)
+             : (post ? Route::reply_open : Route::reply_landing);
+  }
+  if (rest.rfind("/a/", 0) == 0) {
+    return m ? Route::download : Route::reply_download;
+  }
+  if (m && rest == "/html") {
+    return Route::html;
+  }
+  if (m && rest == "/reply") {
+    return post ? Route::reply : Route::reply_form;
+  }
+  return Route::other;
 }
 
 App::App(const config::Config& config, store::Store& store, util::Clock clock)
-    : m_config(config), m_store(store), m_clock(std::move(clock))
+    : m_config(config), m_store(store), m_clock(std::move(clock)),
+      m_lang(config.organisation.locale == model::Locale::en ? "en" : "fr"),
+      m_unknown(config.linkd.unknown_tokens_per_minute)
 {
+  for (const char* p : {"top", "bottom", "facts"}) {
+    const std::string name = std::string("_") + p + "." + m_lang + ".html";
+    std::string_view t = templates::get(name);
+    if (t.empty()) {
+      throw std::runtime_error("missing template " + name);
+    }
+    m_partials[p] = std::string(t);
+  }
 }
 
-Response App::page(int status, const std::string& title, const std::string& text)
+std::size_t App::body_limit(const std::string& method, const std::string& path) const
+{
+  if (classify(method, path) == Route::reply) {
+    return static_cast<std::size_t>(m_config.linkd.reply_max_mb) * 1024 * 1024 + k_form_limit;
+  }
+  return k_form_limit;
+}
+
+std::string App::render(const std::string& name, const mstch::map& ctx) const
+{
+  const std::string file = name + "." + m_lang + ".html";
+  std::string_view t = templates::get(file);
+  if (t.empty()) {
+    throw std::runtime_error("missing template " + file);
+  }
+  mstch::map full = ctx;
+  full.emplace("organisation", m_config.organisation.name);
+  return mstch::render(std::string(t), full, m_partials);
+}
+
+Response App::html(int status, const std::string& name, const mstch::map& ctx)
 {
   Response r;
   r.status = status;
-  r.body = render(
-      "page.fr.html",
-      mstch::map{{"organisation", m_config.organisation.name}, {"title", title}, {"text", text}});
-  security_headers(r);
+  r.body = render(name, ctx);
+  add_security_headers(r.headers);
+  return r;
+}
+
+Response App::page(int status, std::string_view key, const std::string& detail)
+{
+  const PageText& p = page_text(key);
+  const bool en = m_lang == "en";
+  std::string text(en ? p.text_en : p.text_fr);
+  if (!detail.empty()) {
+    text += " " + detail;
+  }
+  mstch::map ctx{{"page_title", std::string(en ? p.title_en : p.title_fr)}, {"text", text}};
+  if (status == 429 || status == 503) {
+    ctx["retry"] = true;
+  }
+  Response r = html(status != 0 ? status : p.status, "page", ctx);
+  if (status == 429) {
+    r.headers.emplace_back("Retry-After", "60");
+  }
+  return r;
+}
+
+Response App::refuse(const Request& request, Refusal why)
+{
+  Response r = why == Refusal::too_large
+                   ? page(413, "too_large", std::to_string(m_config.linkd.reply_max_mb))
+                   : page(503, "overloaded");
+  r.route = classify(request.method, request.path);
   return r;
 }
 
 Response App::handle(const Request& request)
 {
+  Request r = request;
+  if (r.method == "HEAD") {
+    r.method = "GET"; // MHD sends no body for HEAD; it records nothing more than a GET
+  }
+  Response resp = route(r);
+  if (resp.route == Route::other) {
+    resp.route = classify(r.method, r.path);
+  }
+  return resp;
+}
+
+Response App::route(const Request& request)
+{
   if (request.path == "/healthz") {
-    Response r;
-    r.content_type = "text/plain; charset=utf-8";
-    r.body = "ok\n";
+    return plain(200, "ok\n", Route::healthz);
+  }
+  if (request.path == "/metrics") {
+    if (!request.local) {
+      return page(404, "not_found");
+    }
+    Response r = plain(200, m_metrics.render(), Route::metrics);
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     return r;
   }
-  if (request.path == "/static/pli.css") {
-    Response r;
+  if (request.path == "/static/pli.css" && request.method == "GET") {
+    Response r = plain(200, std::string(templates::get("pli.css")), Route::static_file);
     r.content_type = "text/css; charset=utf-8";
-    r.body = std::string(templates::get("pli.css"));
-    r.headers.emplace_back("Cache-Control", "public, max-age=3600");
-    r.headers.emplace_back("X-Content-Type-Options", "nosniff");
     return r;
   }
-  if (request.path.rfind("/m/", 0) == 0) {
+  const bool m = request.path.rfind("/m/", 0) == 0;
+  if (m || request.path.rfind("/r/", 0) == 0) {
     std::string rest = request.path.substr(3);
     auto slash = rest.find('/');
     std::string token = rest.substr(0, slash);
-    return link(request, token, slash == std::string::npos ? "" : rest.substr(slash));
+    rest = slash == std::string::npos ? "" : rest.substr(slash);
+    return m ? recipient(request, token, rest) : sender(request, token, rest);
   }
-  return page(404, "Page introuvable", "Cette adresse ne correspond à aucune page.");
+  return page(404, "not_found");
 }
 
-Response App::link(const Request& r, const std::string& token, const std::string& rest)
+bool App::record(const std::string& delivery, model::EventKind kind, const Request& r,
+                 std::map<std::string, std::string> detail)
 {
+  detail["ip"] = r.client_ip;
+  detail["user_agent"] = r.user_agent;
+  store::NewEvent e;
+  e.delivery = delivery;
+  e.kind = kind;
+  e.at = m_clock();
+  e.detail = std::move(detail);
+  auto st = m_store.append_events({e});
+  if (!st) {
+    m_metrics.error(ErrorKind::store);
+    log::line(
+        log::Level::error, "",
+        {{"event", model::code(kind)}, {"delivery", delivery}, {"store", st.error().message}});
+    return false;
+  }
+  log::line(log::Level::info, "",
+            {{"event", model::code(kind)}, {"delivery", delivery}, {"ip", r.client_ip}});
+  return true;
+}
+
+void App::facts(Link& l, mstch::map& ctx)
+{
+  const auto& m = l.message;
+  const auto& tz = m_config.organisation.timezone;
+  const auto type = static_cast<model::MessageType>(m.type());
+  ctx.emplace("sender", m.from_header().empty() ? m.sender() : m.from_header());
+  ctx.emplace("recipient", l.delivery.recipient());
+  ctx.emplace("type_label", std::string(model::label(type, m_config.organisation.locale)));
+  ctx.emplace("subject", m.subject());
+  ctx.emplace("sent_at", util::format_human(m.sent_at(), tz));
+  ctx.emplace("token", l.token);
+  if (!m.consultation().empty()) {
+    mstch::map c{{"reference", m.consultation()}};
+    if (auto info = m_store.get_consultation(m.consultation())) {
+      if (!info->title().empty()) {
+        c["title"] = info->title();
+      }
+      if (!info->object().empty()) {
+        c["object"] = info->object();
+      }
+      if (info->deadline() != 0) {
+        c["deadline"] = util::format_human_short(info->deadline(), tz);
+      }
+    }
+    ctx.emplace("consultation", c);
+  }
+}
+
+Response App::recipient(const Request& r, const std::string& token, const std::string& rest)
+{
+  const util::Micros now = m_clock();
+  if (m_unknown.blocked(r.client_ip, now)) {
+    m_metrics.count(Counter::rate_limited);
+    return page(429, "rate_limited");
+  }
   const auto unknown = [&] {
-    return page(404, "Lien inconnu",
-                "Ce lien ne correspond à aucun courrier. Vérifiez qu'il a été copié en entier.");
+    m_unknown.failure(r.client_ip, now);
+    m_metrics.count(Counter::unknown_token);
+    log::line(log::Level::notice, "", {{"http", "unknown_token"}, {"ip", r.client_ip}});
+    return page(404, "unknown");
   };
   if (!valid_token(token)) {
     return unknown();
@@ -146,143 +416,361 @@ Response App::link(const Request& r, const std::string& token, const std::string
   auto tok = m_store.get_token(util::sha256_hex(token));
   if (!tok) {
     if (tok.error().code != static_cast<int>(store::Errc::not_found)) {
-      return page(503, "Service indisponible", "Réessayez dans quelques instants.");
+      m_metrics.error(ErrorKind::store);
+      return page(503, "unavailable");
     }
     return unknown();
   }
-  auto d = m_store.get_delivery(tok->delivery());
-  auto m = d ? m_store.get_message(d->message()) : util::Result<store::pb::Message>(d.error());
-  if (!d || !m) {
-    return page(503, "Service indisponible", "Réessayez dans quelques instants.");
+  if (tok->purpose() != static_cast<std::uint32_t>(Purpose::recipient)) {
+    return unknown();
   }
-  const util::Micros now = m_clock();
+  auto d = m_store.get_delivery(tok->delivery());
+  auto msg = d ? m_store.get_message(d->message()) : util::Result<store::pb::Message>(d.error());
+  if (!d || !msg) {
+    m_metrics.error(ErrorKind::store);
+    return page(503, "unavailable");
+  }
   if (d->revoked()) {
-    return page(410, "Lien révoqué",
-                "L'expéditeur a révoqué ce lien. Contactez-le si vous avez besoin du courrier.");
+    return page(410, "revoked");
   }
   if (tok->expires_at() != 0 && now > tok->expires_at()) {
-    return page(410, "Lien expiré",
-                "Ce lien n'est plus valable. Contactez l'expéditeur pour obtenir le courrier.");
+    return page(410, "expired");
   }
-  const auto& tz = m_config.organisation.timezone;
-  const auto type = static_cast<model::MessageType>(m->type());
-  std::string consultation = m->consultation();
-  mstch::map ctx{
-      {"organisation", m_config.organisation.name},
-      {"sender", m->from_header().empty() ? m->sender() : m->from_header()},
-      {"recipient", d->recipient()},
-      {"type_label", std::string(model::label(type, m_config.organisation.locale))},
-      {"subject", m->subject()},
-      {"sent_at", util::format_human(m->sent_at(), tz)},
-      {"token", token},
-  };
-  if (!consultation.empty()) {
-    ctx["consultation"] = consultation;
-  }
+  Link l{token, std::move(tok.value()), std::move(d.value()), std::move(msg.value()), {}, now};
 
   if (rest.empty() && r.method == "GET") {
-    {
-      std::lock_guard lock(m_fetch_mutex);
-      auto& last = m_last_fetch[d->id()];
-      if (now - last >= k_fetch_interval) {
-        last = now;
-        auto st = m_store.append_events(
-            {store::NewEvent{d->id(),
-                             model::EventKind::fetched,
-                             now,
-                             {{"ip", r.client_ip}, {"user_agent", r.user_agent}}}});
-        if (!st) {
-          log::line(log::Level::warning, "", {{"event", "fetched"}, {"store", st.error().message}});
-        }
-      }
-    }
-    Response resp;
-    resp.body = render("landing.fr.html", ctx);
-    security_headers(resp);
-    return resp;
+    return landing(r, l);
   }
   if (rest.empty() && r.method == "POST") {
-    auto st = m_store.append_events(
-        {store::NewEvent{d->id(),
-                         model::EventKind::read,
-                         now,
-                         {{"ip", r.client_ip}, {"user_agent", r.user_agent}}}});
-    if (!st) {
-      log::line(log::Level::error, "", {{"event", "read"}, {"store", st.error().message}});
-      return page(
-          503, "Service indisponible",
-          "L'accusé de réception n'a pas pu être enregistré. Réessayez dans quelques instants.");
-    }
-    log::line(log::Level::info, "",
-              {{"event", "read"}, {"delivery", d->id()}, {"ip", r.client_ip}});
-    ctx["read_at"] = util::format_human(d->read_at() != 0 ? d->read_at() : now, tz);
-    if (!m->text_body().empty()) {
-      ctx["text_body"] = m->text_body();
-    }
-    ctx["has_html"] = !m->html_body().empty();
-    mstch::array atts;
-    for (int i = 0; i < m->attachments_size(); ++i) {
-      const auto& a = m->attachments(i);
-      atts.push_back(mstch::map{{"index", std::to_string(i)},
-                                {"name", a.name()},
-                                {"size", human_size(a.size())},
-                                {"sha256", a.sha256()},
-                                {"token", token}});
-    }
-    ctx["has_attachments"] = !atts.empty();
-    ctx["attachments"] = atts;
-    Response resp;
-    resp.body = render("content.fr.html", ctx);
-    security_headers(resp);
-    return resp;
+    return open(r, l);
   }
-  // Content URLs need a recorded read first.
-  if (d->read_at() == 0) {
-    return page(
-        403, "Accès au contenu",
-        "Ouvrez d'abord le courrier depuis le lien reçu : l'accès génère l'accusé de réception.");
+  if (rest == "/reply" && (r.method == "GET" || r.method == "POST")) {
+    if (!l.message.reply_allowed()) {
+      return page(403, "reply_not_allowed");
+    }
+  }
+  // Everything past the landing page needs a recorded read first.
+  if (l.delivery.read_at() == 0) {
+    return page(403, "read_first");
   }
   if (rest == "/html" && r.method == "GET") {
     Response resp;
-    resp.body = m->html_body();
-    resp.headers.emplace_back(
-        "Content-Security-Policy",
-        "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'");
-    resp.headers.emplace_back("X-Content-Type-Options", "nosniff");
-    resp.headers.emplace_back("Cache-Control", "no-store");
-    resp.headers.emplace_back("Referrer-Policy", "no-referrer");
+    resp.body = l.message.html_body();
+    add_security_headers(resp.headers, Framing::self);
     return resp;
   }
   if (rest.rfind("/a/", 0) == 0 && r.method == "GET") {
-    int index = std::atoi(rest.c_str() + 3);
-    if (index < 0 || index >= m->attachments_size() || rest.size() < 4) {
-      return page(404, "Pièce jointe introuvable", "Cette pièce jointe n'existe pas.");
-    }
-    const auto& a = m->attachments(index);
-    auto blob = m_store.get_blob(a.sha256());
-    if (!blob) {
-      return page(503, "Service indisponible", "Réessayez dans quelques instants.");
-    }
-    auto st = m_store.append_events({store::NewEvent{d->id(),
-                                                     model::EventKind::download,
-                                                     now,
-                                                     {{"ip", r.client_ip},
-                                                      {"user_agent", r.user_agent},
-                                                      {"name", a.name()},
-                                                      {"sha256", a.sha256()}}}});
-    if (!st) {
-      return page(503, "Service indisponible", "Réessayez dans quelques instants.");
-    }
-    Response resp;
-    resp.content_type = a.media_type().empty() ? "application/octet-stream" : a.media_type();
-    resp.body = std::move(blob.value());
-    resp.headers.emplace_back("Content-Disposition", content_disposition(a.name()));
-    resp.headers.emplace_back("X-Content-Type-Options", "nosniff");
-    resp.headers.emplace_back("Cache-Control", "no-store");
-    resp.headers.emplace_back("Content-Security-Policy", "sandbox");
-    return resp;
+    return download(r, l, rest);
   }
-  return page(405, "Action impossible", "Cette action n'est pas possible sur ce lien.");
+  if (rest == "/reply" && r.method == "GET") {
+    return reply_form(l);
+  }
+  if (rest == "/reply" && r.method == "POST") {
+    return reply(r, l);
+  }
+  return page(405, "not_allowed");
+}
+
+Response App::landing(const Request& r, Link& l)
+{
+  bool record_fetch = false;
+  {
+    std::lock_guard lock(m_fetch_mutex);
+    if (m_last_fetch.size() > 100000) {
+      for (auto it = m_last_fetch.begin(); it != m_last_fetch.end();) {
+        it = l.now - it->second >= k_fetch_interval ? m_last_fetch.erase(it) : std::next(it);
+      }
+    }
+    auto& last = m_last_fetch[l.delivery.id()];
+    if (l.now - last >= k_fetch_interval) {
+      last = l.now;
+      record_fetch = true;
+    }
+  }
+  // A technical trace only: never a read, never a status change. A failure to record it
+  // does not stop the page.
+  if (record_fetch && record(l.delivery.id(), model::EventKind::fetched, r)) {
+    m_metrics.count(Counter::fetched);
+  }
+  mstch::map ctx{{"page_title", l.message.subject()}};
+  facts(l, ctx);
+  return html(200, "landing", ctx);
+}
+
+Response App::open(const Request& r, Link& l)
+{
+  if (!record(l.delivery.id(), model::EventKind::read, r)) {
+    return page(503, "unavailable");
+  }
+  m_metrics.count(Counter::read);
+  // (the read is committed: buyer notifications hook in here)
+  const bool en = m_lang == "en";
+  const auto& m = l.message;
+  mstch::map ctx{{"page_title", m.subject()}};
+  facts(l, ctx);
+  ctx["read_at"] = util::format_human(l.delivery.read_at() != 0 ? l.delivery.read_at() : l.now,
+                                      m_config.organisation.timezone);
+  if (!m.text_body().empty()) {
+    ctx["text_body"] = m.text_body();
+  }
+  ctx["has_html"] = !m.html_body().empty();
+  mstch::array atts;
+  for (int i = 0; i < m.attachments_size(); ++i) {
+    const auto& a = m.attachments(i);
+    atts.push_back(mstch::map{{"index", std::to_string(i)},
+                              {"name", a.name()},
+                              {"size", human_size(a.size(), en)},
+                              {"sha256", a.sha256()},
+                              {"token", l.token}});
+  }
+  ctx["has_attachments"] = !atts.empty();
+  ctx["attachments"] = atts;
+  ctx["reply_allowed"] = m.reply_allowed();
+  if (l.delivery.reply_ids_size() > 0) {
+    ctx["replies"] = std::to_string(l.delivery.reply_ids_size());
+  }
+  return html(200, "content", ctx);
+}
+
+Response App::download(const Request& r, Link& l, const std::string& rest)
+{
+  const auto& attachments = l.reply ? l.reply->attachments() : l.message.attachments();
+  auto index = attachment_index(rest);
+  if (!index || *index >= attachments.size()) {
+    return page(404, "no_attachment");
+  }
+  const auto& a = attachments[*index];
+  auto blob = m_store.get_blob(a.sha256());
+  if (!blob) {
+    m_metrics.error(ErrorKind::store);
+    return page(503, "unavailable");
+  }
+  if (!l.reply) {
+    if (!record(l.delivery.id(), model::EventKind::download, r,
+                {{"name", a.name()}, {"sha256", a.sha256()}, {"index", std::to_string(*index)}})) {
+      return page(503, "unavailable");
+    }
+    m_metrics.count(Counter::download);
+  }
+  Response resp;
+  resp.content_type = safe_media_type(a.media_type());
+  resp.body = std::move(blob.value());
+  add_security_headers(resp.headers);
+  resp.headers.emplace_back("Content-Disposition", content_disposition(a.name()));
+  return resp;
+}
+
+Response App::reply_form(Link& l)
+{
+  const bool en = m_lang == "en";
+  mstch::map ctx{{"page_title", std::string(en ? "Reply: " : "Répondre : ") + l.message.subject()},
+                 {"max_mb", std::to_string(m_config.linkd.reply_max_mb)}};
+  if (m_config.linkd.reply_max_attachments > 0) {
+    ctx["max_attachments"] = std::to_string(m_config.linkd.reply_max_attachments);
+  }
+  facts(l, ctx);
+  return html(200, "reply", ctx);
+}
+
+Response App::reply(const Request& r, Link& l)
+{
+  auto text_it = r.form.find("text");
+  const std::string text = text_it == r.form.end() ? "" : normalise_newlines(text_it->second);
+  if (util::trim(text).empty()) {
+    return page(400, "reply_empty");
+  }
+  std::vector<const UploadedFile*> files;
+  for (const auto& f : r.files) {
+    if (!f.name.empty() || !f.data.empty()) {
+      files.push_back(&f);
+    }
+  }
+  if (files.size() > m_config.linkd.reply_max_attachments) {
+    return page(413, "too_many_files", std::to_string(m_config.linkd.reply_max_attachments));
+  }
+  const util::Micros now = m_clock();
+  store::NewReply nr;
+  auto& rep = nr.reply;
+  rep.set_id(util::random_id("r"));
+  rep.set_delivery(l.delivery.id());
+  rep.set_message(l.message.id());
+  rep.set_from(l.delivery.recipient());
+  rep.set_at(now);
+  rep.set_text(text);
+  rep.set_ip(r.client_ip);
+  rep.set_user_agent(r.user_agent);
+  mime::UniqueNames names(k_max_name_bytes);
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    const auto& f = *files[i];
+    const std::string type = safe_media_type(f.media_type);
+    std::string name = mime::sanitize_file_name(f.name);
+    if (name.empty()) {
+      name = mime::default_file_name(i + 1, type);
+    }
+    auto* a = rep.add_attachments();
+    a->set_name(names.claim(name));
+    a->set_media_type(type);
+    a->set_size(f.data.size());
+    a->set_sha256(util::sha256_hex(f.data));
+    nr.blobs[a->sha256()] = f.data;
+  }
+  const std::string token = util::base64url(util::random_bytes(16));
+  rep.set_token_hash(util::sha256_hex(token));
+  const util::Micros expires =
+      now + static_cast<util::Micros>(m_config.linkd.link_validity_days) * 86400LL * 1000000LL;
+  nr.token_expires_at = expires;
+  if (auto st = m_store.create_reply(nr); !st) {
+    m_metrics.error(ErrorKind::store);
+    log::line(log::Level::error, "", {{"event", "reply"}, {"store", st.error().message}});
+    return page(503, "unavailable");
+  }
+  if (!record(l.delivery.id(), model::EventKind::reply, r,
+              {{"reply", rep.id()},
+               {"text_sha256", util::sha256_hex(text)},
+               {"attachments", std::to_string(rep.attachments_size())}})) {
+    return page(503, "unavailable");
+  }
+  m_metrics.count(Counter::reply);
+
+  // The sender's notice, through Postfix's re-injection listener (after the commit).
+  // XXX: a notice that Postfix refuses now is not retried; the reply stays readable
+  // through the CLI and the failure is logged and counted.
+  ReplyNoticeInput in;
+  in.locale = m_config.organisation.locale;
+  in.timezone = m_config.organisation.timezone;
+  in.organisation = m_config.organisation.name;
+  in.from_address = m_config.bounce.address;
+  in.to = l.message.sender();
+  in.replier = l.delivery.recipient();
+  in.subject = l.message.subject();
+  in.sent_at = l.message.sent_at();
+  in.link = m_config.linkd.public_url + "/r/" + token;
+  in.expires_at = expires;
+  in.now = now;
+  in.message_id = rep.id() + "." + std::to_string(now) + "@" + m_config.bounce.domain;
+  smtp::Envelope e;
+  e.mail_from = m_config.bounce.address;
+  e.envid = rep.id();
+  e.ret = "HDRS";
+  e.rcpt = l.message.sender();
+  e.notify = "FAILURE,DELAY";
+  e.data = compose_reply_notice(in);
+  smtp::Options so;
+  so.host = m_config.reinject.host;
+  so.port = m_config.reinject.port;
+  so.timeout_seconds = static_cast<int>(m_config.reinject.timeout_seconds);
+  auto sent = smtp::send(so, {e});
+  const bool notified = !sent.empty() && sent.front().ok;
+  if (!notified) {
+    m_metrics.error(ErrorKind::notify);
+  }
+  log::line(notified ? log::Level::info : log::Level::error, "",
+            {{"event", "reply_notice"},
+             {"reply", rep.id()},
+             {"delivery", l.delivery.id()},
+             {"smtp", sent.empty() ? std::string("no answer") : sent.front().reply}});
+
+  mstch::map ctx{{"page_title", std::string(m_lang == "en" ? "Reply sent" : "Réponse envoyée")},
+                 {"replied_at", util::format_human(now, m_config.organisation.timezone)},
+                 {"attachment_count", std::to_string(rep.attachments_size())},
+                 {"notify_failed", !notified}};
+  facts(l, ctx);
+  return html(200, "reply_sent", ctx);
+}
+
+Response App::sender(const Request& r, const std::string& token, const std::string& rest)
+{
+  const util::Micros now = m_clock();
+  if (m_unknown.blocked(r.client_ip, now)) {
+    m_metrics.count(Counter::rate_limited);
+    return page(429, "rate_limited");
+  }
+  const auto unknown = [&] {
+    m_unknown.failure(r.client_ip, now);
+    m_metrics.count(Counter::unknown_token);
+    log::line(log::Level::notice, "", {{"http", "unknown_token"}, {"ip", r.client_ip}});
+    return page(404, "unknown");
+  };
+  if (!valid_token(token)) {
+    return unknown();
+  }
+  auto tok = m_store.get_token(util::sha256_hex(token));
+  if (!tok) {
+    if (tok.error().code != static_cast<int>(store::Errc::not_found)) {
+      m_metrics.error(ErrorKind::store);
+      return page(503, "unavailable");
+    }
+    return unknown();
+  }
+  if (tok->purpose() != static_cast<std::uint32_t>(Purpose::sender_reply)) {
+    return unknown();
+  }
+  auto rep = m_store.get_reply(tok->reply());
+  auto d = m_store.get_delivery(tok->delivery());
+  auto msg = d ? m_store.get_message(d->message()) : util::Result<store::pb::Message>(d.error());
+  if (!rep || !d || !msg) {
+    m_metrics.error(ErrorKind::store);
+    return page(503, "unavailable");
+  }
+  if (tok->expires_at() != 0 && now > tok->expires_at()) {
+    return page(410, "expired");
+  }
+  Link l{token,
+         std::move(tok.value()),
+         std::move(d.value()),
+         std::move(msg.value()),
+         std::move(rep.value()),
+         now};
+  const auto& tz = m_config.organisation.timezone;
+  mstch::map ctx{{"from", l.reply->from()},
+                 {"replied_at", util::format_human(l.reply->at(), tz)},
+                 {"page_title",
+                  std::string(m_lang == "en" ? "Reply from " : "Réponse de ") + l.reply->from()}};
+  facts(l, ctx);
+  if (rest.empty() && r.method == "GET") {
+    return html(200, "reply_landing", ctx);
+  }
+  if (rest.empty() && r.method == "POST") {
+    if (!record(l.delivery.id(), model::EventKind::reply_read, r, {{"reply", l.reply->id()}})) {
+      return page(503, "unavailable");
+    }
+    m_metrics.count(Counter::reply_read);
+    const bool en = m_lang == "en";
+    ctx["read_at"] = util::format_human(now, tz);
+    ctx["text"] = l.reply->text();
+    mstch::array atts;
+    for (int i = 0; i < l.reply->attachments_size(); ++i) {
+      const auto& a = l.reply->attachments(i);
+      atts.push_back(mstch::map{{"index", std::to_string(i)},
+                                {"name", a.name()},
+                                {"size", human_size(a.size(), en)},
+                                {"sha256", a.sha256()},
+                                {"token", l.token}});
+    }
+    ctx["has_attachments"] = !atts.empty();
+    ctx["attachments"] = atts;
+    return html(200, "reply_content", ctx);
+  }
+  if (rest.rfind("/a/", 0) == 0 && r.method == "GET") {
+    // Only once this reply was opened (a `reply_read` naming it).
+    auto events = m_store.events_of_message(l.message.id());
+    if (!events) {
+      m_metrics.error(ErrorKind::store);
+      return page(503, "unavailable");
+    }
+    bool opened = false;
+    for (const auto& e : events.value()) {
+      if (e.kind() == static_cast<std::uint32_t>(model::EventKind::reply_read)) {
+        auto it = e.detail().find("reply");
+        opened |= it != e.detail().end() && it->second == l.reply->id();
+      }
+    }
+    if (!opened) {
+      return page(403, "reply_first");
+    }
+    return download(r, l, rest);
+  }
+  return page(405, "not_allowed");
 }
 
 } // namespace pli::linkd

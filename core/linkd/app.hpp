@@ -1,15 +1,31 @@
 // pli-linkd's pages, independent of the HTTP library: a request in, a response out.
 //
-// GET /m/{token}        landing page; never records a read (at most a technical
-//                       `fetched` event, rate-limited per delivery)
-// POST /m/{token}       records `read` (time, client IP, user agent), shows the content
-// GET /m/{token}/html   the HTML body, under a sandboxing Content-Security-Policy
-// GET /m/{token}/a/{n}  attachment n, after a read; records `download`
-// GET /healthz, GET /static/pli.css
+// GET  /m/{token}         landing page; never records a read (at most a technical
+//                         `fetched` event, rate-limited per delivery)
+// POST /m/{token}         records `read` (time, client IP, user agent) every time (the
+//                         first sets the status), shows the content
+// GET  /m/{token}/html    the HTML body, under a sandboxing Content-Security-Policy
+// GET  /m/{token}/a/{n}   attachment n, after a read; records `download`
+// GET  /m/{token}/reply   the reply form (message.reply_allowed, after a read)
+// POST /m/{token}/reply   multipart/form-data: text + files; records the reply and
+//                         `reply`, mails the sender a personal link to it
+// GET  /r/{token}         the sender's landing page for a reply (records nothing)
+// POST /r/{token}         records `reply_read`, shows the reply
+// GET  /r/{token}/a/{n}   attachment n of the reply, after the reply was opened
+// GET  /healthz, /metrics (Prometheus text, loopback only), /static/pli.css
+//
+// Unknown, malformed and wrong-purpose tokens are rate-limited per client address
+// (linkd.unknown_tokens_per_minute, then 429 for every link until the minute ends).
+// Pages are French, or English when organisation.locale is en; every value from a
+// message goes through mstch's HTML escaping.
 #pragma once
 
 #include "core/config/config.hpp"
+#include "core/linkd/http.hpp"
+#include "core/linkd/metrics.hpp"
 #include "core/store/store.hpp"
+
+#include <mstch/mstch.hpp>
 
 #include <map>
 #include <mutex>
@@ -18,12 +34,23 @@
 
 namespace pli::linkd {
 
+struct UploadedFile
+{
+  std::string field;      // form field name
+  std::string name;       // file name as the client declared it (untrusted)
+  std::string media_type; // as the client declared it (untrusted)
+  std::string data;
+};
+
 struct Request
 {
-  std::string method;    // "GET", "POST" ...
+  std::string method;    // "GET", "POST", "HEAD" ...
   std::string path;      // without the query string
   std::string client_ip; // already resolved through trusted proxies
   std::string user_agent;
+  bool local = false; // a direct loopback client without X-Forwarded-For (may read /metrics)
+  std::map<std::string, std::string> form; // decoded form fields of a POST
+  std::vector<UploadedFile> files;         // files of a multipart/form-data POST
 };
 
 struct Response
@@ -31,22 +58,56 @@ struct Response
   int status = 200;
   std::string content_type = "text/html; charset=utf-8";
   std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;
+  Headers headers;
+  Route route = Route::other;
+};
+
+// Why the server refused a request before handing it to App::handle.
+enum class Refusal
+{
+  too_large,  // body over the route's limit: 413
+  overloaded, // upload buffers exhausted: 503
 };
 
 class App
 {
 public:
   App(const config::Config& config, store::Store& store, util::Clock clock = util::now_micros);
+
+  // Never throws for bad input; may throw on a broken template (a bug).
   Response handle(const Request& request);
+  // The page for a request refused by the server (already counted in metrics by it).
+  Response refuse(const Request& request, Refusal why);
+
+  Metrics& metrics() { return m_metrics; }
+  // The body size limit for a request (bytes): the reply limit for POST .../reply.
+  std::size_t body_limit(const std::string& method, const std::string& path) const;
 
 private:
-  Response link(const Request& r, const std::string& token, const std::string& rest);
-  Response page(int status, const std::string& title, const std::string& text);
+  struct Link;
+  Response route(const Request& r);
+  Response recipient(const Request& r, const std::string& token, const std::string& rest);
+  Response sender(const Request& r, const std::string& token, const std::string& rest);
+  Response landing(const Request& r, Link& l);
+  Response open(const Request& r, Link& l);
+  Response download(const Request& r, Link& l, const std::string& index);
+  Response reply_form(Link& l);
+  Response reply(const Request& r, Link& l);
+
+  Response page(int status, std::string_view key, const std::string& detail = "");
+  Response html(int status, const std::string& name, const mstch::map& ctx);
+  std::string render(const std::string& name, const mstch::map& ctx) const;
+  void facts(Link& l, mstch::map& ctx);
+  bool record(const std::string& delivery, model::EventKind kind, const Request& r,
+              std::map<std::string, std::string> detail = {});
 
   const config::Config& m_config;
   store::Store& m_store;
   util::Clock m_clock;
+  std::string m_lang;
+  std::map<std::string, std::string> m_partials;
+  Metrics m_metrics;
+  FailureLimiter m_unknown;
   std::mutex m_fetch_mutex;
   std::map<std::string, util::Micros> m_last_fetch; // delivery -> last recorded `fetched`
 };
@@ -55,5 +116,8 @@ private:
 // one of `trusted_proxies`.
 std::string client_address(const std::string& peer, const std::string& forwarded_for,
                            const std::vector<std::string>& trusted_proxies);
+
+// The route of a request, for metrics (also for requests refused before App::handle).
+Route classify(const std::string& method, const std::string& path);
 
 } // namespace pli::linkd

@@ -10,6 +10,7 @@
 //   tokens         token hash (hex) -> pb::Token
 //   blobs          sha256 (hex) -> bytes (originals and attachments, stored once)
 //   consultations  reference -> pb::Consultation
+//   replies        reply id -> pb::Reply
 //   msgids         Message-ID header -> message id
 //   idempotency    key -> delivery id
 //   idx_sent       inv(sent_at) delivery id -> ""
@@ -118,7 +119,7 @@ public:
         {"msgids", &m_msgids},     {"idempotency", &m_idem},
         {"idx_sent", &m_idx_sent}, {"idx_status", &m_idx_status},
         {"idx_type", &m_idx_type}, {"idx_consult", &m_idx_consult},
-        {"idx_word", &m_idx_word}};
+        {"idx_word", &m_idx_word}, {"replies", &m_replies}};
     for (const auto& [name, slot] : dbs) {
       if (int rc = mdb_dbi_open(txn.get(), name, read_only ? 0 : MDB_CREATE, slot); rc != 0) {
         return lmdb_error(rc, fmt::format("opening database '{}'", name));
@@ -373,6 +374,55 @@ public:
     return out;
   }
 
+  Result<util::Unit> create_reply(const NewReply& r) override
+  {
+    lmdb::Txn txn;
+    if (int rc = txn.begin(m_env.get(), 0); rc != 0) {
+      return lmdb_error(rc, "begin");
+    }
+    auto d = get_in<pb::Delivery>(txn, m_deliveries, r.reply.delivery(), "delivery");
+    if (!d) {
+      return d.error();
+    }
+    pb::Reply rec = r.reply;
+    rec.set_version(k_schema_version);
+    rec.set_message(d->message());
+    if (int rc = put_new(txn, m_replies, rec.id(), rec.SerializeAsString()); rc != 0) {
+      return rc == MDB_KEYEXIST ? conflict("reply " + rec.id()) : lmdb_error(rc, "reply");
+    }
+    for (const auto& [sha, bytes] : r.blobs) {
+      int rc = put_new(txn, m_blobs, sha, bytes);
+      if (rc != 0 && rc != MDB_KEYEXIST) {
+        return lmdb_error(rc, "blob");
+      }
+    }
+    if (!rec.token_hash().empty()) {
+      pb::Token t;
+      t.set_version(k_schema_version);
+      t.set_purpose(2);
+      t.set_delivery(d->id());
+      t.set_reply(rec.id());
+      t.set_created_at(rec.at());
+      t.set_expires_at(r.token_expires_at);
+      if (int rc = put_new(txn, m_tokens, rec.token_hash(), t.SerializeAsString()); rc != 0) {
+        return rc == MDB_KEYEXIST ? conflict("token") : lmdb_error(rc, "token");
+      }
+    }
+    d->add_reply_ids(rec.id());
+    if (int rc = put(txn, m_deliveries, d->id(), d->SerializeAsString()); rc != 0) {
+      return lmdb_error(rc, "delivery");
+    }
+    if (int rc = txn.commit(); rc != 0) {
+      return lmdb_error(rc, "commit");
+    }
+    return util::Unit{};
+  }
+
+  Result<pb::Reply> get_reply(const std::string& id) override
+  {
+    return read_record<pb::Reply>(m_replies, id, "reply");
+  }
+
   Result<util::Unit> put_consultation(const pb::Consultation& c) override
   {
     lmdb::Txn txn;
@@ -503,7 +553,7 @@ private:
   lmdb::Env m_env;
   MDB_dbi m_messages = 0, m_deliveries = 0, m_events = 0, m_tokens = 0, m_blobs = 0,
           m_consultations = 0, m_msgids = 0, m_idem = 0, m_idx_sent = 0, m_idx_status = 0,
-          m_idx_type = 0, m_idx_consult = 0, m_idx_word = 0;
+          m_idx_type = 0, m_idx_consult = 0, m_idx_word = 0, m_replies = 0;
 };
 
 // A candidate row found through an index: its delivery id and send time.

@@ -51,6 +51,14 @@ struct NewEvent
   std::string dedupe_key;
 };
 
+// A recipient's reply with its attachments' bytes and the sender's link token (hashed).
+struct NewReply
+{
+  pb::Reply reply;                          // id, delivery, message, at, text ... filled
+  std::map<std::string, std::string> blobs; // sha256 hex -> bytes (attachments)
+  util::Micros token_expires_at = 0;        // reply.token_hash's validity
+};
+
 struct Query
 {
   std::vector<model::Status> statuses; // any of them; empty = all
@@ -109,6 +117,13 @@ public:
   virtual Result<std::string> find_by_idempotency_key(const std::string& key) = 0;
   // All events of a message, oldest first.
   virtual Result<std::vector<pb::Event>> events_of_message(const std::string& message_id) = 0;
+
+  // Records a reply, its blobs and the sender's token (purpose 2), and adds it to its
+  // delivery's reply_ids, in one transaction (the `reply` event is appended after).
+  // Errors: not_found (unknown delivery), conflict (id or token exists), full, io.
+  virtual Result<util::Unit> create_reply(const NewReply& r) = 0;
+  // Errors: not_found, invalid, io.
+  virtual Result<pb::Reply> get_reply(const std::string& id) = 0;
 
   virtual Result<util::Unit> put_consultation(const pb::Consultation& c) = 0;
   virtual Result<pb::Consultation> get_consultation(const std::string& reference) = 0;

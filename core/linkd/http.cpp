@@ -1,0 +1,123 @@
+#include "core/linkd/http.hpp"
+
+#include "core/mime/names.hpp"
+#include "core/util/encoding.hpp"
+
+#include <fmt/format.h>
+
+namespace pli::linkd {
+
+namespace {
+
+constexpr std::int64_t k_window = 60LL * 1000000LL;
+
+bool restricted_name_char(char c)
+{
+  // RFC 6838 section 4.2 restricted-name-chars
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '!' || c == '#' || c == '$' ||
+         c == '&' || c == '-' || c == '^' || c == '_' || c == '.' || c == '+';
+}
+
+} // namespace
+
+std::string content_disposition(std::string_view declared)
+{
+  std::string name = mime::sanitize_file_name(declared);
+  if (name.empty()) {
+    name = "piece-jointe";
+  }
+  name = mime::limit_file_name(name, 200);
+  std::string ascii, encoded;
+  for (unsigned char c : name) {
+    const bool attr_char = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                           (c >= '0' && c <= '9') || c == '!' || c == '#' || c == '$' || c == '&' ||
+                           c == '+' || c == '-' || c == '.' || c == '^' || c == '_' || c == '`' ||
+                           c == '|' || c == '~';
+    const bool ascii_ok =
+        c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '%' && c != ';' && c != '/';
+    ascii.push_back(ascii_ok ? static_cast<char>(c) : '_');
+    if (attr_char) {
+      encoded.push_back(static_cast<char>(c));
+    } else {
+      encoded += fmt::format("%{:02X}", c);
+    }
+  }
+  return fmt::format("attachment; filename=\"{}\"; filename*=UTF-8''{}", ascii, encoded);
+}
+
+std::string safe_media_type(std::string_view declared)
+{
+  const std::string fallback = "application/octet-stream";
+  std::string t = util::ascii_lower(util::trim(declared.substr(0, declared.find(';'))));
+  auto slash = t.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == t.size() || t.size() > 127 ||
+      t.find('/', slash + 1) != std::string::npos) {
+    return fallback;
+  }
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    if (i != slash && !restricted_name_char(t[i])) {
+      return fallback;
+    }
+  }
+  return t;
+}
+
+std::string header_safe(std::string_view text, std::size_t max)
+{
+  std::string out;
+  for (unsigned char c : text.substr(0, max)) {
+    out.push_back(c < 0x20 || c == 0x7f ? ' ' : static_cast<char>(c));
+  }
+  return out;
+}
+
+void add_security_headers(Headers& h, Framing framing)
+{
+  h.emplace_back("Cache-Control", "no-store");
+  h.emplace_back("Referrer-Policy", "no-referrer");
+  h.emplace_back("X-Content-Type-Options", "nosniff");
+  if (framing == Framing::none) {
+    h.emplace_back("X-Frame-Options", "DENY");
+    h.emplace_back("Content-Security-Policy",
+                   "default-src 'none'; style-src 'self'; img-src 'self'; frame-src 'self'; "
+                   "form-action 'self'; base-uri 'none'; frame-ancestors 'none'");
+  } else {
+    // The message's own HTML: no script, no form, no network, framed only by our page.
+    h.emplace_back("X-Frame-Options", "SAMEORIGIN");
+    h.emplace_back("Content-Security-Policy",
+                   "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+                   "form-action 'none'; base-uri 'none'; frame-ancestors 'self'");
+  }
+  h.emplace_back("Cross-Origin-Resource-Policy", "same-origin");
+}
+
+bool FailureLimiter::blocked(const std::string& client, std::int64_t now)
+{
+  std::lock_guard lock(m_mutex);
+  auto it = m_windows.find(client);
+  if (it == m_windows.end() || now - it->second.start >= k_window) {
+    return false;
+  }
+  return it->second.count >= m_limit;
+}
+
+void FailureLimiter::failure(const std::string& client, std::int64_t now)
+{
+  std::lock_guard lock(m_mutex);
+  if (m_windows.size() >= m_max_clients) {
+    for (auto it = m_windows.begin(); it != m_windows.end();) {
+      it = now - it->second.start >= k_window ? m_windows.erase(it) : std::next(it);
+    }
+    if (m_windows.size() >= m_max_clients) {
+      m_windows.clear(); // XXX: a flood from this many addresses resets the windows
+    }
+  }
+  auto& w = m_windows[client];
+  if (now - w.start >= k_window) {
+    w.start = now;
+    w.count = 0;
+  }
+  ++w.count;
+}
+
+} // namespace pli::linkd

@@ -1,0 +1,66 @@
+// HTTP details of pli-linkd's answers that must not let message content through:
+// header values built from untrusted text (RFC 6266 / RFC 5987 file names, media
+// types), the security headers every response carries, and per-client rate limits.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace pli::linkd {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// `attachment; filename="ASCII"; filename*=UTF-8''PERCENT-ENCODED` (RFC 6266, RFC 5987).
+// The name is first reduced to its last path component; the ASCII fallback has every
+// byte outside printable ASCII, '"', '\\', '%', ';' replaced by '_'. No CR/LF can pass.
+std::string content_disposition(std::string_view name);
+
+// `type/subtype` when `declared` is a plain media type (RFC 6838 restricted names,
+// parameters dropped), else application/octet-stream. Lower-cased.
+std::string safe_media_type(std::string_view declared);
+
+// Makes any text safe as a header value: control characters (CR, LF, NUL ...) become
+// spaces, the result is cut to `max` bytes.
+std::string header_safe(std::string_view text, std::size_t max = 512);
+
+enum class Framing
+{
+  none, // frame-ancestors 'none' (every page)
+  self, // the HTML body, shown in an iframe of our own content page
+};
+
+// Cache-Control no-store, Referrer-Policy no-referrer, nosniff, the page CSP, framing.
+void add_security_headers(Headers& h, Framing framing = Framing::none);
+
+// Fixed one-minute windows of failures per client address; blocked() once `limit`
+// failures were counted in the current window. Bounded memory: old windows are
+// dropped when the table grows past `max_clients`.
+class FailureLimiter
+{
+public:
+  explicit FailureLimiter(std::uint64_t limit, std::size_t max_clients = 100000)
+      : m_limit(limit), m_max_clients(max_clients)
+  {
+  }
+  bool blocked(const std::string& client, std::int64_t now_micros);
+  void failure(const std::string& client, std::int64_t now_micros);
+
+private:
+  struct Window
+  {
+    std::int64_t start = 0;
+    std::uint64_t count = 0;
+  };
+  std::uint64_t m_limit;
+  std::size_t m_max_clients;
+  std::mutex m_mutex;
+  std::map<std::string, Window> m_windows;
+};
+
+} // namespace pli::linkd
