@@ -33,8 +33,10 @@ std::string content_disposition(std::string_view declared)
                            (c >= '0' && c <= '9') || c == '!' || c == '#' || c == '$' || c == '&' ||
                            c == '+' || c == '-' || c == '.' || c == '^' || c == '_' || c == '`' ||
                            c == '|' || c == '~';
+    // printable ASCII, without quoting troubles nor characters Windows refuses in names
     const bool ascii_ok =
-        c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '%' && c != ';' && c != '/';
+        c >= 0x20 && c < 0x7f &&
+        std::string_view("\"\\%;/<>:|?*").find(static_cast<char>(c)) == std::string_view::npos;
     ascii.push_back(ascii_ok ? static_cast<char>(c) : '_');
     if (attr_char) {
       encoded.push_back(static_cast<char>(c));

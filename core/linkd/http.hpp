@@ -18,7 +18,8 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 // `attachment; filename="ASCII"; filename*=UTF-8''PERCENT-ENCODED` (RFC 6266, RFC 5987).
 // The name is first reduced to its last path component; the ASCII fallback has every
-// byte outside printable ASCII, '"', '\\', '%', ';' replaced by '_'. No CR/LF can pass.
+// byte outside printable ASCII and each of " \ % ; / < > : | ? * replaced by '_'.
+// No CR/LF can pass.
 std::string content_disposition(std::string_view name);
 
 // `type/subtype` when `declared` is a plain media type (RFC 6838 restricted names,
