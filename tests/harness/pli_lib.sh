@@ -23,7 +23,13 @@ pli_setup() {
     chmod 755 "$PLI_WORK"
     pfx_on_exit "rm -rf $(printf '%q' "$PLI_WORK")"
     PLI_SOCKET=$PLI_WORK/milter.sock
-    pfx_setup --milter "unix:$PLI_SOCKET" --non-smtpd-milter "unix:$PLI_SOCKET" \
+    local postfix_spec="unix:$PLI_SOCKET" pli_spec="unix:$PLI_SOCKET"
+    if [ -n "${PLI_MILTER_INET:-}" ]; then # the milter on TCP instead of a unix socket
+        PLI_MILTER_PORT=$(pfx_free_port)
+        postfix_spec="inet:127.0.0.1:$PLI_MILTER_PORT"
+        pli_spec="inet:$PLI_MILTER_PORT@127.0.0.1"
+    fi
+    pfx_setup --milter "$postfix_spec" --non-smtpd-milter "$postfix_spec" \
         --bounce-address pli-bounce@buyer.example
     PLI_LINKD_PORT=$(pfx_free_port)
     PLI_URL=http://127.0.0.1:$PLI_LINKD_PORT
@@ -31,7 +37,7 @@ pli_setup() {
     cat >"$PLI_CONFIG" <<YAML
 organisation: { name: "Région Exemple", locale: fr, timezone: Europe/Paris }
 store: { path: $PLI_WORK/store, map_size_mb: 256 }
-milter: { socket: "unix:$PLI_SOCKET" }
+milter: { socket: "$pli_spec" }
 policy:
   buyers: ["*@buyer.example"]
   internal_domains: ["buyer.example"]
@@ -57,7 +63,11 @@ pli_start_milter() {
     "$PLI_BIN_DIR/milter/pli-milter" --config "$PLI_CONFIG" --foreground >>"$PLI_WORK/milter.log" 2>&1 &
     PLI_MILTER_PID=$!
     pfx_on_exit "kill $PLI_MILTER_PID 2>/dev/null; wait $PLI_MILTER_PID 2>/dev/null || true"
-    _pfx_wait 20 "pli-milter's socket" "" test -S "$PLI_SOCKET"
+    if [ -n "${PLI_MILTER_PORT:-}" ]; then
+        _pfx_wait 20 "pli-milter's port" "" eval "ss -ltnH 'sport = :$PLI_MILTER_PORT' | grep -q ."
+    else
+        _pfx_wait 20 "pli-milter's socket" "" test -S "$PLI_SOCKET"
+    fi
 }
 
 # pli_mail_part FILE TYPE: the decoded text/plain or text/html part of a message file.
