@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo check test clean format lint
+.PHONY: all deps build demo check test clean format lint deb
 
 all: build
 
@@ -36,3 +36,8 @@ lint: $(BUILD)/build.ninja
 
 format:
 	git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
+
+# The Debian package, from the build tree: build/pli_VERSION_amd64.deb
+deb: deps
+	$(MAKE) build
+	cd $(BUILD) && cpack -G DEB
