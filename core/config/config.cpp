@@ -274,6 +274,13 @@ const std::vector<Key>& keys()
                  c.linkd.trusted_proxies = std::move(v);
                  return std::string();
                }),
+      str_key("keys.dir", false,
+              [](Config& c, const std::string& v) {
+                c.keys.dir = v;
+                return check_nonempty(v);
+              }),
+      bool_key("notify.read", [](Config& c, bool v) { c.notify.read = v; }),
+      bool_key("notify.not_delivered", [](Config& c, bool v) { c.notify.not_delivered = v; }),
       uint_key("linkd.reply_max_mb", 1, 1024,
                [](Config& c, std::uint64_t v) { c.linkd.reply_max_mb = v; }),
       uint_key("linkd.reply_max_attachments", 0, 100,

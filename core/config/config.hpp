@@ -79,6 +79,17 @@ struct Config
     std::uint64_t unknown_tokens_per_minute = 20; // per client address, then 429
     std::uint64_t timeout_seconds = 15;           // connection inactivity
   } linkd;
+
+  struct Keys
+  {
+    std::string dir = "/etc/pli/keys"; // receipt.key (0600, Ed25519 seed), receipt.pub
+  } keys;
+
+  struct Notify
+  {
+    bool read = true;          // mail the sender when a delivery is first read (with the receipt)
+    bool not_delivered = true; // mail the sender when a delivery fails
+  } notify;
 };
 
 // Loads and validates FILE. The error message is "FILE:LINE: what is wrong".

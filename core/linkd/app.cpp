@@ -3,6 +3,7 @@
 #include "core/linkd/reply_mail.hpp"
 #include "core/log/log.hpp"
 #include "core/mime/names.hpp"
+#include "core/notify/notify.hpp"
 #include "core/smtp/client.hpp"
 #include "core/templates/templates.hpp"
 #include "core/util/crypto.hpp"
@@ -503,7 +504,8 @@ Response App::open(const Request& r, Link& l)
     return page(503, "unavailable");
   }
   m_metrics.count(Counter::read);
-  // (the read is committed: buyer notifications hook in here)
+  // The read is committed: the buyer's notification (first read only, with the receipt).
+  notify::notify_event(m_config, m_store, l.delivery, model::EventKind::read);
   const bool en = m_lang == "en";
   const auto& m = l.message;
   mstch::map ctx{{"page_title", m.subject()}};

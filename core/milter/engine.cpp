@@ -5,6 +5,7 @@
 #include "core/milter/options.hpp"
 #include "core/mime/compose.hpp"
 #include "core/mime/parse.hpp"
+#include "core/notify/notify.hpp"
 #include "core/smtp/client.hpp"
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
@@ -583,6 +584,7 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
   const auto report = dsn::parse_report(raw);
   const util::Micros now = m_clock();
   std::vector<store::NewEvent> events;
+  std::vector<store::pb::Delivery> failed_before; // for the buyer's notification
   for (const auto& r : t.recipients) {
     if (r.kind != Recipient::Kind::bounce) {
       continue;
@@ -658,6 +660,9 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
                          report->reporting_mta + "\n" + report->arrival_date + "\n" +
                          match->last_attempt_date + "\n" + match->will_retry_until);
     events.push_back(store::NewEvent{d->id(), *kind, now, std::move(detail), dedupe});
+    if (*kind == model::EventKind::failed) {
+      failed_before.push_back(d.value());
+    }
     log::line(log::Level::info, queue_id,
               {{"decision", "dsn_recorded"},
                {"delivery", d->id()},
@@ -668,6 +673,9 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
     if (auto st = m_store.append_events(events); !st) {
       return store_failure(st.error());
     }
+  }
+  for (const auto& before : failed_before) {
+    notify::notify_event(m_config, m_store, before, model::EventKind::failed);
   }
   Verdict v{events.empty() ? Outcome::dsn_unattributed : Outcome::dsn_recorded,
             !m_config.bounce.keep, "", "", ""};

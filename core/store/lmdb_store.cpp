@@ -33,6 +33,8 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <memory>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -441,6 +443,9 @@ public:
   }
 
   Result<ListResult> list(const Query& q) override;
+  Result<std::size_t> for_each(const Query& q,
+                               const std::function<bool(const ListItem&)>& fn) override;
+  Result<PurgeResult> purge(util::Micros before, PurgeMode mode) override;
 
 private:
   static util::Error conflict(const std::string& what)
@@ -550,138 +555,235 @@ private:
     return std::string(view(v));
   }
 
+  // A row of a query: its send time, delivery id, and the records when they were read.
+  using RowFn =
+      std::function<bool(util::Micros, std::string_view, const pb::Delivery*, const pb::Message*)>;
+  util::Status walk(lmdb::Txn& txn, const Query& q, bool need_records, const RowFn& fn);
+
   lmdb::Env m_env;
   MDB_dbi m_messages = 0, m_deliveries = 0, m_events = 0, m_tokens = 0, m_blobs = 0,
           m_consultations = 0, m_msgids = 0, m_idem = 0, m_idx_sent = 0, m_idx_status = 0,
           m_idx_type = 0, m_idx_consult = 0, m_idx_word = 0, m_replies = 0;
 };
 
-// A candidate row found through an index: its delivery id and send time.
+// A candidate row found through an index: its send time and delivery id.
 struct Candidate
 {
   util::Micros sent_at;
   std::string delivery;
 };
 
-// Scans the entries of `dbi` whose key starts with `prefix` and ends with inv(t) + id.
-int scan_prefix(MDB_txn* txn, MDB_dbi dbi, const std::string& prefix, bool exact_prefix,
-                std::vector<Candidate>& out)
+// Ordered scans of one index under one or more prefixes (keys: prefix, inv(t), id), merged
+// newest first without collecting them: a listing reads only the keys it counts and the
+// records of the page it shows.
+class MergedScan
+{
+public:
+  MergedScan(MDB_txn* txn, MDB_dbi dbi, std::vector<std::string> prefixes,
+             std::optional<util::Micros> since, std::optional<util::Micros> until)
+      : m_since(since)
+  {
+    for (auto& p : prefixes) {
+      auto src = std::make_unique<Source>();
+      src->cursor = std::make_unique<lmdb::Cursor>(txn, dbi);
+      src->prefix = std::move(p);
+      if (src->cursor->rc() != 0) {
+        m_rc = src->cursor->rc();
+        return;
+      }
+      // until is exclusive: the first key is prefix + inv(until - 1).
+      std::string start = src->prefix + (until ? inv_time(*until - 1) : std::string());
+      MDB_val k = val(start);
+      MDB_val v;
+      int rc = start.empty() ? mdb_cursor_get(src->cursor->get(), &k, &v, MDB_FIRST)
+                             : mdb_cursor_get(src->cursor->get(), &k, &v, MDB_SET_RANGE);
+      settle(*src, rc, k);
+      m_sources.push_back(std::move(src));
+    }
+  }
+
+  // The next row, newest first; false at the end (check rc()).
+  bool next(util::Micros& sent_at, std::string_view& delivery)
+  {
+    Source* best = nullptr;
+    for (auto& s : m_sources) {
+      if (s->live && (best == nullptr || s->tail < best->tail)) {
+        best = s.get();
+      }
+    }
+    if (best == nullptr) {
+      return false;
+    }
+    sent_at = from_inv_time(best->tail.substr(0, 8));
+    m_current.assign(best->tail.substr(8));
+    delivery = m_current;
+    MDB_val k;
+    MDB_val v;
+    settle(*best, mdb_cursor_get(best->cursor->get(), &k, &v, MDB_NEXT), k);
+    return true;
+  }
+
+  int rc() const { return m_rc; }
+
+private:
+  struct Source
+  {
+    std::unique_ptr<lmdb::Cursor> cursor;
+    std::string prefix;
+    std::string_view tail; // inv(t) + id of the current key
+    bool live = false;
+  };
+
+  void settle(Source& s, int rc, const MDB_val& k)
+  {
+    s.live = false;
+    if (rc != 0) {
+      if (rc != MDB_NOTFOUND) {
+        m_rc = rc;
+      }
+      return;
+    }
+    std::string_view key = view(k);
+    if (key.substr(0, s.prefix.size()) != s.prefix || key.size() <= s.prefix.size() + 8) {
+      return;
+    }
+    s.tail = key.substr(s.prefix.size());
+    if (m_since && from_inv_time(s.tail.substr(0, 8)) < *m_since) {
+      return; // older than the range: this source is done
+    }
+    s.live = true;
+  }
+
+  std::optional<util::Micros> m_since;
+  std::vector<std::unique_ptr<Source>> m_sources;
+  std::string m_current;
+  int m_rc = 0;
+};
+
+// Word index entries under a word prefix (word, 0, inv(t), id): several words may start
+// with the prefix, so these are collected, ordered and made unique.
+int scan_words(MDB_txn* txn, MDB_dbi dbi, const std::string& prefix, std::vector<Candidate>& out)
 {
   lmdb::Cursor cur(txn, dbi);
   if (cur.rc() != 0) {
     return cur.rc();
   }
-  MDB_val k = val(prefix.empty() ? std::string_view("\0", 1) : std::string_view(prefix));
+  MDB_val k = val(prefix);
   MDB_val v;
-  int rc = prefix.empty() ? mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST)
-                          : mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
+  int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
   for (; rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
     std::string_view key = view(k);
     if (key.substr(0, prefix.size()) != prefix) {
       break;
     }
     std::string_view rest = key.substr(prefix.size());
-    if (!exact_prefix) {
-      // word prefix: skip to the separator
-      auto nul = rest.find('\0');
-      if (nul == std::string_view::npos) {
-        continue;
-      }
-      rest = rest.substr(nul + 1);
+    auto nul = rest.find('\0');
+    if (nul == std::string_view::npos) {
+      continue;
     }
+    rest = rest.substr(nul + 1);
     if (rest.size() <= 8) {
       continue;
     }
     out.push_back(Candidate{from_inv_time(rest.substr(0, 8)), std::string(rest.substr(8))});
   }
+  std::sort(out.begin(), out.end(), [](const Candidate& a, const Candidate& b) {
+    return a.sent_at != b.sent_at ? a.sent_at > b.sent_at : a.delivery < b.delivery;
+  });
+  out.erase(
+      std::unique(out.begin(), out.end(),
+                  [](const Candidate& a, const Candidate& b) { return a.delivery == b.delivery; }),
+      out.end());
   return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-Result<ListResult> LmdbStore::list(const Query& q)
+// Runs a query: `fn(sent_at, delivery id, records)` for every matching row, newest first,
+// until it returns false. Filters the driving index already answers are not checked on
+// the records; when no filter is left, no record is read (`records` is null) and the
+// caller reads the rows it keeps.
+util::Status LmdbStore::walk(lmdb::Txn& txn, const Query& q, bool need_records, const RowFn& fn)
 {
-  lmdb::Txn txn;
-  if (int rc = txn.begin(m_env.get(), MDB_RDONLY); rc != 0) {
-    return lmdb_error(rc, "begin");
-  }
-  std::vector<Candidate> candidates;
-  std::vector<std::string> query_words = index_words(q.keywords);
-  int rc = 0;
-  // The driving index: the most selective filter that has one.
+  const std::vector<std::string> query_words = index_words(q.keywords);
+  enum class Driver
+  {
+    sent,
+    status,
+    type,
+    consultation,
+    word
+  } driver = Driver::sent;
+  std::vector<std::string> prefixes;
+  MDB_dbi dbi = m_idx_sent;
   if (!q.consultation.empty()) {
-    rc = scan_prefix(txn.get(), m_idx_consult, q.consultation + std::string(1, '\0'), true,
-                     candidates);
+    driver = Driver::consultation;
+    dbi = m_idx_consult;
+    prefixes.push_back(q.consultation + std::string(1, '\0'));
   } else if (!query_words.empty()) {
-    auto longest =
-        *std::max_element(query_words.begin(), query_words.end(),
-                          [](const auto& a, const auto& b) { return a.size() < b.size(); });
-    rc = scan_prefix(txn.get(), m_idx_word, longest, false, candidates);
+    driver = Driver::word;
   } else if (!q.statuses.empty()) {
-    for (auto s : q.statuses) {
-      if (rc == 0) {
-        rc = scan_prefix(txn.get(), m_idx_status, std::string(1, static_cast<char>(s)), true,
-                         candidates);
-      }
+    driver = Driver::status;
+    dbi = m_idx_status;
+    std::set<model::Status> unique(q.statuses.begin(), q.statuses.end());
+    for (auto s : unique) {
+      prefixes.emplace_back(1, static_cast<char>(s));
     }
   } else if (q.type) {
-    rc = scan_prefix(txn.get(), m_idx_type, std::string(1, static_cast<char>(*q.type)), true,
-                     candidates);
+    driver = Driver::type;
+    dbi = m_idx_type;
+    prefixes.emplace_back(1, static_cast<char>(*q.type));
   } else {
-    rc = scan_prefix(txn.get(), m_idx_sent, "", true, candidates);
+    prefixes.emplace_back();
   }
-  if (rc != 0) {
-    return lmdb_error(rc, "index scan");
-  }
-  std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
-    return a.sent_at != b.sent_at ? a.sent_at > b.sent_at : a.delivery < b.delivery;
-  });
-  candidates.erase(
-      std::unique(candidates.begin(), candidates.end(),
-                  [](const Candidate& a, const Candidate& b) { return a.delivery == b.delivery; }),
-      candidates.end());
+  const bool check_status = !q.statuses.empty() && driver != Driver::status;
+  const bool check_type = q.type && driver != Driver::type;
+  const bool check_words =
+      !query_words.empty() && (driver != Driver::word || query_words.size() > 1);
+  const bool check_message = check_type || check_words || !q.sender.empty();
+  const bool check_delivery = check_status || !q.recipient.empty();
+  const bool read_records = need_records || check_delivery || check_message;
 
   const std::string rcpt = util::ascii_lower(q.recipient);
   const std::string sender = util::ascii_lower(q.sender);
   std::unordered_map<std::string, pb::Message> messages;
   std::unordered_map<std::string, std::set<std::string>> message_words;
-  ListResult result;
-  const std::size_t per_page = std::max<std::size_t>(1, q.per_page);
-  const std::size_t first = (std::max<std::size_t>(1, q.page) - 1) * per_page;
-  for (const auto& c : candidates) {
-    if ((q.since && c.sent_at < *q.since) || (q.until && c.sent_at >= *q.until)) {
-      continue;
+
+  // Returns 1 to go on, 0 to stop.
+  auto row = [&](util::Micros sent_at, std::string_view id) -> bool {
+    if (!read_records) {
+      return fn(sent_at, id, nullptr, nullptr);
     }
-    auto d = get_in<pb::Delivery>(txn, m_deliveries, c.delivery, "delivery");
+    auto d = get_in<pb::Delivery>(txn, m_deliveries, std::string(id), "delivery");
     if (!d) {
-      continue; // an index entry without its record: skipped, never fatal for a listing
+      return true; // an index entry without its record: skipped, never fatal for a listing
     }
-    if (!q.statuses.empty() &&
-        std::find(q.statuses.begin(), q.statuses.end(), static_cast<model::Status>(d->status())) ==
-            q.statuses.end()) {
-      continue;
+    if (check_status && std::find(q.statuses.begin(), q.statuses.end(),
+                                  static_cast<model::Status>(d->status())) == q.statuses.end()) {
+      return true;
     }
     if (!rcpt.empty() && util::ascii_lower(d->recipient()).find(rcpt) == std::string::npos) {
-      continue;
+      return true;
     }
     auto mit = messages.find(d->message());
     if (mit == messages.end()) {
+      if (messages.size() > 4096) {
+        messages.clear();
+        message_words.clear();
+      }
       auto m = get_in<pb::Message>(txn, m_messages, d->message(), "message");
       if (!m) {
-        continue;
+        return true;
       }
       mit = messages.emplace(d->message(), std::move(m.value())).first;
     }
     const pb::Message& m = mit->second;
-    if (q.type && static_cast<model::MessageType>(m.type()) != *q.type) {
-      continue;
-    }
-    if (!q.consultation.empty() && m.consultation() != q.consultation) {
-      continue;
+    if (check_type && static_cast<model::MessageType>(m.type()) != *q.type) {
+      return true;
     }
     if (!sender.empty() && util::ascii_lower(m.sender()).find(sender) == std::string::npos &&
         util::ascii_lower(m.from_header()).find(sender) == std::string::npos) {
-      continue;
+      return true;
     }
-    if (!query_words.empty()) {
+    if (check_words) {
       auto wit = message_words.find(m.id());
       if (wit == message_words.end()) {
         auto words = index_words(m.subject() + "\n" + m.text_body());
@@ -693,13 +795,319 @@ Result<ListResult> LmdbStore::list(const Query& q)
         return it != wit->second.end() && it->rfind(qw, 0) == 0;
       });
       if (!all) {
-        continue;
+        return true;
       }
     }
-    if (result.total >= first && result.items.size() < per_page) {
-      result.items.push_back(ListItem{std::move(d.value()), m});
+    return fn(sent_at, id, &d.value(), &m);
+  };
+
+  if (driver == Driver::word) {
+    auto longest =
+        *std::max_element(query_words.begin(), query_words.end(),
+                          [](const auto& a, const auto& b) { return a.size() < b.size(); });
+    std::vector<Candidate> candidates;
+    if (int rc = scan_words(txn.get(), m_idx_word, longest, candidates); rc != 0) {
+      return lmdb_error(rc, "index scan");
     }
-    ++result.total;
+    for (const auto& c : candidates) {
+      if ((q.since && c.sent_at < *q.since) || (q.until && c.sent_at >= *q.until)) {
+        continue;
+      }
+      if (!row(c.sent_at, c.delivery)) {
+        break;
+      }
+    }
+    return util::ok_status();
+  }
+  MergedScan scan(txn.get(), dbi, std::move(prefixes), q.since, q.until);
+  util::Micros sent_at = 0;
+  std::string_view id;
+  while (scan.rc() == 0 && scan.next(sent_at, id)) {
+    if (!row(sent_at, id)) {
+      break;
+    }
+  }
+  if (scan.rc() != 0) {
+    return lmdb_error(scan.rc(), "index scan");
+  }
+  return util::ok_status();
+}
+
+Result<ListResult> LmdbStore::list(const Query& q)
+{
+  lmdb::Txn txn;
+  if (int rc = txn.begin(m_env.get(), MDB_RDONLY); rc != 0) {
+    return lmdb_error(rc, "begin");
+  }
+  ListResult result;
+  const std::size_t per_page = std::max<std::size_t>(1, q.per_page);
+  const std::size_t first = (std::max<std::size_t>(1, q.page) - 1) * per_page;
+  const bool unfiltered = q.statuses.empty() && !q.type && q.recipient.empty() &&
+                          q.sender.empty() && q.consultation.empty() &&
+                          index_words(q.keywords).empty() && !q.since && !q.until;
+  std::size_t known_total = 0;
+  if (unfiltered) {
+    MDB_stat stat;
+    if (int rc = mdb_stat(txn.get(), m_idx_sent, &stat); rc != 0) {
+      return lmdb_error(rc, "index size");
+    }
+    known_total = stat.ms_entries;
+  }
+  std::vector<std::string> page_ids;
+  std::size_t n = 0;
+  auto st =
+      walk(txn, q, false,
+           [&](util::Micros, std::string_view id, const pb::Delivery* d, const pb::Message* m) {
+             if (n >= first && result.items.size() + page_ids.size() < per_page) {
+               if (d != nullptr) {
+                 result.items.push_back(ListItem{*d, *m});
+               } else {
+                 page_ids.emplace_back(id);
+               }
+             }
+             ++n;
+             // Unfiltered: the count is the index's size; stop once the page is full.
+             return !(unfiltered && n >= first + per_page);
+           });
+  if (!st) {
+    return st.error();
+  }
+  result.total = unfiltered ? known_total : n;
+  for (const auto& id : page_ids) {
+    auto d = get_in<pb::Delivery>(txn, m_deliveries, id, "delivery");
+    if (!d) {
+      continue;
+    }
+    auto m = get_in<pb::Message>(txn, m_messages, d->message(), "message");
+    if (!m) {
+      continue;
+    }
+    result.items.push_back(ListItem{std::move(d.value()), std::move(m.value())});
+  }
+  return result;
+}
+
+Result<std::size_t> LmdbStore::for_each(const Query& q,
+                                        const std::function<bool(const ListItem&)>& fn)
+{
+  lmdb::Txn txn;
+  if (int rc = txn.begin(m_env.get(), MDB_RDONLY); rc != 0) {
+    return lmdb_error(rc, "begin");
+  }
+  std::size_t n = 0;
+  auto st = walk(txn, q, true,
+                 [&](util::Micros, std::string_view, const pb::Delivery* d, const pb::Message* m) {
+                   ++n;
+                   return fn(ListItem{*d, *m});
+                 });
+  if (!st) {
+    return st.error();
+  }
+  return n;
+}
+
+Result<PurgeResult> LmdbStore::purge(util::Micros before, PurgeMode mode)
+{
+  lmdb::Txn txn;
+  if (int rc = txn.begin(m_env.get(), mode == PurgeMode::apply ? 0 : MDB_RDONLY); rc != 0) {
+    return lmdb_error(rc, "begin");
+  }
+  PurgeResult result;
+  // The deliveries sent before `before`, through the send-time index (oldest are last).
+  Query q;
+  q.until = before;
+  std::vector<std::string> message_ids;
+  std::set<std::string> seen;
+  auto st = walk(txn, q, false,
+                 [&](util::Micros, std::string_view id, const pb::Delivery*, const pb::Message*) {
+                   auto d = get_in<pb::Delivery>(txn, m_deliveries, std::string(id), "delivery");
+                   if (d && seen.insert(d->message()).second) {
+                     message_ids.push_back(d->message());
+                   }
+                   return true;
+                 });
+  if (!st) {
+    return st.error();
+  }
+  std::reverse(message_ids.begin(), message_ids.end());
+  std::set<std::string> deliveries, candidate_blobs, replies;
+  auto del = [&](MDB_dbi dbi, const std::string& key) -> int {
+    if (mode != PurgeMode::apply || key.empty() || key.size() > 511) {
+      return 0;
+    }
+    MDB_val k = val(key);
+    int rc = mdb_del(txn.get(), dbi, &k, nullptr);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+  };
+  int rc = 0;
+  for (const auto& mid : message_ids) {
+    auto m = get_in<pb::Message>(txn, m_messages, mid, "message");
+    if (!m) {
+      continue;
+    }
+    result.messages.push_back(mid);
+    candidate_blobs.insert(m->original_sha256());
+    for (const auto& a : m->attachments()) {
+      candidate_blobs.insert(a.sha256());
+    }
+    const std::string inv = inv_time(m->sent_at());
+    const auto words = index_words(m->subject() + "\n" + m->text_body());
+    for (const auto& did : m->delivery_ids()) {
+      auto d = get_in<pb::Delivery>(txn, m_deliveries, did, "delivery");
+      if (!d) {
+        continue;
+      }
+      deliveries.insert(did);
+      ++result.deliveries;
+      for (const auto& rid : d->reply_ids()) {
+        auto r = get_in<pb::Reply>(txn, m_replies, rid, "reply");
+        if (r) {
+          for (const auto& a : r->attachments()) {
+            candidate_blobs.insert(a.sha256());
+          }
+        }
+        replies.insert(rid);
+        ++result.replies;
+        rc = rc != 0 ? rc : del(m_replies, rid);
+      }
+      const std::string tail = inv + did;
+      rc = rc != 0 ? rc : del(m_deliveries, did);
+      rc = rc != 0 ? rc : del(m_idx_sent, tail);
+      rc = rc != 0 ? rc : del(m_idx_status, std::string(1, static_cast<char>(d->status())) + tail);
+      rc = rc != 0 ? rc : del(m_idx_type, std::string(1, static_cast<char>(m->type())) + tail);
+      if (!m->consultation().empty()) {
+        rc = rc != 0 ? rc : del(m_idx_consult, m->consultation() + std::string(1, '\0') + tail);
+      }
+      for (const auto& w : words) {
+        rc = rc != 0 ? rc : del(m_idx_word, w + std::string(1, '\0') + tail);
+      }
+    }
+    rc = rc != 0 ? rc : del(m_messages, mid);
+    if (!m->message_id().empty()) {
+      // Only when the Message-ID still names this message.
+      MDB_val k = val(m->message_id());
+      MDB_val v;
+      if (m->message_id().size() <= 511 && mdb_get(txn.get(), m_msgids, &k, &v) == 0 &&
+          view(v) == mid) {
+        rc = rc != 0 ? rc : del(m_msgids, m->message_id());
+      }
+    }
+    for (std::uint32_t seq = 1; seq <= m->event_count(); ++seq) {
+      ++result.events;
+      rc = rc != 0 ? rc : del(m_events, seq_key(mid, seq));
+    }
+    if (rc != 0) {
+      return lmdb_error(rc, "purge");
+    }
+  }
+  if (result.messages.empty()) {
+    return result;
+  }
+  // Tokens and idempotency entries (and event dedupe keys) that name a purged delivery.
+  auto sweep = [&](MDB_dbi dbi, bool tokens, std::size_t* count) -> int {
+    lmdb::Cursor cur(txn.get(), dbi);
+    if (cur.rc() != 0) {
+      return cur.rc();
+    }
+    MDB_val k;
+    MDB_val v;
+    int r = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
+    for (; r == 0; r = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
+      std::string owner;
+      if (tokens) {
+        pb::Token t;
+        if (!t.ParseFromArray(v.mv_data, static_cast<int>(v.mv_size))) {
+          continue;
+        }
+        owner = t.delivery();
+      } else {
+        owner = std::string(view(v));
+      }
+      if (deliveries.count(owner) == 0) {
+        continue;
+      }
+      if (count != nullptr) {
+        ++*count;
+      }
+      if (mode == PurgeMode::apply) {
+        if (int d = mdb_cursor_del(cur.get(), 0); d != 0) {
+          return d;
+        }
+      }
+    }
+    return r == MDB_NOTFOUND ? 0 : r;
+  };
+  if (int r = sweep(m_tokens, true, &result.tokens); r != 0) {
+    return lmdb_error(r, "purge tokens");
+  }
+  if (int r = sweep(m_idem, false, nullptr); r != 0) {
+    return lmdb_error(r, "purge idempotency keys");
+  }
+  // Blobs: kept when a remaining message or reply still refers to them.
+  std::set<std::string> still_used;
+  {
+    std::set<std::string> purged(result.messages.begin(), result.messages.end());
+    lmdb::Cursor cur(txn.get(), m_messages);
+    MDB_val k;
+    MDB_val v;
+    int r = cur.rc() != 0 ? cur.rc() : mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
+    for (; r == 0; r = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
+      if (purged.count(std::string(view(k))) != 0) {
+        continue; // dry run: still there
+      }
+      pb::Message m;
+      if (!m.ParseFromArray(v.mv_data, static_cast<int>(v.mv_size))) {
+        continue;
+      }
+      if (candidate_blobs.count(m.original_sha256()) != 0) {
+        still_used.insert(m.original_sha256());
+      }
+      for (const auto& a : m.attachments()) {
+        if (candidate_blobs.count(a.sha256()) != 0) {
+          still_used.insert(a.sha256());
+        }
+      }
+    }
+    if (r != 0 && r != MDB_NOTFOUND) {
+      return lmdb_error(r, "purge blobs");
+    }
+    lmdb::Cursor rcur(txn.get(), m_replies);
+    r = rcur.rc() != 0 ? rcur.rc() : mdb_cursor_get(rcur.get(), &k, &v, MDB_FIRST);
+    for (; r == 0; r = mdb_cursor_get(rcur.get(), &k, &v, MDB_NEXT)) {
+      if (replies.count(std::string(view(k))) != 0) {
+        continue;
+      }
+      pb::Reply rep;
+      if (!rep.ParseFromArray(v.mv_data, static_cast<int>(v.mv_size))) {
+        continue;
+      }
+      for (const auto& a : rep.attachments()) {
+        if (candidate_blobs.count(a.sha256()) != 0) {
+          still_used.insert(a.sha256());
+        }
+      }
+    }
+    if (r != 0 && r != MDB_NOTFOUND) {
+      return lmdb_error(r, "purge blobs");
+    }
+  }
+  for (const auto& sha : candidate_blobs) {
+    if (sha.empty()) {
+      continue;
+    }
+    if (still_used.count(sha) != 0) {
+      ++result.blobs_kept;
+      continue;
+    }
+    ++result.blobs_deleted;
+    if (int r = del(m_blobs, sha); r != 0) {
+      return lmdb_error(r, "purge blobs");
+    }
+  }
+  if (mode == PurgeMode::apply) {
+    if (int r = txn.commit(); r != 0) {
+      return lmdb_error(r, "commit");
+    }
   }
   return result;
 }
@@ -724,7 +1132,8 @@ Result<std::unique_ptr<Store>> open_lmdb(const OpenOptions& options)
   mdb_env_set_maxdbs(raw, 32);
   mdb_env_set_maxreaders(raw, 512);
   mdb_env_set_mapsize(raw, static_cast<std::size_t>(options.map_size_mb) * 1024 * 1024);
-  unsigned int flags = MDB_NOTLS | (options.read_only ? MDB_RDONLY : 0);
+  unsigned int flags =
+      MDB_NOTLS | (options.read_only ? MDB_RDONLY : 0) | (options.no_sync ? MDB_NOSYNC : 0);
   if (int rc = mdb_env_open(raw, options.path.c_str(), flags, 0660); rc != 0) {
     return util::Error{static_cast<int>(Errc::io), fmt::format("cannot open the store at {}: {}",
                                                                options.path, mdb_strerror(rc))};

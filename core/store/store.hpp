@@ -13,6 +13,7 @@
 #include "core/util/result.hpp"
 #include "core/util/time.hpp"
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -80,6 +81,23 @@ struct ListItem
   pb::Message message;
 };
 
+enum class PurgeMode
+{
+  dry_run,
+  apply
+};
+
+struct PurgeResult
+{
+  std::vector<std::string> messages; // ids of the purged messages, oldest first
+  std::size_t deliveries = 0;
+  std::size_t events = 0;
+  std::size_t tokens = 0;
+  std::size_t replies = 0;
+  std::size_t blobs_deleted = 0;
+  std::size_t blobs_kept = 0; // still referenced by a remaining message or reply
+};
+
 struct ListResult
 {
   std::size_t total = 0;
@@ -130,6 +148,16 @@ public:
 
   // One row per delivery matching the query, newest first, one page of it.
   virtual Result<ListResult> list(const Query& q) = 0;
+  // Visits every delivery matching the query (page and per_page ignored), newest first;
+  // `fn` returns false to stop. Returns how many were visited. Errors: io.
+  virtual Result<std::size_t> for_each(const Query& q,
+                                       const std::function<bool(const ListItem&)>& fn) = 0;
+
+  // Retention: removes the messages sent before `before` with their deliveries, events,
+  // tokens, replies and index entries, and the blobs no remaining message or reply refers
+  // to, in one transaction. With PurgeMode::dry_run nothing changes; the result says what
+  // would go. Errors: full, io.
+  virtual Result<PurgeResult> purge(util::Micros before, PurgeMode mode) = 0;
 };
 
 struct OpenOptions
@@ -137,6 +165,10 @@ struct OpenOptions
   std::string path; // directory of the environment
   std::uint64_t map_size_mb = 4096;
   bool read_only = false;
+  // Bulk loading only (bench/pli-seed): commits are not synced to disk one by one; the
+  // operating system writes them back later (a system crash may lose the last ones).
+  // Never for the daemons or the CLI.
+  bool no_sync = false;
 };
 
 // Opens (creating when needed) the LMDB environment at `options.path`.

@@ -1,0 +1,178 @@
+#include "admin-cli/cli.hpp"
+
+#include "core/util/encoding.hpp"
+#include "core/util/time.hpp"
+
+#include <fmt/format.h>
+
+#include <iostream>
+
+namespace pli::admin {
+
+std::string human(const config::Config& c, util::Micros t)
+{
+  return t == 0 ? std::string() : util::format_human(t, c.organisation.timezone);
+}
+
+util::Micros parse_date(const config::Config& c, const std::string& option,
+                        const std::string& value)
+{
+  auto t = util::parse_local(value, c.organisation.timezone);
+  if (!t) {
+    throw Failure(k_exit_usage,
+                  fmt::format("{} needs a date like 2024-01-31 or \"2024-01-31 14:00\", not '{}'",
+                              option, value));
+  }
+  return *t;
+}
+
+std::string resolve_message(store::Store& st, const std::string& id, std::string* delivery)
+{
+  if (auto m = st.get_message(id)) {
+    return id;
+  }
+  if (auto d = st.get_delivery(id)) {
+    if (delivery != nullptr) {
+      *delivery = id;
+    }
+    return d->message();
+  }
+  std::string mid = id;
+  if (mid.size() > 2 && mid.front() == '<' && mid.back() == '>') {
+    mid = mid.substr(1, mid.size() - 2);
+  }
+  if (auto m = st.find_by_message_id(mid)) {
+    return m.value();
+  }
+  throw Failure(k_exit_unknown_id, fmt::format("no message or delivery '{}' (give a message id, "
+                                               "a delivery id or a Message-ID)",
+                                               id));
+}
+
+store::pb::Delivery resolve_delivery(store::Store& st, const std::string& id,
+                                     const std::string& recipient)
+{
+  std::string only;
+  const std::string mid = resolve_message(st, id, &only);
+  if (!only.empty() && recipient.empty()) {
+    return checked(st.get_delivery(only));
+  }
+  auto m = checked(st.get_message(mid));
+  std::vector<store::pb::Delivery> matches;
+  for (const auto& did : m.delivery_ids()) {
+    auto d = checked(st.get_delivery(did));
+    if (recipient.empty() || util::ascii_lower(d.recipient()) == util::ascii_lower(recipient)) {
+      matches.push_back(std::move(d));
+    }
+  }
+  if (matches.empty()) {
+    throw Failure(k_exit_unknown_id,
+                  fmt::format("message {} has no recipient '{}'", mid, recipient));
+  }
+  if (matches.size() > 1) {
+    std::string list;
+    for (const auto& d : matches) {
+      list += (list.empty() ? "" : ", ") + d.recipient();
+    }
+    throw Failure(k_exit_usage, fmt::format("message {} has {} recipients ({}): choose one with "
+                                            "--recipient",
+                                            mid, matches.size(), list));
+  }
+  return matches.front();
+}
+
+namespace {
+
+const std::vector<Command>& commands()
+{
+  static const std::vector<Command> table = {
+      show_command(),
+      list_command(),
+      receipt_command(),
+      verify_command(),
+      consultation_set_command(),
+      revoke_command(),
+      export_command(),
+      purge_command(),
+      keygen_command(),
+      check_config_command(),
+  };
+  return table;
+}
+
+} // namespace
+
+int run(int argc, char** argv)
+{
+  CLI::App app{"pli: find registered mail exchanges, follow their events, issue receipts"};
+  app.require_subcommand(1);
+  std::string config_file;
+  app.add_option("--config", config_file, "config file (default $PLI_CONFIG or /etc/pli/pli.yaml)");
+  bool json = false;
+
+  std::vector<std::pair<CLI::App*, const Command*>> parsers;
+  std::map<std::string, CLI::App*> groups;
+  for (const auto& c : commands()) {
+    CLI::App* parent = &app;
+    std::string name = c.name;
+    if (auto space = name.find(' '); space != std::string::npos) {
+      std::string group = name.substr(0, space);
+      auto it = groups.find(group);
+      if (it == groups.end()) {
+        CLI::App* g = app.add_subcommand(group, group + " commands");
+        g->require_subcommand(1);
+        it = groups.emplace(group, g).first;
+      }
+      parent = it->second;
+      name = name.substr(space + 1);
+    }
+    CLI::App* sub = parent->add_subcommand(name, c.help);
+    c.declare(*sub);
+    if (sub->get_option_no_throw("--json") == nullptr) {
+      sub->add_flag("--json", json, "JSON output");
+    }
+    parsers.emplace_back(sub, &c);
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : k_exit_usage;
+  }
+  const Command* chosen = nullptr;
+  for (const auto& [sub, c] : parsers) {
+    if (sub->parsed()) {
+      chosen = c;
+    }
+  }
+  if (chosen == nullptr) {
+    std::cerr << "pli: no command\n";
+    return k_exit_usage;
+  }
+  auto config = config::load_or_exit(config::resolve_path(config_file));
+  auto printer = cli::make_printer(json ? cli::Format::json : cli::Format::text, std::cout);
+  try {
+    std::unique_ptr<store::Store> st;
+    if (chosen->access != StoreAccess::none) {
+      auto s = store::open_lmdb({config.store.path, config.store.map_size_mb, false});
+      if (!s) {
+        throw Failure(k_exit_store, s.error().message);
+      }
+      st = std::move(s.value());
+    }
+    Context ctx{config, st.get(), *printer, json};
+    int rc = chosen->run(ctx);
+    std::cout.flush();
+    return rc;
+  } catch (const Failure& f) {
+    std::cout.flush();
+    std::cerr << "pli: " << f.what() << "\n";
+    return f.status;
+  } catch (const std::exception& e) {
+    std::cout.flush();
+    std::cerr << "pli: " << e.what() << "\n";
+    return k_exit_store;
+  }
+}
+
+} // namespace pli::admin

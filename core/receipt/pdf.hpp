@@ -1,0 +1,46 @@
+// The acknowledgment-of-receipt PDF (libharu 2.3.0; see ../shared/LIBHARU-NOTES.md).
+//
+// One page or more of A4 with the organisation, the title, the consultation, the message
+// type, subject, sender and recipient, the delivery's timeline as the procurement platform
+// shows it (with the DSN evidence and the reader's IP address), the SHA-256 of the original
+// and of each attachment, and a verification code; "Page n / N" when it runs over a page.
+// DejaVuSans is embedded (UTF-8 encoder, BMP only: other characters print as '?').
+// The signed evidence (signed_evidence.hpp) is embedded as two uncompressed files,
+// `evidence.json` and `evidence.sig` (/Filespec with /UF, /EmbeddedFile streams), so that
+// pdf_reader.hpp (and pdfdetach) read them back byte for byte.
+#pragma once
+
+#include "core/receipt/keys.hpp"
+#include "core/receipt/timeline.hpp"
+
+#include <string>
+
+namespace pli::receipt {
+
+struct ReceiptOptions
+{
+  std::string organisation;
+  model::Locale locale = model::Locale::fr;
+  std::string timezone = "Europe/Paris";
+  util::Micros issued_at = 0;
+  std::string font_path = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+};
+
+struct Receipt
+{
+  std::string pdf;       // the file's bytes
+  std::string evidence;  // evidence.json as embedded
+  std::string signature; // evidence.sig as embedded
+  std::string code;      // verification code
+  int pages = 0;
+};
+
+// Builds the receipt of `x.delivery`, signed with `key`. Errors (code 1): libharu
+// failures, with the libharu error number, e.g. a missing font file.
+util::Result<Receipt> make_receipt(const Exchange& x, const ReceiptOptions& options,
+                                   const KeyPair& key);
+
+// Writes `data` to PATH through a temporary file in the same directory (fsync, rename).
+util::Status write_file_atomic(const std::string& path, const std::string& data);
+
+} // namespace pli::receipt

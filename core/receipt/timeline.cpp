@@ -1,0 +1,116 @@
+#include "core/receipt/timeline.hpp"
+
+#include <fmt/format.h>
+
+namespace pli::receipt {
+
+namespace {
+
+std::string detail_of(const store::pb::Event& e, const char* key)
+{
+  auto it = e.detail().find(key);
+  return it == e.detail().end() ? std::string() : it->second;
+}
+
+} // namespace
+
+util::Result<Exchange> gather(store::Store& st, const std::string& delivery_id)
+{
+  Exchange x;
+  auto d = st.get_delivery(delivery_id);
+  if (!d) {
+    return d.error();
+  }
+  x.delivery = std::move(d.value());
+  auto m = st.get_message(x.delivery.message());
+  if (!m) {
+    return m.error();
+  }
+  x.message = std::move(m.value());
+  auto events = st.events_of_message(x.message.id());
+  if (!events) {
+    return events.error();
+  }
+  x.events = std::move(events.value());
+  if (!x.message.consultation().empty()) {
+    if (auto c = st.get_consultation(x.message.consultation())) {
+      x.consultation = std::move(c.value());
+    }
+  }
+  return x;
+}
+
+std::string sender_display(const store::pb::Message& m)
+{
+  return m.from_header().empty() ? m.sender() : m.from_header();
+}
+
+std::string event_sentence(const store::pb::Event& e, const Exchange& x, model::Locale l)
+{
+  const bool fr = l == model::Locale::fr;
+  const std::string& rcpt = x.delivery.recipient();
+  const std::string sender = x.message.sender();
+  switch (static_cast<model::EventKind>(e.kind())) {
+  case model::EventKind::sent:
+    return fr ? "Envoi du courrier par " + sender : "Mail sent by " + sender;
+  case model::EventKind::delayed:
+    return fr ? "Remise retardée à " + rcpt : "Delivery to " + rcpt + " delayed";
+  case model::EventKind::delivered:
+    return fr ? "Courrier délivré à " + rcpt : "Mail delivered to " + rcpt;
+  case model::EventKind::failed:
+    return fr ? "Courrier non délivré à " + rcpt : "Mail not delivered to " + rcpt;
+  case model::EventKind::read:
+    return fr ? "Courrier lu par " + rcpt : "Mail read by " + rcpt;
+  case model::EventKind::download: {
+    std::string name = detail_of(e, "name");
+    return fr ? "Pièce jointe « " + name + " » téléchargée par " + rcpt
+              : "Attachment \"" + name + "\" downloaded by " + rcpt;
+  }
+  case model::EventKind::reply:
+    return fr ? "Réponse de " + rcpt : "Reply from " + rcpt;
+  case model::EventKind::reply_read:
+    return fr ? "Réponse lue par " + sender : "Reply read by " + sender;
+  case model::EventKind::revoked:
+    return fr ? "Lien révoqué" : "Link revoked";
+  case model::EventKind::fetched:
+    return fr ? "Lien consulté (technique, sans lecture)" : "Link fetched (technical, not a read)";
+  }
+  return std::string(model::label(static_cast<model::EventKind>(e.kind()), l));
+}
+
+std::string event_evidence(const store::pb::Event& e, model::Locale l)
+{
+  const bool fr = l == model::Locale::fr;
+  std::vector<std::string> parts;
+  auto add = [&](const char* key, const char* fr_label, const char* en_label) {
+    std::string v = detail_of(e, key);
+    if (!v.empty()) {
+      parts.push_back(fmt::format("{} : {}", fr ? fr_label : en_label, v));
+    }
+  };
+  add("remote_mta", "serveur distant", "remote server");
+  add("status", "statut", "status");
+  add("diagnostic", "diagnostic", "diagnostic");
+  add("ip", "adresse IP", "IP address");
+  add("user_agent", "navigateur", "browser");
+  add("sha256", "SHA-256", "SHA-256");
+  add("by", "par", "by");
+  std::string out;
+  for (const auto& p : parts) {
+    out += (out.empty() ? "" : " ; ") + p;
+  }
+  if (!fr) {
+    // English punctuation: no space before the colon.
+    std::string fixed;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      if (out[i] == ' ' && i + 1 < out.size() && out[i + 1] == ':') {
+        continue;
+      }
+      fixed.push_back(out[i]);
+    }
+    out = fixed;
+  }
+  return out;
+}
+
+} // namespace pli::receipt
