@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <functional>
+
 namespace pli::linkd {
 
 namespace {
@@ -93,11 +95,20 @@ void add_security_headers(Headers& h, Framing framing)
   h.emplace_back("Cross-Origin-Resource-Policy", "same-origin");
 }
 
+FailureLimiter::Shard& FailureLimiter::shard(const std::string& client)
+{
+  return m_shards[std::hash<std::string>{}(client) % k_shards];
+}
+
 bool FailureLimiter::blocked(const std::string& client, std::int64_t now)
 {
-  std::lock_guard lock(m_mutex);
-  auto it = m_windows.find(client);
-  if (it == m_windows.end() || now - it->second.start >= k_window) {
+  Shard& s = shard(client);
+  std::lock_guard lock(s.mutex);
+  if (s.windows.empty()) {
+    return false;
+  }
+  auto it = s.windows.find(client);
+  if (it == s.windows.end() || now - it->second.start >= k_window) {
     return false;
   }
   return it->second.count >= m_limit;
@@ -105,16 +116,17 @@ bool FailureLimiter::blocked(const std::string& client, std::int64_t now)
 
 void FailureLimiter::failure(const std::string& client, std::int64_t now)
 {
-  std::lock_guard lock(m_mutex);
-  if (m_windows.size() >= m_max_clients) {
-    for (auto it = m_windows.begin(); it != m_windows.end();) {
-      it = now - it->second.start >= k_window ? m_windows.erase(it) : std::next(it);
+  Shard& s = shard(client);
+  std::lock_guard lock(s.mutex);
+  if (s.windows.size() >= m_max_per_shard) {
+    for (auto it = s.windows.begin(); it != s.windows.end();) {
+      it = now - it->second.start >= k_window ? s.windows.erase(it) : std::next(it);
     }
-    if (m_windows.size() >= m_max_clients) {
-      m_windows.clear(); // XXX: a flood from this many addresses resets the windows
+    if (s.windows.size() >= m_max_per_shard) {
+      s.windows.clear(); // XXX: a flood from this many addresses resets the windows
     }
   }
-  auto& w = m_windows[client];
+  auto& w = s.windows[client];
   if (now - w.start >= k_window) {
     w.start = now;
     w.count = 0;

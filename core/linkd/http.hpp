@@ -3,7 +3,7 @@
 // types), the security headers every response carries, and per-client rate limits.
 #pragma once
 
-#include <chrono>
+#include <array>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -40,28 +40,36 @@ enum class Framing
 void add_security_headers(Headers& h, Framing framing = Framing::none);
 
 // Fixed one-minute windows of failures per client address; blocked() once `limit`
-// failures were counted in the current window. Bounded memory: old windows are
-// dropped when the table grows past `max_clients`.
+// failures were counted in the current window. Sharded by address (one small lock per
+// shard), bounded memory: old windows are dropped when a shard grows past its share of
+// `max_clients`.
 class FailureLimiter
 {
 public:
   explicit FailureLimiter(std::uint64_t limit, std::size_t max_clients = 100000)
-      : m_limit(limit), m_max_clients(max_clients)
+      : m_limit(limit), m_max_per_shard(max_clients / k_shards + 1)
   {
   }
   bool blocked(const std::string& client, std::int64_t now_micros);
   void failure(const std::string& client, std::int64_t now_micros);
 
 private:
+  static constexpr std::size_t k_shards = 16;
   struct Window
   {
     std::int64_t start = 0;
     std::uint64_t count = 0;
   };
+  struct Shard
+  {
+    std::mutex mutex;
+    std::map<std::string, Window> windows;
+  };
+  Shard& shard(const std::string& client);
+
   std::uint64_t m_limit;
-  std::size_t m_max_clients;
-  std::mutex m_mutex;
-  std::map<std::string, Window> m_windows;
+  std::size_t m_max_per_shard;
+  std::array<Shard, k_shards> m_shards;
 };
 
 } // namespace pli::linkd
