@@ -140,3 +140,14 @@ grep -q '^pli_linkd_replies_total 1$' "$PLI_WORK/metrics.txt" || fail "metrics: 
 grep -q '^pli_linkd_events_total{kind="reply_read"} 1$' "$PLI_WORK/metrics.txt" || fail "metrics: reply_read"
 grep -q '^pli_linkd_errors_total{kind="notify"} 0$' "$PLI_WORK/metrics.txt" || fail "metrics: notify errors"
 echo "ok 9 - metrics count the reply"
+
+# a browser's form with no file chosen sends an empty part with filename="": no attachment
+printf -- '--XyZ\r\nContent-Disposition: form-data; name="text"\r\n\r\nDeuxième réponse, sans fichier.\r\n--XyZ\r\nContent-Disposition: form-data; name="files"; filename=""\r\nContent-Type: application/octet-stream\r\n\r\n\r\n--XyZ--\r\n' >"$PLI_WORK/form.bin"
+code=$(curl -sS -o "$PLI_WORK/sent2.html" -w '%{http_code}' -H "Content-Type: multipart/form-data; boundary=XyZ" \
+    --data-binary @"$PLI_WORK/form.bin" "$link/reply")
+[ "$code" = 200 ] || fail "a reply without files answered $code"
+json=$(show)
+[ "$(echo "$json" | pli_json 'j["deliveries"][0]["status"]')" = reply_unread ] || fail "a second reply does not make the status reply_unread again"
+n=$(echo "$json" | pli_json '[e for e in j["deliveries"][0]["events"] if e["kind"]=="reply"][-1]["detail"]["attachments"]')
+[ "$n" = 0 ] || fail "an empty file part became an attachment ($n)"
+echo "ok 10 - a second reply, from a form with no file chosen: no attachment, status reply_unread"

@@ -5,7 +5,9 @@
 #include "core/config/config.hpp"
 #include "core/linkd/app.hpp"
 #include "core/linkd/http.hpp"
+#include "core/linkd/reply_mail.hpp"
 #include "core/util/crypto.hpp"
+#include "core/util/encoding.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -402,4 +404,37 @@ TEST_CASE("linkd: header helpers", "[linkd]")
   CHECK(linkd::classify("POST", "/m/abc/reply") == linkd::Route::reply);
   CHECK(linkd::classify("GET", "/r/abc/a/1") == linkd::Route::reply_download);
   CHECK(linkd::classify("GET", "/x") == linkd::Route::other);
+}
+
+TEST_CASE("linkd: the buyer's reply notice", "[linkd]")
+{
+  linkd::ReplyNoticeInput in;
+  in.organisation = "Région \"Exemple\"";
+  in.from_address = "pli-bounce@buyer.example";
+  in.to = "alice@buyer.example";
+  in.replier = "bob@remote.example";
+  in.subject = "Objet\r\nBcc: victim@example.org";
+  in.sent_at = k_t0;
+  in.link = "https://pli.example.org/r/TOKEN";
+  in.expires_at = k_t0 + 90 * k_day;
+  in.now = k_t0 + k_day;
+  in.message_id = "r1.1@buyer.example";
+  const std::string fr = linkd::compose_reply_notice(in);
+  const std::string headers = fr.substr(0, fr.find("\r\n\r\n"));
+  CHECK_FALSE(contains(headers, "\r\nBcc:"));
+  CHECK(contains(headers, "\r\nTo: <alice@buyer.example>\r\n"));
+  CHECK(contains(headers, "\r\nAuto-Submitted: auto-generated\r\n"));
+  CHECK(contains(headers, "Content-Language: fr"));
+  auto body = util::base64_decode(fr.substr(fr.find("\r\n\r\n") + 4));
+  REQUIRE(body);
+  CHECK(contains(*body, "bob@remote.example a répondu à votre courrier"));
+  CHECK(contains(*body, "https://pli.example.org/r/TOKEN"));
+  in.locale = model::Locale::en;
+  in.organisation = "Example \"Region\"";
+  const std::string en = linkd::compose_reply_notice(in);
+  CHECK(contains(en, "From: \"Example \\\"Region\\\"\" <pli-bounce@buyer.example>\r\n"));
+  CHECK(contains(en, "Subject: Reply from bob@remote.example: Objet  Bcc: victim@example.org\r\n"));
+  auto en_body = util::base64_decode(en.substr(en.find("\r\n\r\n") + 4));
+  REQUIRE(en_body);
+  CHECK(contains(*en_body, "bob@remote.example replied to your mail"));
 }
