@@ -135,9 +135,17 @@ int run(int argc, char** argv)
   }
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : k_exit_usage;
+    std::string what = e.what();
+    for (char& c : what) {
+      c = c == '\n' ? ' ' : c;
+    }
+    std::cerr << "pli: " << what << " (see pli --help)\n";
+    return k_exit_usage;
   }
   const Command* chosen = nullptr;
   for (const auto& [sub, c] : parsers) {

@@ -110,9 +110,6 @@ int run_revoke(Context& ctx)
 int run_purge(Context& ctx)
 {
   const bool fr = ctx.config.organisation.locale == model::Locale::fr;
-  if (pargs.days == 0) {
-    throw Failure(k_exit_usage, "--older-than needs a number of days of at least 1");
-  }
   const util::Micros before =
       util::now_micros() - static_cast<util::Micros>(pargs.days) * 86400LL * 1000000LL;
   // The messages are listed before they go (a dry run lists what would go).
@@ -189,13 +186,14 @@ Command revoke_command()
 
 Command purge_command()
 {
-  return Command{"purge", "retention: delete the exchanges sent more than DAYS days ago",
-                 StoreAccess::write,
-                 [](CLI::App& app) {
-                   app.add_option("--older-than", pargs.days, "age in days")->required();
-                   app.add_flag("--dry-run", pargs.dry_run, "list what would be deleted");
-                 },
-                 run_purge};
+  return Command{
+      "purge", "retention: delete the exchanges sent more than DAYS days ago", StoreAccess::write,
+      [](CLI::App& app) {
+        app.add_option("--older-than", pargs.days, "age in days (0: everything sent until now)")
+            ->required();
+        app.add_flag("--dry-run", pargs.dry_run, "list what would be deleted");
+      },
+      run_purge};
 }
 
 } // namespace pli::admin

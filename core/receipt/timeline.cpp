@@ -81,11 +81,12 @@ std::string event_sentence(const store::pb::Event& e, const Exchange& x, model::
 std::string event_evidence(const store::pb::Event& e, model::Locale l)
 {
   const bool fr = l == model::Locale::fr;
-  std::vector<std::string> parts;
+  std::string out;
   auto add = [&](const char* key, const char* fr_label, const char* en_label) {
     std::string v = detail_of(e, key);
     if (!v.empty()) {
-      parts.push_back(fmt::format("{} : {}", fr ? fr_label : en_label, v));
+      out += out.empty() ? "" : (fr ? " ; " : "; ");
+      out += fr ? fmt::format("{} : {}", fr_label, v) : fmt::format("{}: {}", en_label, v);
     }
   };
   add("remote_mta", "serveur distant", "remote server");
@@ -95,21 +96,6 @@ std::string event_evidence(const store::pb::Event& e, model::Locale l)
   add("user_agent", "navigateur", "browser");
   add("sha256", "SHA-256", "SHA-256");
   add("by", "par", "by");
-  std::string out;
-  for (const auto& p : parts) {
-    out += (out.empty() ? "" : " ; ") + p;
-  }
-  if (!fr) {
-    // English punctuation: no space before the colon.
-    std::string fixed;
-    for (std::size_t i = 0; i < out.size(); ++i) {
-      if (out[i] == ' ' && i + 1 < out.size() && out[i + 1] == ':') {
-        continue;
-      }
-      fixed.push_back(out[i]);
-    }
-    out = fixed;
-  }
   return out;
 }
 

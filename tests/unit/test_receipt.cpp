@@ -1,0 +1,267 @@
+// Receipts: the signed evidence (sign, verify, tampering, wrong key, broken chain), the
+// PDF (embedded files read back byte for byte by our own reader, page count with many
+// events), and the keys (0600, refuse to overwrite).
+#include "core/receipt/keys.hpp"
+#include "core/receipt/pdf.hpp"
+#include "core/receipt/pdf_reader.hpp"
+#include "core/receipt/signed_evidence.hpp"
+#include "core/store/evidence.hpp"
+#include "core/util/crypto.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+namespace fs = std::filesystem;
+using namespace pli;
+using model::EventKind;
+
+namespace {
+
+struct TempDir
+{
+  fs::path path;
+  TempDir()
+  {
+    std::string t = (fs::temp_directory_path() / "pli-receipt-XXXXXX").string();
+    path = ::mkdtemp(t.data());
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+constexpr util::Micros k_t0 = 1656685605LL * 1000000LL; // 2022-07-01 14:26:45 UTC
+
+// An exchange of one message to two recipients; `downloads` download events for the first.
+receipt::Exchange exchange(int downloads = 0)
+{
+  receipt::Exchange x;
+  auto& m = x.message;
+  m.set_id("m1");
+  m.set_message_id("m1@buyer.example");
+  m.set_subject("Résultat — « offre » œuvre €");
+  m.set_type(static_cast<std::uint32_t>(model::MessageType::rejet));
+  m.set_mode(1);
+  m.set_sender("alice@buyer.example");
+  m.set_from_header("Alice Martin <alice@buyer.example>");
+  m.set_sent_at(k_t0);
+  m.set_consultation("2022AK_014");
+  m.set_original_sha256(util::sha256_hex("original"));
+  m.set_original_size(8);
+  auto* a = m.add_attachments();
+  a->set_name("décision.pdf");
+  a->set_size(1234);
+  a->set_sha256(util::sha256_hex("attachment"));
+  x.delivery.set_id("d1");
+  x.delivery.set_message("m1");
+  x.delivery.set_recipient("bob@remote.example");
+  x.delivery.set_status(static_cast<std::uint32_t>(model::Status::read));
+  store::pb::Consultation c;
+  c.set_reference("2022AK_014");
+  c.set_title("Entretien des espaces verts");
+  c.set_object("Marché à bons de commande");
+  c.set_deadline(k_t0 + 86400LL * 1000000LL * 30);
+  x.consultation = c;
+  std::string prev;
+  std::uint32_t seq = 0;
+  auto add = [&](const std::string& delivery, EventKind k, util::Micros at,
+                 std::map<std::string, std::string> detail) {
+    store::pb::Event e;
+    e.set_version(1);
+    e.set_message("m1");
+    e.set_delivery(delivery);
+    e.set_seq(++seq);
+    e.set_kind(static_cast<std::uint32_t>(k));
+    e.set_at(at);
+    for (const auto& [key, v] : detail) {
+      (*e.mutable_detail())[key] = v;
+    }
+    e.set_prev_hash(prev);
+    e.set_hash(store::event_hash(e));
+    prev = e.hash();
+    x.events.push_back(e);
+  };
+  add("d1", EventKind::sent, k_t0, {});
+  add("d2", EventKind::sent, k_t0, {});
+  add("d1", EventKind::delivered, k_t0 + 2000000,
+      {{"remote_mta", "mx.remote.example"}, {"diagnostic", "250 2.0.0 Ok: queued"}});
+  add("d2", EventKind::failed, k_t0 + 3000000, {{"diagnostic", "550 5.1.1 unknown"}});
+  add("d1", EventKind::read, k_t0 + 3600000000LL, {{"ip", "192.0.2.7"}, {"user_agent", "UA"}});
+  for (int i = 0; i < downloads; ++i) {
+    add("d1", EventKind::download, k_t0 + 3700000000LL + i * 1000000LL,
+        {{"ip", "192.0.2.7"}, {"name", "décision.pdf"}});
+  }
+  return x;
+}
+
+receipt::KeyPair keys(const fs::path& dir)
+{
+  auto kp = receipt::generate_keys(dir.string(), receipt::Overwrite::refuse);
+  REQUIRE(kp.ok());
+  return kp.value();
+}
+
+} // namespace
+
+TEST_CASE("keys: created 0600, loaded back, never overwritten without force", "[receipt]")
+{
+  TempDir dir;
+  auto kp = keys(dir.path / "keys");
+  struct stat sb;
+  REQUIRE(::stat((dir.path / "keys/receipt.key").c_str(), &sb) == 0);
+  CHECK((sb.st_mode & 0777) == 0600);
+  CHECK(kp.kid.size() == 16);
+  auto again = receipt::generate_keys((dir.path / "keys").string(), receipt::Overwrite::refuse);
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.error().code == 1);
+  auto loaded = receipt::load_signing_key((dir.path / "keys").string());
+  REQUIRE(loaded.ok());
+  CHECK(loaded->public_key == kp.public_key);
+  CHECK(receipt::load_public_key((dir.path / "keys").string())->kid == kp.kid);
+  auto forced = receipt::generate_keys((dir.path / "keys").string(), receipt::Overwrite::force);
+  REQUIRE(forced.ok());
+  CHECK(forced->kid != kp.kid);
+  CHECK_FALSE(receipt::load_signing_key((dir.path / "nokeys").string()).ok());
+}
+
+TEST_CASE("evidence: signed, verified, and any change is caught", "[receipt]")
+{
+  TempDir dir;
+  auto kp = keys(dir.path / "k");
+  auto x = exchange();
+  const std::string ev = receipt::evidence_json(x, {"Région Exemple", "Europe/Paris", k_t0});
+  const std::string sig = receipt::sign_evidence(ev, kp);
+  auto v = receipt::verify_evidence(ev, sig, kp);
+  CHECK(v.valid);
+  CHECK(v.kid == kp.kid);
+  CHECK(v.code == receipt::verification_code(ev));
+  CHECK(v.code.size() == 19);
+  // Other recipients' events are links of the chain only.
+  CHECK(ev.find("550 5.1.1") == std::string::npos);
+  CHECK(ev.find("\"redacted\":true") != std::string::npos);
+  CHECK(ev.find("Résultat — « offre » œuvre €") != std::string::npos);
+
+  SECTION("one changed byte")
+  {
+    std::string t = ev;
+    t[t.find("bob@remote")] = 'B';
+    auto tv = receipt::verify_evidence(t, sig, kp);
+    CHECK_FALSE(tv.valid);
+    CHECK(tv.reason.find("altered") != std::string::npos);
+  }
+  SECTION("another key")
+  {
+    auto other = keys(dir.path / "other");
+    auto tv = receipt::verify_evidence(ev, sig, other);
+    CHECK_FALSE(tv.valid);
+    CHECK(tv.reason.find(kp.kid) != std::string::npos);
+  }
+  SECTION("a re-signed evidence whose chain does not hold")
+  {
+    auto broken = x;
+    (*broken.events[2].mutable_detail())["diagnostic"] = "250 forged";
+    const std::string bev =
+        receipt::evidence_json(broken, {"Région Exemple", "Europe/Paris", k_t0});
+    auto tv = receipt::verify_evidence(bev, receipt::sign_evidence(bev, kp), kp);
+    CHECK_FALSE(tv.valid);
+    CHECK(tv.reason.find("event 3") != std::string::npos);
+  }
+  SECTION("a signature that is not one")
+  {
+    CHECK_FALSE(receipt::verify_evidence(ev, "{}", kp).valid);
+    CHECK_FALSE(receipt::verify_evidence(ev, "not json", kp).valid);
+  }
+}
+
+TEST_CASE("the receipt PDF embeds the evidence, read back byte for byte", "[receipt]")
+{
+  TempDir dir;
+  auto kp = keys(dir.path / "k");
+  auto x = exchange();
+  receipt::ReceiptOptions o;
+  o.organisation = "Région Exemple";
+  o.issued_at = k_t0 + 7200000000LL;
+  auto r = receipt::make_receipt(x, o, kp);
+  REQUIRE(r.ok());
+  CHECK(r->pdf.rfind("%PDF-1.4", 0) == 0);
+  CHECK(r->pages == 1);
+  auto files = receipt::embedded_files(r->pdf);
+  REQUIRE(files.ok());
+  REQUIRE(files->size() == 2);
+  CHECK(files->at("evidence.json") == r->evidence);
+  CHECK(files->at("evidence.sig") == r->signature);
+  CHECK(receipt::verify_evidence(files->at("evidence.json"), files->at("evidence.sig"), kp).valid);
+  // No path of ours leaks into the PDF.
+  CHECK(r->pdf.find("/tmp") == std::string::npos);
+
+  SECTION("one byte of the embedded evidence changed in the file")
+  {
+    std::string pdf = r->pdf;
+    auto at = pdf.find("\"recipient\":\"bob@remote.example\"");
+    REQUIRE(at != std::string::npos);
+    pdf[at + 14] = 'c'; // bob -> cob, same length: the file stays readable
+    auto f = receipt::embedded_files(pdf);
+    REQUIRE(f.ok());
+    CHECK_FALSE(receipt::verify_evidence(f->at("evidence.json"), f->at("evidence.sig"), kp).valid);
+  }
+  SECTION("a stream length that no longer matches is an error, never a partial read")
+  {
+    std::string pdf = r->pdf;
+    auto at = pdf.find("\"chain_head\"");
+    REQUIRE(at != std::string::npos);
+    pdf.insert(at, " ");
+    CHECK_FALSE(receipt::embedded_files(pdf).ok());
+  }
+  SECTION("not a PDF")
+  {
+    CHECK_FALSE(receipt::embedded_files("hello").ok());
+  }
+  SECTION("a missing font is an error with its path")
+  {
+    auto bad = o;
+    bad.font_path = "/nonexistent/font.ttf";
+    auto e = receipt::make_receipt(x, bad, kp);
+    REQUIRE_FALSE(e.ok());
+    CHECK(e.error().message.find("/nonexistent/font.ttf") != std::string::npos);
+  }
+}
+
+TEST_CASE("a receipt with many events runs over pages", "[receipt]")
+{
+  TempDir dir;
+  auto kp = keys(dir.path / "k");
+  receipt::ReceiptOptions o;
+  o.organisation = "Région Exemple";
+  o.issued_at = k_t0;
+  auto small = receipt::make_receipt(exchange(0), o, kp);
+  auto big = receipt::make_receipt(exchange(40), o, kp);
+  REQUIRE(small.ok());
+  REQUIRE(big.ok());
+  CHECK(small->pages == 1);
+  CHECK(big->pages >= 2);
+  o.locale = model::Locale::en;
+  auto en = receipt::make_receipt(exchange(1), o, kp);
+  REQUIRE(en.ok());
+  CHECK(receipt::embedded_files(en->pdf).ok());
+}
+
+TEST_CASE("timeline sentences are the platform's", "[receipt]")
+{
+  auto x = exchange(1);
+  CHECK(receipt::event_sentence(x.events[0], x, model::Locale::fr) ==
+        "Envoi du courrier par alice@buyer.example");
+  CHECK(receipt::event_sentence(x.events[2], x, model::Locale::fr) ==
+        "Courrier délivré à bob@remote.example");
+  CHECK(receipt::event_sentence(x.events[4], x, model::Locale::fr) ==
+        "Courrier lu par bob@remote.example");
+  CHECK(receipt::event_sentence(x.events[5], x, model::Locale::fr) ==
+        "Pièce jointe « décision.pdf » téléchargée par bob@remote.example");
+  CHECK(receipt::event_sentence(x.events[4], x, model::Locale::en) ==
+        "Mail read by bob@remote.example");
+  CHECK(receipt::event_evidence(x.events[2], model::Locale::fr) ==
+        "serveur distant : mx.remote.example ; diagnostic : 250 2.0.0 Ok: queued");
+  CHECK(receipt::event_evidence(x.events[4], model::Locale::en) ==
+        "IP address: 192.0.2.7; browser: UA");
+}
