@@ -566,17 +566,23 @@ private:
           m_idx_type = 0, m_idx_consult = 0, m_idx_word = 0, m_replies = 0;
 };
 
-// A candidate row found through an index: its send time and delivery id.
-struct Candidate
+// An ordered stream of index rows: tails inv(t) + id, ascending (newest first).
+class Stream
 {
-  util::Micros sent_at;
-  std::string delivery;
+public:
+  virtual ~Stream() = default;
+  virtual bool valid() const = 0;
+  virtual std::string_view tail() const = 0;
+  virtual void next() = 0;
+  // Moves to the first row whose tail is >= `target`.
+  virtual void seek(std::string_view target) = 0;
+  virtual int rc() const { return 0; }
 };
 
 // Ordered scans of one index under one or more prefixes (keys: prefix, inv(t), id), merged
 // newest first without collecting them: a listing reads only the keys it counts and the
-// records of the page it shows.
-class MergedScan
+// records of the page it shows. `since`/`until` bound the scan by key.
+class MergedScan final : public Stream
 {
 public:
   MergedScan(MDB_txn* txn, MDB_dbi dbi, std::vector<std::string> prefixes,
@@ -592,38 +598,38 @@ public:
         return;
       }
       // until is exclusive: the first key is prefix + inv(until - 1).
-      std::string start = src->prefix + (until ? inv_time(*until - 1) : std::string());
-      MDB_val k = val(start);
-      MDB_val v;
-      int rc = start.empty() ? mdb_cursor_get(src->cursor->get(), &k, &v, MDB_FIRST)
-                             : mdb_cursor_get(src->cursor->get(), &k, &v, MDB_SET_RANGE);
-      settle(*src, rc, k);
+      position(*src, until ? inv_time(*until - 1) : std::string());
       m_sources.push_back(std::move(src));
     }
+    pick();
   }
 
-  // The next row, newest first; false at the end (check rc()).
-  bool next(util::Micros& sent_at, std::string_view& delivery)
+  bool valid() const override { return m_best != nullptr; }
+  std::string_view tail() const override { return m_best->tail; }
+  int rc() const override { return m_rc; }
+
+  void next() override
   {
-    Source* best = nullptr;
+    const std::string_view current = m_best->tail;
     for (auto& s : m_sources) {
-      if (s->live && (best == nullptr || s->tail < best->tail)) {
-        best = s.get();
+      if (s->live && s->tail == current && s.get() != m_best) {
+        advance(*s);
       }
     }
-    if (best == nullptr) {
-      return false;
-    }
-    sent_at = from_inv_time(best->tail.substr(0, 8));
-    m_current.assign(best->tail.substr(8));
-    delivery = m_current;
-    MDB_val k;
-    MDB_val v;
-    settle(*best, mdb_cursor_get(best->cursor->get(), &k, &v, MDB_NEXT), k);
-    return true;
+    advance(*m_best);
+    pick();
   }
 
-  int rc() const { return m_rc; }
+  void seek(std::string_view target) override
+  {
+    const std::string t(target);
+    for (auto& s : m_sources) {
+      if (s->live && s->tail < t) {
+        position(*s, t);
+      }
+    }
+    pick();
+  }
 
 private:
   struct Source
@@ -633,6 +639,33 @@ private:
     std::string_view tail; // inv(t) + id of the current key
     bool live = false;
   };
+
+  void position(Source& s, const std::string& tail)
+  {
+    std::string start = s.prefix + tail;
+    MDB_val k = val(start);
+    MDB_val v;
+    int rc = start.empty() ? mdb_cursor_get(s.cursor->get(), &k, &v, MDB_FIRST)
+                           : mdb_cursor_get(s.cursor->get(), &k, &v, MDB_SET_RANGE);
+    settle(s, rc, k);
+  }
+
+  void advance(Source& s)
+  {
+    MDB_val k;
+    MDB_val v;
+    settle(s, mdb_cursor_get(s.cursor->get(), &k, &v, MDB_NEXT), k);
+  }
+
+  void pick()
+  {
+    m_best = nullptr;
+    for (auto& s : m_sources) {
+      if (s->live && (m_best == nullptr || s->tail < m_best->tail)) {
+        m_best = s.get();
+      }
+    }
+  }
 
   void settle(Source& s, int rc, const MDB_val& k)
   {
@@ -656,98 +689,174 @@ private:
 
   std::optional<util::Micros> m_since;
   std::vector<std::unique_ptr<Source>> m_sources;
-  std::string m_current;
+  Source* m_best = nullptr;
   int m_rc = 0;
 };
 
 // Word index entries under a word prefix (word, 0, inv(t), id): several words may start
 // with the prefix, so these are collected, ordered and made unique.
-int scan_words(MDB_txn* txn, MDB_dbi dbi, const std::string& prefix, std::vector<Candidate>& out)
+class WordStream final : public Stream
 {
-  lmdb::Cursor cur(txn, dbi);
-  if (cur.rc() != 0) {
-    return cur.rc();
+public:
+  WordStream(MDB_txn* txn, MDB_dbi dbi, const std::string& prefix,
+             std::optional<util::Micros> since, std::optional<util::Micros> until)
+  {
+    lmdb::Cursor cur(txn, dbi);
+    if (cur.rc() != 0) {
+      m_rc = cur.rc();
+      return;
+    }
+    MDB_val k = val(prefix);
+    MDB_val v;
+    int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
+    for (; rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
+      std::string_view key = view(k);
+      if (key.substr(0, prefix.size()) != prefix) {
+        break;
+      }
+      std::string_view rest = key.substr(prefix.size());
+      auto nul = rest.find('\0');
+      if (nul == std::string_view::npos || rest.size() - nul - 1 <= 8) {
+        continue;
+      }
+      rest = rest.substr(nul + 1);
+      util::Micros t = from_inv_time(rest.substr(0, 8));
+      if ((since && t < *since) || (until && t >= *until)) {
+        continue;
+      }
+      m_tails.emplace_back(rest);
+    }
+    m_rc = rc == MDB_NOTFOUND ? 0 : rc;
+    std::sort(m_tails.begin(), m_tails.end());
+    m_tails.erase(std::unique(m_tails.begin(), m_tails.end()), m_tails.end());
   }
-  MDB_val k = val(prefix);
-  MDB_val v;
-  int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
-  for (; rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
-    std::string_view key = view(k);
-    if (key.substr(0, prefix.size()) != prefix) {
-      break;
-    }
-    std::string_view rest = key.substr(prefix.size());
-    auto nul = rest.find('\0');
-    if (nul == std::string_view::npos) {
-      continue;
-    }
-    rest = rest.substr(nul + 1);
-    if (rest.size() <= 8) {
-      continue;
-    }
-    out.push_back(Candidate{from_inv_time(rest.substr(0, 8)), std::string(rest.substr(8))});
+
+  bool valid() const override { return m_pos < m_tails.size(); }
+  std::string_view tail() const override { return m_tails[m_pos]; }
+  void next() override { ++m_pos; }
+  void seek(std::string_view target) override
+  {
+    m_pos = static_cast<std::size_t>(
+        std::lower_bound(m_tails.begin() + static_cast<std::ptrdiff_t>(m_pos), m_tails.end(),
+                         target, [](const std::string& a, std::string_view b) { return a < b; }) -
+        m_tails.begin());
   }
-  std::sort(out.begin(), out.end(), [](const Candidate& a, const Candidate& b) {
-    return a.sent_at != b.sent_at ? a.sent_at > b.sent_at : a.delivery < b.delivery;
-  });
-  out.erase(
-      std::unique(out.begin(), out.end(),
-                  [](const Candidate& a, const Candidate& b) { return a.delivery == b.delivery; }),
-      out.end());
-  return rc == MDB_NOTFOUND ? 0 : rc;
-}
+  int rc() const override { return m_rc; }
+
+private:
+  std::vector<std::string> m_tails;
+  std::size_t m_pos = 0;
+  int m_rc = 0;
+};
+
+// The rows present in every stream (leapfrog join): each stream seeks to the largest
+// current tail until all agree.
+class Intersection final : public Stream
+{
+public:
+  explicit Intersection(std::vector<std::unique_ptr<Stream>> streams)
+      : m_streams(std::move(streams))
+  {
+    align();
+  }
+  bool valid() const override { return m_valid; }
+  std::string_view tail() const override { return m_streams.front()->tail(); }
+  void next() override
+  {
+    m_streams.front()->next();
+    align();
+  }
+  void seek(std::string_view target) override
+  {
+    m_streams.front()->seek(target);
+    align();
+  }
+  int rc() const override
+  {
+    for (const auto& s : m_streams) {
+      if (s->rc() != 0) {
+        return s->rc();
+      }
+    }
+    return 0;
+  }
+
+private:
+  void align()
+  {
+    m_valid = false;
+    for (;;) {
+      std::string_view high;
+      for (const auto& s : m_streams) {
+        if (!s->valid() || s->rc() != 0) {
+          return;
+        }
+        if (s->tail() > high) {
+          high = s->tail();
+        }
+      }
+      const std::string target(high);
+      bool agreed = true;
+      for (auto& s : m_streams) {
+        if (s->tail() != target) {
+          s->seek(target);
+          agreed = false;
+        }
+      }
+      if (agreed) {
+        m_valid = true;
+        return;
+      }
+    }
+  }
+
+  std::vector<std::unique_ptr<Stream>> m_streams;
+  bool m_valid = false;
+};
 
 // Runs a query: `fn(sent_at, delivery id, records)` for every matching row, newest first,
-// until it returns false. Filters the driving index already answers are not checked on
-// the records; when no filter is left, no record is read (`records` is null) and the
+// until it returns false. The indexes answer status, type, consultation, keywords and the
+// date range together (their ordered streams are intersected); only recipient and sender
+// need the records. When no record is needed, none is read (`records` is null) and the
 // caller reads the rows it keeps.
 util::Status LmdbStore::walk(lmdb::Txn& txn, const Query& q, bool need_records, const RowFn& fn)
 {
-  const std::vector<std::string> query_words = index_words(q.keywords);
-  enum class Driver
-  {
-    sent,
-    status,
-    type,
-    consultation,
-    word
-  } driver = Driver::sent;
-  std::vector<std::string> prefixes;
-  MDB_dbi dbi = m_idx_sent;
+  std::vector<std::unique_ptr<Stream>> streams;
   if (!q.consultation.empty()) {
-    driver = Driver::consultation;
-    dbi = m_idx_consult;
-    prefixes.push_back(q.consultation + std::string(1, '\0'));
-  } else if (!query_words.empty()) {
-    driver = Driver::word;
-  } else if (!q.statuses.empty()) {
-    driver = Driver::status;
-    dbi = m_idx_status;
+    streams.push_back(std::make_unique<MergedScan>(
+        txn.get(), m_idx_consult, std::vector<std::string>{q.consultation + std::string(1, '\0')},
+        q.since, q.until));
+  }
+  if (!q.statuses.empty()) {
     std::set<model::Status> unique(q.statuses.begin(), q.statuses.end());
+    std::vector<std::string> prefixes;
     for (auto s : unique) {
       prefixes.emplace_back(1, static_cast<char>(s));
     }
-  } else if (q.type) {
-    driver = Driver::type;
-    dbi = m_idx_type;
-    prefixes.emplace_back(1, static_cast<char>(*q.type));
-  } else {
-    prefixes.emplace_back();
+    streams.push_back(
+        std::make_unique<MergedScan>(txn.get(), m_idx_status, prefixes, q.since, q.until));
   }
-  const bool check_status = !q.statuses.empty() && driver != Driver::status;
-  const bool check_type = q.type && driver != Driver::type;
-  const bool check_words =
-      !query_words.empty() && (driver != Driver::word || query_words.size() > 1);
-  const bool check_message = check_type || check_words || !q.sender.empty();
-  const bool check_delivery = check_status || !q.recipient.empty();
-  const bool read_records = need_records || check_delivery || check_message;
+  if (q.type) {
+    streams.push_back(std::make_unique<MergedScan>(
+        txn.get(), m_idx_type, std::vector<std::string>{std::string(1, static_cast<char>(*q.type))},
+        q.since, q.until));
+  }
+  for (const auto& w : index_words(q.keywords)) {
+    streams.push_back(std::make_unique<WordStream>(txn.get(), m_idx_word, w, q.since, q.until));
+  }
+  if (streams.empty()) {
+    streams.push_back(std::make_unique<MergedScan>(
+        txn.get(), m_idx_sent, std::vector<std::string>{std::string()}, q.since, q.until));
+  }
+  std::unique_ptr<Stream> rows = streams.size() == 1
+                                     ? std::move(streams.front())
+                                     : std::make_unique<Intersection>(std::move(streams));
 
+  const bool read_records = need_records || !q.recipient.empty() || !q.sender.empty();
   const std::string rcpt = util::ascii_lower(q.recipient);
   const std::string sender = util::ascii_lower(q.sender);
   std::unordered_map<std::string, pb::Message> messages;
-  std::unordered_map<std::string, std::set<std::string>> message_words;
 
-  // Returns 1 to go on, 0 to stop.
   auto row = [&](util::Micros sent_at, std::string_view id) -> bool {
     if (!read_records) {
       return fn(sent_at, id, nullptr, nullptr);
@@ -756,10 +865,6 @@ util::Status LmdbStore::walk(lmdb::Txn& txn, const Query& q, bool need_records, 
     if (!d) {
       return true; // an index entry without its record: skipped, never fatal for a listing
     }
-    if (check_status && std::find(q.statuses.begin(), q.statuses.end(),
-                                  static_cast<model::Status>(d->status())) == q.statuses.end()) {
-      return true;
-    }
     if (!rcpt.empty() && util::ascii_lower(d->recipient()).find(rcpt) == std::string::npos) {
       return true;
     }
@@ -767,7 +872,6 @@ util::Status LmdbStore::walk(lmdb::Txn& txn, const Query& q, bool need_records, 
     if (mit == messages.end()) {
       if (messages.size() > 4096) {
         messages.clear();
-        message_words.clear();
       }
       auto m = get_in<pb::Message>(txn, m_messages, d->message(), "message");
       if (!m) {
@@ -776,59 +880,21 @@ util::Status LmdbStore::walk(lmdb::Txn& txn, const Query& q, bool need_records, 
       mit = messages.emplace(d->message(), std::move(m.value())).first;
     }
     const pb::Message& m = mit->second;
-    if (check_type && static_cast<model::MessageType>(m.type()) != *q.type) {
-      return true;
-    }
     if (!sender.empty() && util::ascii_lower(m.sender()).find(sender) == std::string::npos &&
         util::ascii_lower(m.from_header()).find(sender) == std::string::npos) {
       return true;
     }
-    if (check_words) {
-      auto wit = message_words.find(m.id());
-      if (wit == message_words.end()) {
-        auto words = index_words(m.subject() + "\n" + m.text_body());
-        wit =
-            message_words.emplace(m.id(), std::set<std::string>(words.begin(), words.end())).first;
-      }
-      bool all = std::all_of(query_words.begin(), query_words.end(), [&](const std::string& qw) {
-        auto it = wit->second.lower_bound(qw);
-        return it != wit->second.end() && it->rfind(qw, 0) == 0;
-      });
-      if (!all) {
-        return true;
-      }
-    }
     return fn(sent_at, id, &d.value(), &m);
   };
 
-  if (driver == Driver::word) {
-    auto longest =
-        *std::max_element(query_words.begin(), query_words.end(),
-                          [](const auto& a, const auto& b) { return a.size() < b.size(); });
-    std::vector<Candidate> candidates;
-    if (int rc = scan_words(txn.get(), m_idx_word, longest, candidates); rc != 0) {
-      return lmdb_error(rc, "index scan");
-    }
-    for (const auto& c : candidates) {
-      if ((q.since && c.sent_at < *q.since) || (q.until && c.sent_at >= *q.until)) {
-        continue;
-      }
-      if (!row(c.sent_at, c.delivery)) {
-        break;
-      }
-    }
-    return util::ok_status();
-  }
-  MergedScan scan(txn.get(), dbi, std::move(prefixes), q.since, q.until);
-  util::Micros sent_at = 0;
-  std::string_view id;
-  while (scan.rc() == 0 && scan.next(sent_at, id)) {
-    if (!row(sent_at, id)) {
+  for (; rows->rc() == 0 && rows->valid(); rows->next()) {
+    std::string_view tail = rows->tail();
+    if (!row(from_inv_time(tail.substr(0, 8)), tail.substr(8))) {
       break;
     }
   }
-  if (scan.rc() != 0) {
-    return lmdb_error(scan.rc(), "index scan");
+  if (rows->rc() != 0) {
+    return lmdb_error(rows->rc(), "index scan");
   }
   return util::ok_status();
 }

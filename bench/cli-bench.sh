@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The CLI benchmark (not part of make check): seeds a store with DELIVERIES deliveries
+# (default 1,000,000) through the core API (pli-seed), then prints `pli list` times for
+# typical filters (target: under 100 ms each) and receipts per second (target: over 50),
+# in process and through the CLI.
+#
+#   bench/cli-bench.sh [BUILD_DIR=build] [DELIVERIES=1000000]
+# The store is kept in $PLI_BENCH_DIR (default /tmp/pli-bench-N) and reused when it exists.
+set -euo pipefail
+BUILD=$(cd "${1:-build}" && pwd)
+N=${2:-1000000}
+DIR=${PLI_BENCH_DIR:-/tmp/pli-bench-$N}
+PLI=$BUILD/admin-cli/pli
+SEED=$BUILD/bench/pli-seed
+for b in "$PLI" "$SEED"; do
+    [ -x "$b" ] || { echo "$b is not built (ninja -C $BUILD pli pli-seed)" >&2; exit 1; }
+done
+mkdir -p "$DIR"
+cat >"$DIR/pli.yaml" <<YAML
+organisation: { name: "Région Exemple", locale: fr, timezone: Europe/Paris }
+store: { path: $DIR/store, map_size_mb: 16384 }
+milter: { socket: "unix:$DIR/milter.sock" }
+policy: { buyers: ["*@buyer.example"] }
+bounce: { address: "pli-bounce@buyer.example" }
+linkd: { public_url: "https://pli.example" }
+keys: { dir: $DIR/keys }
+YAML
+P="$PLI --config $DIR/pli.yaml"
+[ -f "$DIR/keys/receipt.key" ] || $P keygen >/dev/null
+if [ ! -f "$DIR/seeded" ]; then
+    rm -rf "$DIR/store"
+    echo "Seeding $N deliveries into $DIR/store ..."
+    start=$(date +%s%N)
+    "$SEED" --store "$DIR/store" --deliveries "$N"
+    echo "seeded in $((($(date +%s%N) - start) / 1000000000)) s ($(du -sh "$DIR/store" | cut -f1))"
+    touch "$DIR/seeded"
+fi
+total=$($P list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
+echo "store: $total deliveries"
+
+ms() { # ms ARGS...: best of 3 wall-clock runs of `pli list ARGS --json`, in milliseconds
+    local best=""
+    for _ in 1 2 3; do
+        local s e
+        s=$(date +%s%N)
+        $P list "$@" --json >/dev/null
+        e=$(date +%s%N)
+        local t=$(((e - s) / 1000000))
+        if [ -z "$best" ] || [ "$t" -lt "$best" ]; then best=$t; fi
+    done
+    echo "$best"
+}
+month=$(date -d '30 days ago' +%F)
+printf '\n%-62s %8s %8s\n' "pli list (best of 3, whole process)" "ms" "total"
+while IFS= read -r args; do
+    # shellcheck disable=SC2086
+    t=$(ms $args)
+    # shellcheck disable=SC2086
+    n=$($P list $args --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
+    flag=$([ "$t" -lt 100 ] && echo "" || echo "  > 100 ms")
+    printf '%-62s %8s %8s%s\n' "${args:-(no filter)}" "$t" "$n" "$flag"
+done <<LIST
+
+--page 5000
+--status read
+--status not_delivered
+--status delivered --status read
+--type rejet
+--consultation 2024AK_007
+--since $month
+--status read --since $month
+--type rejet --status read
+--keywords attribution
+--keywords attestation --type complement
+--rcpt contact123@
+--sender acheteur7@
+--type rejet --status not_delivered --since $month
+LIST
+
+echo
+echo "Receipts:"
+"$SEED" --store "$DIR/store" --receipts 200 --keys "$DIR/keys"
+ids=$($P list --per-page 100 --json | python3 -c 'import json,sys; print("\n".join(i["id"] for i in json.load(sys.stdin)["items"]))')
+start=$(date +%s%N)
+for id in $ids; do $P receipt "$id" -o "$DIR/r.pdf" >/dev/null; done
+end=$(date +%s%N)
+echo "100 receipts through the CLI (one process each): $(python3 -c "print(round(100e9 / ($end - $start), 1))") receipts/s"
