@@ -96,6 +96,7 @@ const std::vector<Command>& commands()
       purge_command(),
       keygen_command(),
       check_config_command(),
+      doctor_command(),
   };
   return table;
 }

@@ -71,6 +71,7 @@ Command export_command();
 Command purge_command();
 Command keygen_command();
 Command check_config_command();
+Command doctor_command();
 
 int run(int argc, char** argv);
 
