@@ -13,26 +13,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string_view action_name(pli::dsn::Action a)
-{
-  using pli::dsn::Action;
-  switch (a) {
-  case Action::failed:
-    return "failed";
-  case Action::delayed:
-    return "delayed";
-  case Action::delivered:
-    return "delivered";
-  case Action::relayed:
-    return "relayed";
-  case Action::expanded:
-    return "expanded";
-  case Action::unknown:
-    return "unknown";
-  }
-  return "unknown";
-}
-
 void scan(const fs::path& file)
 {
   std::ifstream in(file, std::ios::binary);
@@ -48,7 +28,7 @@ void scan(const fs::path& file)
     std::cout << name << "\t-\t-\t-\tno recipient\n";
   }
   for (const auto& r : report->recipients) {
-    std::cout << name << '\t' << action_name(r.action) << '\t'
+    std::cout << name << '\t' << pli::dsn::action_name(r.action) << '\t'
               << (r.status.empty() ? "-" : r.status) << '\t'
               << (r.final_recipient.empty() ? "-" : r.final_recipient) << '\t'
               << (report->inferred ? "inferred from text" : "delivery-status") << '\n';

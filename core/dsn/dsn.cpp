@@ -371,6 +371,25 @@ std::optional<Report> parse_report(std::string_view raw_message)
   }
 }
 
+std::string_view action_name(Action action)
+{
+  switch (action) {
+  case Action::failed:
+    return "failed";
+  case Action::delayed:
+    return "delayed";
+  case Action::delivered:
+    return "delivered";
+  case Action::relayed:
+    return "relayed";
+  case Action::expanded:
+    return "expanded";
+  case Action::unknown:
+    break;
+  }
+  return "unknown";
+}
+
 std::string_view event_kind_for(Action action)
 {
   switch (action) {

@@ -59,6 +59,9 @@ struct Report
 // line holding the code or phrase. Never throws on bad input.
 std::optional<Report> parse_report(std::string_view raw_message);
 
+// The Action's name: "failed", "delayed", "delivered", "relayed", "expanded", "unknown".
+std::string_view action_name(Action action);
+
 // The event an Action maps to: delivered/relayed/expanded -> "delivered",
 // failed -> "failed", delayed -> "delayed"; unknown -> "" (no event).
 std::string_view event_kind_for(Action action);

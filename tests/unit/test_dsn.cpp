@@ -20,30 +20,12 @@
 namespace {
 
 using pli::dsn::Action;
+using pli::dsn::action_name;
 using pli::dsn::parse_report;
 using pli::dsn::RecipientReport;
 using pli::dsn::Report;
 
 namespace fs = std::filesystem;
-
-std::string action_name(Action a)
-{
-  switch (a) {
-  case Action::failed:
-    return "failed";
-  case Action::delayed:
-    return "delayed";
-  case Action::delivered:
-    return "delivered";
-  case Action::relayed:
-    return "relayed";
-  case Action::expanded:
-    return "expanded";
-  case Action::unknown:
-    break;
-  }
-  return "unknown";
-}
 
 std::string read_file(const fs::path& path)
 {
