@@ -2,6 +2,8 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+# ccache hashes paths relative to the checkout, so that any clone reuses the cache.
+export CCACHE_BASEDIR := $(CURDIR)
 
 .PHONY: all deps build demo check test clean format lint deb
 
