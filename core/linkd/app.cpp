@@ -238,13 +238,30 @@ App::App(const config::Config& config, store::Store& store, util::Clock clock)
       m_lang(config.organisation.locale == model::Locale::en ? "en" : "fr"),
       m_unknown(config.linkd.unknown_tokens_per_minute)
 {
+  // Partials are expanded once here: mstch tokenizes every partial it is given on each
+  // render, which was most of a landing page's cost.
+  std::map<std::string, std::string> partials;
   for (const char* p : {"top", "bottom", "facts"}) {
     const std::string name = std::string("_") + p + "." + m_lang + ".html";
     std::string_view t = templates::get(name);
     if (t.empty()) {
       throw std::runtime_error("missing template " + name);
     }
-    m_partials[p] = std::string(t);
+    partials[std::string("{{> ") + p + "}}"] = std::string(t);
+  }
+  for (const char* page :
+       {"page", "landing", "content", "reply", "reply_sent", "reply_landing", "reply_content"}) {
+    const std::string file = std::string(page) + "." + m_lang + ".html";
+    std::string t(templates::get(file));
+    if (t.empty()) {
+      throw std::runtime_error("missing template " + file);
+    }
+    for (const auto& [tag, text] : partials) {
+      for (auto at = t.find(tag); at != std::string::npos; at = t.find(tag, at + text.size())) {
+        t.replace(at, tag.size(), text);
+      }
+    }
+    m_pages[page] = std::move(t);
   }
 }
 
@@ -258,14 +275,13 @@ std::size_t App::body_limit(const std::string& method, const std::string& path) 
 
 std::string App::render(const std::string& name, const mstch::map& ctx) const
 {
-  const std::string file = name + "." + m_lang + ".html";
-  std::string_view t = templates::get(file);
-  if (t.empty()) {
-    throw std::runtime_error("missing template " + file);
+  auto it = m_pages.find(name);
+  if (it == m_pages.end()) {
+    throw std::runtime_error("missing page template " + name);
   }
   mstch::map full = ctx;
   full.emplace("organisation", m_config.organisation.name);
-  return mstch::render(std::string(t), full, m_partials);
+  return mstch::render(it->second, full);
 }
 
 Response App::html(int status, const std::string& name, const mstch::map& ctx)

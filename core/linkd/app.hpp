@@ -105,7 +105,7 @@ private:
   store::Store& m_store;
   util::Clock m_clock;
   std::string m_lang;
-  std::map<std::string, std::string> m_partials;
+  std::map<std::string, std::string> m_pages; // page -> template, partials expanded
   Metrics m_metrics;
   FailureLimiter m_unknown;
   std::mutex m_fetch_mutex;
