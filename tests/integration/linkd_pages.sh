@@ -170,7 +170,12 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST -H "Transfer-Encoding: ch
 code=$(curl -sS -o /dev/null -w '%{http_code}' "$link")
 [ "$code" = 200 ] || fail "after the 413, the landing page answered $code"
 curl -fsS "$PLI_URL/healthz" | grep -qx ok || fail "healthz after 413"
-echo "ok 9 - over-limit body gets 413, the daemon keeps serving"
+big_header=$(head -c 70000 /dev/zero | tr '\0' 'x')
+hcode=$(curl -sS -o /dev/null -w '%{http_code}' -H "X-Big: $big_header" "$link" || true)
+[ "$hcode" = 431 ] || [ "$hcode" = 413 ] || fail "a 70 kB header answered $hcode"
+code=$(curl -sS -o /dev/null -w '%{http_code}' "$link")
+[ "$code" = 200 ] || fail "after the oversized header, the landing page answered $code"
+echo "ok 9 - over-limit body gets 413, a 70 kB header $hcode; the daemon keeps serving"
 
 # --- X-Forwarded-For: believed from the trusted proxy only
 curl -sS -o /dev/null -H "X-Forwarded-For: 198.51.100.7, 203.0.113.9" -A "ViaProxy/1" -X POST "$link"

@@ -9,13 +9,21 @@ set -euo pipefail
 . "$(dirname "$0")/../harness/pli_lib.sh"
 pli_setup "  # linkd limits for this test" >/dev/null
 # Tighter reply limits: restart pli-linkd with them (keys under linkd: are added inline).
-sed -i 's|^linkd: { \(.*\) }$|linkd: { \1, reply_max_mb: 1, reply_max_attachments: 2 }|' "$PLI_CONFIG"
+sed -i 's|^linkd: { \(.*\) }$|linkd: { \1, reply_max_mb: 1, reply_max_attachments: 2, timeout_seconds: 2 }|' "$PLI_CONFIG"
 grep -q "reply_max_attachments: 2" "$PLI_CONFIG" || fail "could not set the reply limits"
 kill "$PLI_LINKD_PID"; wait "$PLI_LINKD_PID" 2>/dev/null || true
 "$PLI_BIN_DIR/linkd/pli-linkd" --config "$PLI_CONFIG" --foreground >>"$PLI_WORK/linkd.log" 2>&1 &
 PLI_LINKD_PID=$!
 pfx_on_exit "kill $PLI_LINKD_PID 2>/dev/null; wait $PLI_LINKD_PID 2>/dev/null || true"
 _pfx_wait 20 "pli-linkd to listen again" "" curl -fs -o /dev/null "$PLI_URL/healthz"
+# linkd.timeout_seconds: an idle connection is closed (here after 2 s)
+exec 7<>"/dev/tcp/127.0.0.1/$PLI_LINKD_PORT"
+start=$(date +%s)
+if read -r -t 10 -u 7 _; then fail "an idle connection received data"; fi
+waited=$(( $(date +%s) - start ))
+exec 7>&- 7<&-
+[ "$waited" -le 6 ] || fail "an idle connection stayed open ${waited}s (timeout_seconds: 2)"
+echo "ok 0 - an idle connection is closed after linkd.timeout_seconds (${waited}s)"
 
 pfx_send --from alice@buyer.example --to bob@remote.example \
     --header "Subject: [REPONSE] [TYPE:complement] Demande de complément" \
