@@ -59,8 +59,9 @@ int seed(store::Store& st, std::size_t deliveries, util::Micros now)
     m.set_subject(fmt::format("{} ({})", k_subjects[type - 1], i));
     m.set_mode(1);
     m.set_sender(fmt::format("acheteur{}@buyer.example", rnd() % 50));
-    m.set_sent_at(now - static_cast<util::Micros>(deliveries - made) * (365 * k_day) /
-                            static_cast<util::Micros>(deliveries));
+    // Spread over the last year, oldest first (per-delivery step, no 64-bit overflow).
+    m.set_sent_at(now - static_cast<util::Micros>(deliveries - made) *
+                            (365 * k_day / static_cast<util::Micros>(deliveries)));
     if (i % 20 == 0) {
       m.set_consultation(fmt::format("2024AK_{:03d}", (i / 20) % 200));
     }

@@ -18,6 +18,9 @@
 //   idx_type       type byte, inv(sent_at), delivery id -> ""
 //   idx_consult    reference, 0, inv(sent_at), delivery id -> ""
 //   idx_word       word, 0, inv(sent_at), delivery id -> ""
+//   counts         index letter, prefix, UTC day (8 bytes BE) -> number of index entries
+//                  (s sent, S status, T type, C consultation), kept in the same transactions
+//                  as the indexes, so that `list` totals need no scan of whole days
 // inv(t) is (INT64_MAX - t) as 8 bytes big-endian, so that a forward scan is newest first.
 #include "core/store/evidence.hpp"
 #include "core/store/lmdb.hpp"
@@ -33,6 +36,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -127,6 +131,23 @@ public:
         return lmdb_error(rc, fmt::format("opening database '{}'", name));
       }
     }
+    // Per-day counts (added after the first stores were made): built once from the indexes.
+    int crc = mdb_dbi_open(txn.get(), "counts", read_only ? 0 : MDB_CREATE, &m_counts);
+    if (crc != 0 && !(read_only && crc == MDB_NOTFOUND)) {
+      return lmdb_error(crc, "opening database 'counts'");
+    }
+    if (crc == 0) {
+      MDB_val k = val(k_counts_built);
+      MDB_val v;
+      int rc = mdb_get(txn.get(), m_counts, &k, &v);
+      if (rc == MDB_NOTFOUND && !read_only) {
+        if (rc = rebuild_counts(txn); rc != 0) {
+          return lmdb_error(rc, "building the list counts");
+        }
+        rc = 0;
+      }
+      m_have_counts = rc == 0;
+    }
     if (int rc = txn.commit(); rc != 0) {
       return lmdb_error(rc, "opening the store");
     }
@@ -197,6 +218,7 @@ public:
           rc = put(txn, m_idx_word, w + std::string(1, '\0') + tail, "");
         }
       }
+      rc = rc != 0 ? rc : count_delivery(txn.get(), msg, static_cast<model::Status>(d.status()), 1);
       if (rc != 0) {
         return lmdb_error(rc, "indexes");
       }
@@ -277,6 +299,13 @@ public:
         if (rc = put(txn, m_idx_status, std::string(1, static_cast<char>(new_status)) + tail, "");
             rc != 0) {
           return lmdb_error(rc, "status index");
+        }
+        const std::string t = day_of(message->sent_at());
+        rc = bump(txn.get(), "S" + std::string(1, static_cast<char>(old_status)) + t, -1);
+        rc = rc != 0 ? rc
+                     : bump(txn.get(), "S" + std::string(1, static_cast<char>(new_status)) + t, 1);
+        if (rc != 0) {
+          return lmdb_error(rc, "list counts");
         }
       }
       stored.push_back(std::move(e));
@@ -560,7 +589,114 @@ private:
       std::function<bool(util::Micros, std::string_view, const pb::Delivery*, const pb::Message*)>;
   util::Status walk(lmdb::Txn& txn, const Query& q, bool need_records, const RowFn& fn);
 
+  // "YYYY" day of `t` (UTC days since the epoch, 8 bytes BE) for the counts' keys.
+  static util::Micros day_number(util::Micros t)
+  {
+    constexpr util::Micros k_day_us = 86400LL * 1000000LL;
+    return t >= 0 ? t / k_day_us : -((-t + k_day_us - 1) / k_day_us);
+  }
+  static std::string day_of(util::Micros t) { return day_bytes(day_number(t)); }
+  static std::string day_bytes(util::Micros day)
+  {
+    std::string out(8, '\0');
+    auto v = static_cast<std::uint64_t>(day) ^ (1ULL << 63); // ordered for negative days too
+    for (int i = 7; i >= 0; --i) {
+      out[static_cast<std::size_t>(i)] = static_cast<char>(v & 0xff);
+      v >>= 8;
+    }
+    return out;
+  }
+
+  // Adds `delta` to the count under `key` (removed when it reaches 0). Returns an LMDB code.
+  int bump(MDB_txn* txn, const std::string& key, std::int64_t delta)
+  {
+    if (m_counts == 0) {
+      return 0;
+    }
+    MDB_val k = val(key);
+    MDB_val v;
+    std::int64_t n = 0;
+    int rc = mdb_get(txn, m_counts, &k, &v);
+    if (rc == 0 && v.mv_size == 8) {
+      std::memcpy(&n, v.mv_data, 8);
+    } else if (rc != 0 && rc != MDB_NOTFOUND) {
+      return rc;
+    }
+    n += delta;
+    if (n <= 0) {
+      rc = mdb_del(txn, m_counts, &k, nullptr);
+      return rc == MDB_NOTFOUND ? 0 : rc;
+    }
+    MDB_val nv{8, &n};
+    return mdb_put(txn, m_counts, &k, &nv, 0);
+  }
+
+  // The counts of one delivery's index entries (sent, status, type, consultation).
+  int count_delivery(MDB_txn* txn, const pb::Message& m, model::Status status, std::int64_t delta)
+  {
+    const std::string t = day_of(m.sent_at());
+    int rc = bump(txn, "s" + t, delta);
+    rc = rc != 0 ? rc : bump(txn, "S" + std::string(1, static_cast<char>(status)) + t, delta);
+    rc = rc != 0 ? rc : bump(txn, "T" + std::string(1, static_cast<char>(m.type())) + t, delta);
+    if (rc == 0 && !m.consultation().empty()) {
+      rc = bump(txn, "C" + m.consultation() + std::string(1, '\0') + t, delta);
+    }
+    return rc;
+  }
+
+  // Builds the counts from the indexes (a store made before they existed), once.
+  int rebuild_counts(lmdb::Txn& txn)
+  {
+    std::map<std::string, std::int64_t> counts;
+    const std::pair<MDB_dbi, char> indexes[] = {
+        {m_idx_sent, 's'}, {m_idx_status, 'S'}, {m_idx_type, 'T'}, {m_idx_consult, 'C'}};
+    for (const auto& [dbi, letter] : indexes) {
+      lmdb::Cursor cur(txn.get(), dbi);
+      if (cur.rc() != 0) {
+        return cur.rc();
+      }
+      MDB_val k;
+      MDB_val v;
+      int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
+      for (; rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
+        std::string_view key = view(k);
+        std::size_t plen = letter == 's' ? 0 : letter == 'C' ? key.find('\0') + 1 : 1;
+        if (plen == 0 && letter == 'C') {
+          continue;
+        }
+        if (key.size() < plen + 8) {
+          continue;
+        }
+        ++counts[letter + std::string(key.substr(0, plen)) +
+                 day_of(from_inv_time(key.substr(plen, 8)))];
+      }
+      if (rc != MDB_NOTFOUND) {
+        return rc;
+      }
+    }
+    for (const auto& [key, n] : counts) {
+      MDB_val k = val(key);
+      MDB_val v{8, const_cast<std::int64_t*>(&n)};
+      if (int rc = mdb_put(txn.get(), m_counts, &k, &v, 0); rc != 0) {
+        return rc;
+      }
+    }
+    MDB_val k = val(k_counts_built);
+    MDB_val v = val("1");
+    return mdb_put(txn.get(), m_counts, &k, &v, 0);
+  }
+
+  // Entries of index `letter` under `prefix` sent in [since, until), from the counts for
+  // whole days and from the index itself for the partial days at the ends.
+  Result<std::size_t> count_range(lmdb::Txn& txn, char letter, MDB_dbi index,
+                                  const std::string& prefix, std::optional<util::Micros> since,
+                                  std::optional<util::Micros> until);
+
+  static constexpr std::string_view k_counts_built{"\0built", 6};
+
   lmdb::Env m_env;
+  MDB_dbi m_counts = 0;
+  bool m_have_counts = false;
   MDB_dbi m_messages = 0, m_deliveries = 0, m_events = 0, m_tokens = 0, m_blobs = 0,
           m_consultations = 0, m_msgids = 0, m_idem = 0, m_idx_sent = 0, m_idx_status = 0,
           m_idx_type = 0, m_idx_consult = 0, m_idx_word = 0, m_replies = 0;
@@ -908,16 +1044,37 @@ Result<ListResult> LmdbStore::list(const Query& q)
   ListResult result;
   const std::size_t per_page = std::max<std::size_t>(1, q.per_page);
   const std::size_t first = (std::max<std::size_t>(1, q.page) - 1) * per_page;
-  const bool unfiltered = q.statuses.empty() && !q.type && q.recipient.empty() &&
-                          q.sender.empty() && q.consultation.empty() &&
-                          index_words(q.keywords).empty() && !q.since && !q.until;
+  // One index filter at most (statuses count as one), no keywords, recipient or sender: the
+  // total comes from the per-day counts and the scan stops once the page is full.
+  const int index_filters =
+      (q.statuses.empty() ? 0 : 1) + (q.type ? 1 : 0) + (q.consultation.empty() ? 0 : 1);
+  const bool unfiltered = m_have_counts && index_filters <= 1 && q.recipient.empty() &&
+                          q.sender.empty() && index_words(q.keywords).empty();
   std::size_t known_total = 0;
   if (unfiltered) {
-    MDB_stat stat;
-    if (int rc = mdb_stat(txn.get(), m_idx_sent, &stat); rc != 0) {
-      return lmdb_error(rc, "index size");
+    std::vector<std::pair<char, std::string>> prefixes;
+    MDB_dbi index = m_idx_sent;
+    if (!q.statuses.empty()) {
+      index = m_idx_status;
+      for (auto st : std::set<model::Status>(q.statuses.begin(), q.statuses.end())) {
+        prefixes.emplace_back('S', std::string(1, static_cast<char>(st)));
+      }
+    } else if (q.type) {
+      index = m_idx_type;
+      prefixes.emplace_back('T', std::string(1, static_cast<char>(*q.type)));
+    } else if (!q.consultation.empty()) {
+      index = m_idx_consult;
+      prefixes.emplace_back('C', q.consultation + std::string(1, '\0'));
+    } else {
+      prefixes.emplace_back('s', std::string());
     }
-    known_total = stat.ms_entries;
+    for (const auto& [letter, prefix] : prefixes) {
+      auto n = count_range(txn, letter, index, prefix, q.since, q.until);
+      if (!n) {
+        return n.error();
+      }
+      known_total += n.value();
+    }
   }
   std::vector<std::string> page_ids;
   std::size_t n = 0;
@@ -932,7 +1089,7 @@ Result<ListResult> LmdbStore::list(const Query& q)
                }
              }
              ++n;
-             // Unfiltered: the count is the index's size; stop once the page is full.
+             // Counted from the per-day counts: stop once the page is full.
              return !(unfiltered && n >= first + per_page);
            });
   if (!st) {
@@ -951,6 +1108,84 @@ Result<ListResult> LmdbStore::list(const Query& q)
     result.items.push_back(ListItem{std::move(d.value()), std::move(m.value())});
   }
   return result;
+}
+
+Result<std::size_t> LmdbStore::count_range(lmdb::Txn& txn, char letter, MDB_dbi index,
+                                           const std::string& prefix,
+                                           std::optional<util::Micros> since,
+                                           std::optional<util::Micros> until)
+{
+  constexpr util::Micros k_day_us = 86400LL * 1000000LL;
+  auto scan = [&](std::optional<util::Micros> a,
+                  std::optional<util::Micros> b) -> Result<std::size_t> {
+    MergedScan s(txn.get(), index, std::vector<std::string>{prefix}, a, b);
+    std::size_t n = 0;
+    for (; s.rc() == 0 && s.valid(); s.next()) {
+      ++n;
+    }
+    if (s.rc() != 0) {
+      return lmdb_error(s.rc(), "index scan");
+    }
+    return n;
+  };
+  // Whole days [first_day, end_day): from the counts; the partial days: from the index.
+  std::optional<util::Micros> first_day;
+  std::optional<util::Micros> end_day;
+  if (since) {
+    first_day = day_number(*since + k_day_us - 1);
+  }
+  if (until) {
+    end_day = day_number(*until);
+  }
+  if (first_day && end_day && *first_day >= *end_day) {
+    return scan(since, until);
+  }
+  std::size_t n = 0;
+  if (since && *since < *first_day * k_day_us) {
+    auto head = scan(since, *first_day * k_day_us);
+    if (!head) {
+      return head.error();
+    }
+    n += head.value();
+  }
+  if (until && *end_day * k_day_us < *until) {
+    auto tail = scan(*end_day * k_day_us, until);
+    if (!tail) {
+      return tail.error();
+    }
+    n += tail.value();
+  }
+  const std::string key_prefix = std::string(1, letter) + prefix;
+  const std::string start = key_prefix + (first_day ? day_bytes(*first_day) : std::string());
+  const std::string stop = end_day ? key_prefix + day_bytes(*end_day) : std::string();
+  lmdb::Cursor cur(txn.get(), m_counts);
+  if (cur.rc() != 0) {
+    return lmdb_error(cur.rc(), "list counts");
+  }
+  MDB_val k = val(start);
+  MDB_val v;
+  int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
+  for (; rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
+    std::string_view key = view(k);
+    if (key.size() != key_prefix.size() + 8 || key.substr(0, key_prefix.size()) != key_prefix) {
+      if (key.substr(0, key_prefix.size()) != key_prefix) {
+        break;
+      }
+      continue; // a longer consultation reference sharing the prefix cannot happen ('\0')
+    }
+    if (!stop.empty() && key >= stop) {
+      break;
+    }
+    std::int64_t c = 0;
+    if (v.mv_size == 8) {
+      std::memcpy(&c, v.mv_data, 8);
+    }
+    n += static_cast<std::size_t>(std::max<std::int64_t>(c, 0));
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) {
+    return lmdb_error(rc, "list counts");
+  }
+  return n;
 }
 
 Result<std::size_t> LmdbStore::for_each(const Query& q,
@@ -1037,6 +1272,9 @@ Result<PurgeResult> LmdbStore::purge(util::Micros before, PurgeMode mode)
         rc = rc != 0 ? rc : del(m_replies, rid);
       }
       const std::string tail = inv + did;
+      if (mode == PurgeMode::apply && rc == 0) {
+        rc = count_delivery(txn.get(), m.value(), static_cast<model::Status>(d->status()), -1);
+      }
       rc = rc != 0 ? rc : del(m_deliveries, did);
       rc = rc != 0 ? rc : del(m_idx_sent, tail);
       rc = rc != 0 ? rc : del(m_idx_status, std::string(1, static_cast<char>(d->status())) + tail);

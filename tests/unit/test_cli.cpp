@@ -289,3 +289,56 @@ TEST_CASE("notifications: what the buyer receives, in French or English", "[cli]
     CHECK(r.outcome == notify::Outcome::not_first);
   }
 }
+
+TEST_CASE("list totals from the per-day counts equal a full scan, across ranges and purges",
+          "[cli][store]")
+{
+  TempDir dir;
+  auto st = open(dir.path);
+  // 60 messages, one every 7 hours, so that ranges cut days in the middle.
+  for (int n = 0; n < 60; ++n) {
+    auto nm = make(n, 1 + n % 3, "att" + std::to_string(n));
+    nm.message.set_sent_at(k_t0 + n * 7 * 3600LL * 1000000LL);
+    if (n % 4 == 0) {
+      nm.message.set_consultation("REF" + std::to_string(n % 8));
+    }
+    REQUIRE(st->create_message(nm).ok());
+    if (n % 5 == 0) {
+      REQUIRE(st->append_events({{nm.deliveries[0].id(), EventKind::read, k_t0, {}, {}}}).ok());
+    }
+  }
+  auto scan_count = [&](const store::Query& q) {
+    std::size_t n = 0;
+    REQUIRE(st->for_each(q, [&](const store::ListItem&) { return ++n, true; }).ok());
+    return n;
+  };
+  std::vector<store::Query> queries;
+  for (int a = -1; a < 20; a += 3) {
+    for (int b = a + 1; b < 22; b += 5) {
+      store::Query q;
+      if (a >= 0) {
+        q.since = k_t0 + a * 11 * 3600LL * 1000000LL + 12345;
+      }
+      q.until = k_t0 + b * 11 * 3600LL * 1000000LL + 777;
+      queries.push_back(q);
+      q.statuses = {Status::read};
+      queries.push_back(q);
+      q.statuses = {Status::read, Status::sending};
+      queries.push_back(q);
+      q.statuses.clear();
+      q.type = model::MessageType::rejet;
+      queries.push_back(q);
+      q.type.reset();
+      q.consultation = "REF0";
+      queries.push_back(q);
+    }
+  }
+  queries.emplace_back();
+  for (const auto& q : queries) {
+    CHECK(st->list(q)->total == scan_count(q));
+  }
+  REQUIRE(st->purge(k_t0 + 5 * k_day, store::PurgeMode::apply).ok());
+  for (const auto& q : queries) {
+    CHECK(st->list(q)->total == scan_count(q));
+  }
+}
