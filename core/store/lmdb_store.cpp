@@ -760,6 +760,10 @@ public:
   {
     const std::string t(target);
     for (auto& s : m_sources) {
+      // A few steps first (dense intersections), then a B-tree search.
+      for (int step = 0; step < 4 && s->live && s->tail < t; ++step) {
+        advance(*s);
+      }
       if (s->live && s->tail < t) {
         position(*s, t);
       }
