@@ -106,9 +106,11 @@ const std::vector<Command>& commands()
 int run(int argc, char** argv)
 {
   CLI::App app{"pli: find registered mail exchanges, follow their events, issue receipts"};
-  app.require_subcommand(1);
+  app.require_subcommand(0, 1);
   std::string config_file;
   app.add_option("--config", config_file, "config file (default $PLI_CONFIG or /etc/pli/pli.yaml)");
+  bool check_flag = false;
+  app.add_flag("--check-config", check_flag, "same as the check-config command");
   bool json = false;
 
   std::vector<std::pair<CLI::App*, const Command*>> parsers;
@@ -150,12 +152,12 @@ int run(int argc, char** argv)
   }
   const Command* chosen = nullptr;
   for (const auto& [sub, c] : parsers) {
-    if (sub->parsed()) {
+    if (sub->parsed() || (check_flag && c->name == "check-config")) {
       chosen = c;
     }
   }
   if (chosen == nullptr) {
-    std::cerr << "pli: no command\n";
+    std::cerr << "pli: a command is needed (see pli --help)\n";
     return k_exit_usage;
   }
   auto config = config::load_or_exit(config::resolve_path(config_file));

@@ -176,4 +176,7 @@ set +e; "$PLI_BIN_DIR/admin-cli/pli" --config "$W/bad.yaml" check-config >/dev/n
 [ "$rc" = 78 ] || fail "bad config: exit $rc"
 grep -q "^$W/bad.yaml:3: unknown key 'bogus'" "$W/err" || fail "config error: $(cat "$W/err")"
 $PLI check-config | grep -qx "$PLI_CONFIG: ok" || fail "check-config"
+$PLI --check-config | grep -qx "$PLI_CONFIG: ok" || fail "--check-config"
+set +e; $PLI >/dev/null 2>&1; rc=$?; set -e
+[ "$rc" = 64 ] || fail "no command: exit $rc"
 echo "ok 7 - error exits: 2 unknown id, 64 bad arguments, 78 config; one sentence each"
