@@ -306,6 +306,52 @@ bool embed_file(HPDF_Doc pdf, const std::string& name, const std::string& media_
   return rc == HPDF_OK;
 }
 
+// libharu writes the UTF-8 encoder's CMap as the font's /ToUnicode (a `begincidrange`
+// that extractors reject: LIBHARU-NOTES §1). Codes are Unicode code points (Identity-H
+// with the UTF-8 encoder), so the right ToUnicode is the identity over the BMP.
+std::string identity_to_unicode()
+{
+  std::vector<int> highs;
+  for (int hi = 0; hi < 256; ++hi) {
+    if (hi < 0xD8 || hi > 0xDF) { // no surrogates
+      highs.push_back(hi);
+    }
+  }
+  std::string c = "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n"
+                  "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n"
+                  "/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n"
+                  "1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n";
+  for (std::size_t i = 0; i < highs.size(); i += 100) {
+    std::size_t n = std::min<std::size_t>(100, highs.size() - i);
+    c += fmt::format("{} beginbfrange\n", n);
+    for (std::size_t j = i; j < i + n; ++j) {
+      c += fmt::format("<{0:02X}00> <{0:02X}FF> <{0:02X}00>\n", highs[j]);
+    }
+    c += "endbfrange\n";
+  }
+  c += "endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n";
+  return c;
+}
+
+// Replaces the font's /ToUnicode stream content. Returns false when libharu's font has none.
+bool fix_to_unicode(HPDF_Doc pdf, HPDF_Font font)
+{
+  auto* to_unicode = static_cast<HPDF_Dict>(
+      HPDF_Dict_GetItem(reinterpret_cast<HPDF_Dict>(font), "ToUnicode", HPDF_OCLASS_DICT));
+  if (to_unicode == nullptr || to_unicode->stream == nullptr) {
+    return false;
+  }
+  static const std::string cmap = identity_to_unicode();
+  HPDF_Stream fresh = HPDF_MemStream_New(pdf->mmgr, 4096);
+  if (fresh == nullptr || HPDF_Stream_Write(fresh, reinterpret_cast<const HPDF_BYTE*>(cmap.data()),
+                                            static_cast<HPDF_UINT>(cmap.size())) != HPDF_OK) {
+    return false;
+  }
+  HPDF_Stream_Free(to_unicode->stream);
+  to_unicode->stream = fresh;
+  return true;
+}
+
 std::string human_size(std::uint64_t n, bool fr)
 {
   return fmt::format("{} {}", n, fr ? "octets" : "bytes");
@@ -376,6 +422,7 @@ util::Result<Receipt> make_receipt(const Exchange& x, const ReceiptOptions& o, c
     return util::Error{
         1, fmt::format("cannot use the font {} (libharu error 0x{:04X})", o.font_path, err.error)};
   }
+  fix_to_unicode(pdf, font); // XXX: when it cannot, poppler still extracts (CID == Unicode)
   const std::string title = L("Accusé de réception", "Acknowledgment of receipt");
   HPDF_SetInfoAttr(pdf, HPDF_INFO_TITLE, title.c_str());
   HPDF_SetInfoAttr(pdf, HPDF_INFO_AUTHOR, printable(o.organisation).c_str());
