@@ -24,8 +24,10 @@ util::Error io_error(const std::string& what)
   return util::Error{2, fmt::format("{}: {}", what, std::strerror(errno))};
 }
 
-// Writes `data` to PATH through PATH.tmp (fsync, rename), with `mode`.
-util::Status write_file(const std::string& path, const std::string& data, mode_t mode)
+// Writes `data` to PATH through PATH.tmp (fsync, rename), with `mode`; owned by `owner`
+// (the key directory's owner, e.g. pli, when root runs `pli keygen`).
+util::Status write_file(const std::string& path, const std::string& data, mode_t mode,
+                        const struct stat& owner)
 {
   const std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -33,6 +35,11 @@ util::Status write_file(const std::string& path, const std::string& data, mode_t
     return io_error("cannot create " + tmp);
   }
   ::fchmod(fd, mode);
+  if (::geteuid() == 0 && ::fchown(fd, owner.st_uid, owner.st_gid) != 0) {
+    auto e = io_error("cannot give " + tmp + " to the key directory's owner");
+    ::close(fd);
+    return e;
+  }
   std::size_t done = 0;
   while (done < data.size()) {
     ssize_t n = ::write(fd, data.data() + done, data.size() - done);
@@ -92,6 +99,10 @@ util::Result<KeyPair> generate_keys(const std::string& dir, Overwrite overwrite)
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return io_error("cannot create " + dir);
   }
+  struct stat owner;
+  if (::stat(dir.c_str(), &owner) != 0) {
+    return io_error("cannot read " + dir);
+  }
   const std::string key_path = dir + "/receipt.key";
   if (overwrite == Overwrite::refuse && ::access(key_path.c_str(), F_OK) == 0) {
     return util::Error{1, fmt::format("{} already exists (use --force to replace it; receipts "
@@ -111,14 +122,16 @@ util::Result<KeyPair> generate_keys(const std::string& dir, Overwrite overwrite)
       util::base64(std::string(reinterpret_cast<const char*>(seed), sizeof seed));
   sodium_memzero(seed, sizeof seed);
   sodium_memzero(sk, sizeof sk);
-  if (auto st = write_file(key_path, seed_b64 + "\n", 0600); !st) {
+  if (auto st = write_file(key_path, seed_b64 + "\n", 0600, owner); !st) {
     return st.error();
   }
   sodium_memzero(seed_b64.data(), seed_b64.size());
-  if (auto st = write_file(dir + "/receipt.pub", util::base64(kp.public_key) + "\n", 0644); !st) {
+  if (auto st = write_file(dir + "/receipt.pub", util::base64(kp.public_key) + "\n", 0644, owner);
+      !st) {
     return st.error();
   }
-  if (auto st = write_file(dir + "/receipt.pub.pem", public_key_pem(kp.public_key), 0644); !st) {
+  if (auto st = write_file(dir + "/receipt.pub.pem", public_key_pem(kp.public_key), 0644, owner);
+      !st) {
     return st.error();
   }
   return kp;

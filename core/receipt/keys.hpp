@@ -27,7 +27,8 @@ struct KeyPair
 // hex of the first 8 bytes of SHA-256(public_key).
 std::string key_id(const std::string& public_key);
 
-// Creates DIR (0700) when missing and writes a new key pair. Errors: code 1 when the
+// Creates DIR (0700) when missing and writes a new key pair, owned by DIR's owner (so that
+// root running `pli keygen` leaves keys the pli user can read). Errors: code 1 when the
 // key exists and `overwrite` is refuse, code 2 for I/O failures (with the reason).
 util::Result<KeyPair> generate_keys(const std::string& dir, Overwrite overwrite);
 // Reads DIR/receipt.key (and derives the public key). Errors: code 2 with the reason.

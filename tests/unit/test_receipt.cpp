@@ -124,6 +124,16 @@ TEST_CASE("keys: created 0600, loaded back, never overwritten without force", "[
   REQUIRE(forced.ok());
   CHECK(forced->kid != kp.kid);
   CHECK_FALSE(receipt::load_signing_key((dir.path / "nokeys").string()).ok());
+
+  if (::geteuid() == 0) {
+    // root running `pli keygen` leaves keys owned by the directory's owner (the pli user).
+    fs::create_directory(dir.path / "owned");
+    REQUIRE(::chown((dir.path / "owned").c_str(), 1, 1) == 0);
+    REQUIRE(receipt::generate_keys((dir.path / "owned").string(), receipt::Overwrite::refuse).ok());
+    REQUIRE(::stat((dir.path / "owned/receipt.key").c_str(), &sb) == 0);
+    CHECK(sb.st_uid == 1);
+    CHECK(sb.st_gid == 1);
+  }
 }
 
 TEST_CASE("evidence: signed, verified, and any change is caught", "[receipt]")
