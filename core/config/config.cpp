@@ -359,8 +359,9 @@ private:
   std::string walk(const YAML::Node& map, const std::string& prefix, Config& config)
   {
     for (auto it = map.begin(); it != map.end(); ++it) {
-      const YAML::Node& k = it->first;
-      const YAML::Node& v = it->second;
+      // Copies: the iterator's value is a temporary (references to it dangle; ASan).
+      const YAML::Node k = it->first;
+      const YAML::Node v = it->second;
       std::string name = k.IsScalar() ? k.as<std::string>() : std::string("?");
       std::string path = prefix.empty() ? name : prefix + "." + name;
       if (m_seen.count(path) != 0) {

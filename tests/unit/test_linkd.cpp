@@ -120,7 +120,8 @@ struct Fixture
   int count(model::EventKind k)
   {
     int n = 0;
-    for (const auto& e : store->events_of_message("mtest00000000001").value()) {
+    auto events = store->events_of_message("mtest00000000001");
+    for (const auto& e : events.value()) {
       n += e.kind() == static_cast<std::uint32_t>(k);
     }
     return n;
