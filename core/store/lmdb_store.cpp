@@ -692,6 +692,40 @@ private:
                                   const std::string& prefix, std::optional<util::Micros> since,
                                   std::optional<util::Micros> until);
 
+  // The distinct indexed words starting with `prefix`, up to `max` + 1 of them (one B-tree
+  // search per word). Returns an LMDB code.
+  int words_with_prefix(MDB_txn* txn, const std::string& prefix, std::size_t max,
+                        std::vector<std::string>& out)
+  {
+    lmdb::Cursor cur(txn, m_idx_word);
+    if (cur.rc() != 0) {
+      return cur.rc();
+    }
+    std::string from = prefix;
+    while (out.size() <= max) {
+      MDB_val k = val(from);
+      MDB_val v;
+      int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
+      if (rc == MDB_NOTFOUND) {
+        return 0;
+      }
+      if (rc != 0) {
+        return rc;
+      }
+      std::string_view key = view(k);
+      if (key.substr(0, prefix.size()) != prefix) {
+        return 0;
+      }
+      auto nul = key.find('\0');
+      if (nul == std::string_view::npos) {
+        return 0;
+      }
+      out.emplace_back(key.substr(0, nul));
+      from = out.back() + std::string(1, '\1'); // past every entry of this word
+    }
+    return 0;
+  }
+
   static constexpr std::string_view k_counts_built{"\0built", 6};
 
   lmdb::Env m_env;
@@ -982,7 +1016,21 @@ util::Status LmdbStore::walk(lmdb::Txn& txn, const Query& q, bool need_records, 
         q.since, q.until));
   }
   for (const auto& w : index_words(q.keywords)) {
-    streams.push_back(std::make_unique<WordStream>(txn.get(), m_idx_word, w, q.since, q.until));
+    // The words starting with `w`: few, so their (ordered) entries are merged as they are
+    // read; many (a short prefix), so they are collected and sorted.
+    std::vector<std::string> words;
+    if (int rc = words_with_prefix(txn.get(), w, 64, words); rc != 0) {
+      return lmdb_error(rc, "word index");
+    }
+    if (words.size() <= 64) {
+      for (auto& word : words) {
+        word.push_back('\0');
+      }
+      streams.push_back(
+          std::make_unique<MergedScan>(txn.get(), m_idx_word, std::move(words), q.since, q.until));
+    } else {
+      streams.push_back(std::make_unique<WordStream>(txn.get(), m_idx_word, w, q.since, q.until));
+    }
   }
   if (streams.empty()) {
     streams.push_back(std::make_unique<MergedScan>(
