@@ -43,6 +43,8 @@ std::string_view outcome_name(Outcome o)
     return "tempfail_reinject_refused";
   case Outcome::tempfail_internal:
     return "tempfail_internal";
+  case Outcome::tempfail_not_yet_sent:
+    return "tempfail_not_yet_sent";
   case Outcome::reject_too_large:
     return "reject_too_large";
   case Outcome::reject_too_many_recipients:
@@ -52,6 +54,9 @@ std::string_view outcome_name(Outcome o)
 }
 
 namespace {
+
+// How long after its creation a delivery without `sent` may still be being injected.
+constexpr util::Micros k_unsent_grace = 10LL * 60 * 1000000;
 
 Verdict tempfail(Outcome o, const std::string& text)
 {
@@ -601,6 +606,15 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
       continue;
     }
     if (d->sent_at() == 0) {
+      // Postfix may report a notice before its `sent` is recorded (the record follows the
+      // injection): a young delivery's report is retried later, an old one is ignored.
+      if (now - d->created_at() < k_unsent_grace) {
+        log::line(log::Level::info, queue_id,
+                  {{"decision", "tempfail"},
+                   {"reason", "delivery not yet recorded as sent"},
+                   {"delivery", r.delivery}});
+        return tempfail(Outcome::tempfail_not_yet_sent, "pli is still recording this delivery");
+      }
       log::line(log::Level::warning, queue_id,
                 {{"decision", "dsn_unattributed"},
                  {"reason", "delivery never sent"},

@@ -44,6 +44,7 @@ enum class Outcome
   tempfail_reinject_unreachable,
   tempfail_reinject_refused,
   tempfail_internal,
+  tempfail_not_yet_sent, // a report for a delivery whose `sent` is still being recorded
   reject_too_large,
   reject_too_many_recipients,
 };

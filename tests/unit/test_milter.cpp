@@ -274,7 +274,23 @@ TEST_CASE("DSNs become events once, only for sent deliveries", "[milter][dsn]")
   CHECK(events.back().detail().at("status") == "4.2.1");
   CHECK(events.back().detail().at("remote_mta") == "mx.remote.example");
 
-  // Never sent, unknown: ignored, logged, discarded.
+  // A young delivery not yet recorded as sent: the report is retried later (tempfail).
+  store::NewMessage young;
+  young.message.set_id("myoung");
+  young.message.set_sent_at(1);
+  store::pb::Delivery yd;
+  yd.set_id("dyoung");
+  yd.set_recipient("bob@remote.example");
+  yd.set_created_at(util::now_micros());
+  young.message.add_delivery_ids("dyoung");
+  young.deliveries.push_back(yd);
+  REQUIRE(ts.store->create_message(young).ok());
+  auto vy = send("pli-bounce+dyoung@example.org", dsn("relayed", "2.0.0"));
+  CHECK(vy.reply_code == "451");
+  CHECK_FALSE(vy.discard);
+  CHECK(ts.store->events_of_message("myoung").value().empty());
+
+  // Never sent long ago, unknown: ignored, logged, discarded.
   auto v2 = send("pli-bounce+dnever@example.org", dsn("failed", "5.1.1"));
   CHECK(v2.outcome == milter::Outcome::dsn_unattributed);
   auto v3 = send("pli-bounce+dunknown@example.org", dsn("failed", "5.1.1"));
