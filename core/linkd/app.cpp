@@ -414,18 +414,23 @@ void App::facts(Link& l, mstch::map& ctx)
   }
 }
 
-Response App::recipient(const Request& r, const std::string& token, const std::string& rest)
+// The token of a link, checked: rate limit per client address, syntax, lookup, purpose.
+// Returns nullopt with `refused` set to the page to answer (429, 404, 503).
+std::optional<store::pb::Token> App::token_for(const Request& r, const std::string& token,
+                                               std::uint32_t purpose, util::Micros now,
+                                               std::optional<Response>& refused)
 {
-  const util::Micros now = m_clock();
   if (m_unknown.blocked(r.client_ip, now)) {
     m_metrics.count(Counter::rate_limited);
-    return page(429, "rate_limited");
+    refused = page(429, "rate_limited");
+    return std::nullopt;
   }
   const auto unknown = [&] {
     m_unknown.failure(r.client_ip, now);
     m_metrics.count(Counter::unknown_token);
     log::line(log::Level::notice, "", {{"http", "unknown_token"}, {"ip", r.client_ip}});
-    return page(404, "unknown");
+    refused = page(404, "unknown");
+    return std::nullopt;
   };
   if (!valid_token(token)) {
     return unknown();
@@ -434,12 +439,24 @@ Response App::recipient(const Request& r, const std::string& token, const std::s
   if (!tok) {
     if (tok.error().code != static_cast<int>(store::Errc::not_found)) {
       m_metrics.error(ErrorKind::store);
-      return page(503, "unavailable");
+      refused = page(503, "unavailable");
+      return std::nullopt;
     }
     return unknown();
   }
-  if (tok->purpose() != static_cast<std::uint32_t>(Purpose::recipient)) {
+  if (tok->purpose() != purpose) {
     return unknown();
+  }
+  return std::move(tok.value());
+}
+
+Response App::recipient(const Request& r, const std::string& token, const std::string& rest)
+{
+  const util::Micros now = m_clock();
+  std::optional<Response> refused;
+  auto tok = token_for(r, token, static_cast<std::uint32_t>(Purpose::recipient), now, refused);
+  if (!tok) {
+    return std::move(*refused);
   }
   auto d = m_store.get_delivery(tok->delivery());
   auto msg = d ? m_store.get_message(d->message()) : util::Result<store::pb::Message>(d.error());
@@ -699,29 +716,10 @@ Response App::reply(const Request& r, Link& l)
 Response App::sender(const Request& r, const std::string& token, const std::string& rest)
 {
   const util::Micros now = m_clock();
-  if (m_unknown.blocked(r.client_ip, now)) {
-    m_metrics.count(Counter::rate_limited);
-    return page(429, "rate_limited");
-  }
-  const auto unknown = [&] {
-    m_unknown.failure(r.client_ip, now);
-    m_metrics.count(Counter::unknown_token);
-    log::line(log::Level::notice, "", {{"http", "unknown_token"}, {"ip", r.client_ip}});
-    return page(404, "unknown");
-  };
-  if (!valid_token(token)) {
-    return unknown();
-  }
-  auto tok = m_store.get_token(util::sha256_hex(token));
+  std::optional<Response> refused;
+  auto tok = token_for(r, token, static_cast<std::uint32_t>(Purpose::sender_reply), now, refused);
   if (!tok) {
-    if (tok.error().code != static_cast<int>(store::Errc::not_found)) {
-      m_metrics.error(ErrorKind::store);
-      return page(503, "unavailable");
-    }
-    return unknown();
-  }
-  if (tok->purpose() != static_cast<std::uint32_t>(Purpose::sender_reply)) {
-    return unknown();
+    return std::move(*refused);
   }
   auto rep = m_store.get_reply(tok->reply());
   auto d = m_store.get_delivery(tok->delivery());

@@ -29,6 +29,7 @@
 
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -86,6 +87,11 @@ public:
 private:
   struct Link;
   Response route(const Request& r);
+  // The token of a link, checked (rate limit, syntax, lookup, purpose); nullopt with
+  // `refused` set to the page to answer (429, 404, 503).
+  std::optional<store::pb::Token> token_for(const Request& r, const std::string& token,
+                                            std::uint32_t purpose, util::Micros now,
+                                            std::optional<Response>& refused);
   Response recipient(const Request& r, const std::string& token, const std::string& rest);
   Response sender(const Request& r, const std::string& token, const std::string& rest);
   Response landing(const Request& r, Link& l);
