@@ -518,11 +518,12 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
   bool unreachable = false;
   for (std::size_t i = 0; i < results.size(); ++i) {
     if (results[i].ok) {
-      sent.push_back(store::NewEvent{
-          to_send[i]->delivery.id(),
-          model::EventKind::sent,
-          now,
-          {{"reinject_queue_id", results[i].queue_id}, {"reply", results[i].reply}}});
+      sent.push_back(
+          store::NewEvent{to_send[i]->delivery.id(),
+                          model::EventKind::sent,
+                          now,
+                          {{"reinject_queue_id", results[i].queue_id}, {"reply", results[i].reply}},
+                          {}});
     } else {
       failure = results[i].reply;
       unreachable |= results[i].temporary && results[i].reply.find("connect") != std::string::npos;

@@ -235,7 +235,7 @@ TEST_CASE("DSNs become events once, only for sent deliveries", "[milter][dsn]")
     nm.deliveries.push_back(d);
   }
   REQUIRE(ts.store->create_message(nm).ok());
-  REQUIRE(ts.store->append_events({{"dsent", model::EventKind::sent, 2, {}}}).ok());
+  REQUIRE(ts.store->append_events({{"dsent", model::EventKind::sent, 2, {}, {}}}).ok());
 
   auto dsn = [](const std::string& action, const std::string& status) {
     return "From: MAILER-DAEMON@example.org\nSubject: report\nMIME-Version: 1.0\n"
