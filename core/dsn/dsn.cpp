@@ -14,6 +14,7 @@
 #include "core/mime/charset.hpp"
 #include "core/mime/parse.hpp"
 #include "core/mime/rfc2047.hpp"
+#include "core/util/encoding.hpp"
 #include "core/util/gobject_ptr.hpp"
 
 #include <gmime/gmime.h>
@@ -52,14 +53,9 @@ struct Walk
   bool feedback_report = false;    // message/feedback-report or an MDN outside message/rfc822
 };
 
-std::string lower(std::string s)
+std::string lower(std::string_view s)
 {
-  for (char& c : s) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
-  return s;
+  return util::ascii_lower(s);
 }
 
 bool is_type(GMimeObject* obj, const char* type, const char* subtype)

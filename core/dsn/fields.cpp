@@ -6,6 +6,7 @@
 // group. Address types (RFC 3464 section 2.1.2) and diagnostic types are stripped;
 // RFC 6533 utf-8 addresses have their \x{HHHH} escapes decoded.
 #include "core/dsn/detail.hpp"
+#include "core/util/encoding.hpp"
 
 #include <glib.h>
 
@@ -33,13 +34,7 @@ std::string_view trim_view(std::string_view s)
 
 std::string lower(std::string_view s)
 {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
-  return out;
+  return util::ascii_lower(s);
 }
 
 bool is_field_name_char(char c)

@@ -10,6 +10,8 @@
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
 
+#include "tests/unit/temp_dir.hpp"
+
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
@@ -24,16 +26,7 @@ using model::Status;
 
 namespace {
 
-struct TempDir
-{
-  fs::path path;
-  TempDir()
-  {
-    std::string t = (fs::temp_directory_path() / "pli-cli-XXXXXX").string();
-    path = ::mkdtemp(t.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using pli::test::TempDir;
 
 constexpr util::Micros k_day = 86400LL * 1000000LL;
 constexpr util::Micros k_t0 = 1656685605LL * 1000000LL;

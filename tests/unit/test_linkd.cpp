@@ -9,6 +9,8 @@
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
 
+#include "tests/unit/temp_dir.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
@@ -26,16 +28,7 @@ constexpr util::Micros k_second = 1000000LL;
 constexpr util::Micros k_day = 86400LL * k_second;
 constexpr util::Micros k_t0 = 1656685605LL * k_second; // 2022-07-01 14:26:45 UTC
 
-struct TempDir
-{
-  fs::path path;
-  TempDir()
-  {
-    std::string t = (fs::temp_directory_path() / "pli-linkd-XXXXXX").string();
-    path = ::mkdtemp(t.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using pli::test::TempDir;
 
 config::Config make_config(const fs::path& store, const std::string& locale = "fr",
                            const std::string& extra_linkd = "")

@@ -6,6 +6,8 @@
 #include "core/milter/options.hpp"
 #include "core/util/crypto.hpp"
 
+#include "tests/unit/temp_dir.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -42,19 +44,9 @@ struct Recording final : milter::MtaSession
 
 struct TempStore
 {
-  std::filesystem::path path;
-  std::unique_ptr<store::Store> store;
-  TempStore()
-  {
-    std::string t = (std::filesystem::temp_directory_path() / "pli-milter-XXXXXX").string();
-    path = ::mkdtemp(t.data());
-    store = std::move(store::open_lmdb({path.string(), 64, false}).value());
-  }
-  ~TempStore()
-  {
-    store.reset();
-    std::filesystem::remove_all(path);
-  }
+  test::TempDir dir;
+  std::unique_ptr<store::Store> store =
+      std::move(store::open_lmdb({dir.path.string(), 64, false}).value());
 };
 
 config::Config make_config(const std::string& extra = "")

@@ -8,6 +8,8 @@
 #include "core/store/evidence.hpp"
 #include "core/util/crypto.hpp"
 
+#include "tests/unit/temp_dir.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <sys/stat.h>
@@ -21,16 +23,7 @@ using model::EventKind;
 
 namespace {
 
-struct TempDir
-{
-  fs::path path;
-  TempDir()
-  {
-    std::string t = (fs::temp_directory_path() / "pli-receipt-XXXXXX").string();
-    path = ::mkdtemp(t.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using pli::test::TempDir;
 
 constexpr util::Micros k_t0 = 1656685605LL * 1000000LL; // 2022-07-01 14:26:45 UTC
 

@@ -4,6 +4,8 @@
 #include "core/store/store.hpp"
 #include "core/util/crypto.hpp"
 
+#include "tests/unit/temp_dir.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <signal.h>
@@ -20,16 +22,7 @@ using model::Status;
 
 namespace {
 
-struct TempDir
-{
-  fs::path path;
-  TempDir()
-  {
-    std::string t = (fs::temp_directory_path() / "pli-store-XXXXXX").string();
-    path = ::mkdtemp(t.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using pli::test::TempDir;
 
 std::unique_ptr<store::Store> open(const fs::path& p)
 {
