@@ -1040,9 +1040,14 @@ util::Status LmdbStore::walk(lmdb::Txn& txn, const Query& q, bool need_records, 
                                      ? std::move(streams.front())
                                      : std::make_unique<Intersection>(std::move(streams));
 
-  const bool read_records = need_records || !q.recipient.empty() || !q.sender.empty();
+  const bool read_records =
+      need_records || !q.recipient.empty() || !q.sender.empty() || !q.senders.empty();
   const std::string rcpt = util::ascii_lower(q.recipient);
   const std::string sender = util::ascii_lower(q.sender);
+  std::set<std::string> senders;
+  for (const auto& s : q.senders) {
+    senders.insert(util::ascii_lower(s));
+  }
   std::unordered_map<std::string, pb::Message> messages;
 
   auto row = [&](util::Micros sent_at, std::string_view id) -> bool {
@@ -1070,6 +1075,9 @@ util::Status LmdbStore::walk(lmdb::Txn& txn, const Query& q, bool need_records, 
     const pb::Message& m = mit->second;
     if (!sender.empty() && util::ascii_lower(m.sender()).find(sender) == std::string::npos &&
         util::ascii_lower(m.from_header()).find(sender) == std::string::npos) {
+      return true;
+    }
+    if (!senders.empty() && senders.count(util::ascii_lower(m.sender())) == 0) {
       return true;
     }
     return fn(sent_at, id, &d.value(), &m);
@@ -1101,7 +1109,8 @@ Result<ListResult> LmdbStore::list(const Query& q)
   const int index_filters =
       (q.statuses.empty() ? 0 : 1) + (q.type ? 1 : 0) + (q.consultation.empty() ? 0 : 1);
   const bool unfiltered = m_have_counts && index_filters <= 1 && q.recipient.empty() &&
-                          q.sender.empty() && index_words(q.keywords).empty();
+                          q.sender.empty() && q.senders.empty() &&
+                          index_words(q.keywords).empty();
   std::size_t known_total = 0;
   if (unfiltered) {
     std::vector<std::pair<char, std::string>> prefixes;

@@ -66,6 +66,8 @@ struct Query
   std::optional<model::MessageType> type;
   std::string recipient;             // substring, case-insensitive
   std::string sender;                // substring, case-insensitive
+  std::vector<std::string> senders;  // exact envelope senders, any of them (rights of the
+                                     // buyers' area); case-insensitive; empty = all
   std::string consultation;          // exact reference
   std::string keywords;              // every word must start a word of subject or body,
                                      // ignoring case and accents

@@ -227,6 +227,17 @@ TEST_CASE("list filters combine and paginate newest first", "[store]")
   CHECK(rc.total == 1); // message 100 only: read, rejet, alice
   CHECK(rc.items.at(0).message.id() == "m100");
 
+  store::Query exact_senders; // the buyers' area: exact addresses, never a substring
+  exact_senders.senders = {"Alice@buyer.example"};
+  CHECK(st->list(exact_senders).value().total == 13);
+  exact_senders.senders = {"alice@buyer.example", "bob@buyer.example"};
+  CHECK(st->list(exact_senders).value().total == 25);
+  exact_senders.senders = {"alice"};
+  CHECK(st->list(exact_senders).value().total == 0);
+  exact_senders.senders = {"bob@buyer.example"};
+  exact_senders.type = T::rejet;
+  CHECK(st->list(exact_senders).value().total == 2); // messages 105 and 115
+
   store::Query rcpt;
   rcpt.recipient = "rcpt1";
   CHECK(st->list(rcpt).value().total == 11); // rcpt1, rcpt10..19
