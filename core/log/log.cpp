@@ -1,8 +1,11 @@
 #include "core/log/log.hpp"
 
+#include <sys/stat.h>
 #include <syslog.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 
 namespace pli::log {
 
@@ -25,11 +28,26 @@ int priority(Level level)
   }
   return LOG_INFO;
 }
+
+// systemd connects a service's stderr to the journal and says so in JOURNAL_STREAM
+// ("device:inode" of that stream). The journal already receives every line through
+// syslog, so copying them to stderr there would show each one twice.
+bool stderr_is_journal()
+{
+  const char* stream = std::getenv("JOURNAL_STREAM");
+  struct stat st
+  {
+  };
+  if (stream == nullptr || fstat(2, &st) != 0) {
+    return false;
+  }
+  return std::string(stream) == std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+}
 } // namespace
 
 void open(const char* ident, bool to_stderr)
 {
-  g_stderr = to_stderr;
+  g_stderr = to_stderr && !stderr_is_journal();
   openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
 
