@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Mode simple delivers the original with the VERP return path; a non-buyer's mail and a
-# buyer's unauthenticated mail pass byte for byte; mode off leaves mail alone.
+# buyer's unauthenticated mail pass byte for byte, the same mail authenticated is
+# registered; mode off leaves mail alone.
 set -euo pipefail
 . "$(dirname "$0")/../harness/pli_lib.sh"
 pli_setup
@@ -67,3 +68,18 @@ f=$(pfx_sink_files | tail -n 1)
 grep -q "^X-Mail-Args: <alice@buyer.example>" "$f" || fail "unauthenticated buyer mail was registered"
 echo "ok 3 - a buyer's address without SMTP AUTH nor a trusted network is not registered"
 
+
+# The same buyer, same untrusted network, but authenticated: Postfix passes the SASL login
+# as {auth_authen}. XCLIENT LOGIN sets it the way a real SMTP AUTH does (the harness
+# authorises XCLIENT from 127.0.0.0/8), without a SASL server in the test.
+pfx_send --from alice@buyer.example --to gina@remote.example \
+    --xclient "LOGIN=alice@buyer.example" \
+    --header "Subject: [SIMPLE] Authentifié" \
+    --header "Message-ID: <auth-1@buyer.example>" --body "authenticated"
+pfx_wait_sink_count 4 30
+f=$(pfx_sink_files | tail -n 1)
+grep -qE '^X-Mail-Args: <pli-bounce\+d[a-z2-7]+@buyer\.example>' "$f" ||
+    fail "authenticated buyer mail was not registered: $(grep '^X-Mail-Args' "$f")"
+$PLI show auth-1@buyer.example --json | pli_json 'j["deliveries"][0]["recipient"]' |
+    grep -qx gina@remote.example || fail "authenticated buyer mail not recorded"
+echo "ok 4 - the same buyer authenticated (SMTP AUTH login) from that network is registered"
