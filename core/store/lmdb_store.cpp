@@ -38,22 +38,34 @@ util::Status LmdbStore::open_dbs(bool read_only)
       return lmdb_error(rc, fmt::format("opening database '{}'", name));
     }
   }
-  // Per-day counts (added after the first stores were made): built once from the indexes.
-  int crc = mdb_dbi_open(txn.get(), "counts", read_only ? 0 : MDB_CREATE, &m_counts);
+  // Per-day counts and the address index (added after the first stores were made): built
+  // once from the records and the indexes. A read-only open of an older store works without
+  // them (totals by scan, address filters on the records).
+  const unsigned int create = read_only ? 0 : MDB_CREATE;
+  int crc = mdb_dbi_open(txn.get(), "counts", create, &m_counts);
   if (crc != 0 && !(read_only && crc == MDB_NOTFOUND)) {
     return lmdb_error(crc, "opening database 'counts'");
   }
+  int arc = mdb_dbi_open(txn.get(), "idx_addr", create, &m_idx_addr);
+  arc = arc != 0 ? arc : mdb_dbi_open(txn.get(), "addrs", create, &m_addrs);
+  if (arc != 0 && !(read_only && arc == MDB_NOTFOUND)) {
+    return lmdb_error(arc, "opening database 'addrs'");
+  }
   if (crc == 0) {
-    MDB_val k = val(k_counts_built);
-    MDB_val v;
-    int rc = mdb_get(txn.get(), m_counts, &k, &v);
+    auto marked = [&](std::string_view marker) {
+      MDB_val k = val(marker);
+      MDB_val v;
+      return mdb_get(txn.get(), m_counts, &k, &v);
+    };
+    int rc = marked(k_counts_built2);
     if (rc == MDB_NOTFOUND && !read_only) {
-      if (rc = rebuild_counts(txn); rc != 0) {
-        return lmdb_error(rc, "building the list counts");
+      if (rc = rebuild_indexes(txn); rc != 0) {
+        return lmdb_error(rc, "building the list counts and the address index");
       }
       rc = 0;
     }
-    m_have_counts = rc == 0;
+    m_have_v2 = rc == 0 && arc == 0;
+    m_have_counts = m_have_v2 || marked(k_counts_built) == 0;
   }
   if (int rc = txn.commit(); rc != 0) {
     return lmdb_error(rc, "opening the store");
@@ -61,11 +73,21 @@ util::Status LmdbStore::open_dbs(bool read_only)
   return util::ok_status();
 }
 
-int LmdbStore::rebuild_counts(lmdb::Txn& txn)
+int LmdbStore::rebuild_indexes(lmdb::Txn& txn)
 {
+  // Whatever an earlier version left is rebuilt from scratch.
+  for (MDB_dbi dbi : {m_counts, m_idx_addr, m_addrs}) {
+    if (int rc = mdb_drop(txn.get(), dbi, 0); rc != 0) {
+      return rc;
+    }
+  }
   std::map<std::string, std::int64_t> counts;
-  const std::pair<MDB_dbi, char> indexes[] = {
-      {m_idx_sent, 's'}, {m_idx_status, 'S'}, {m_idx_type, 'T'}, {m_idx_consult, 'C'}};
+  // s, S, T, C from their indexes; W from the word index.
+  const std::pair<MDB_dbi, char> indexes[] = {{m_idx_sent, 's'},
+                                              {m_idx_status, 'S'},
+                                              {m_idx_type, 'T'},
+                                              {m_idx_consult, 'C'},
+                                              {m_idx_word, 'W'}};
   for (const auto& [dbi, letter] : indexes) {
     lmdb::Cursor cur(txn.get(), dbi);
     if (cur.rc() != 0) {
@@ -76,9 +98,15 @@ int LmdbStore::rebuild_counts(lmdb::Txn& txn)
     int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
     for (; rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
       std::string_view key = view(k);
-      std::size_t plen = letter == 's' ? 0 : letter == 'C' ? key.find('\0') + 1 : 1;
-      if (plen == 0 && letter == 'C') {
-        continue;
+      std::size_t plen = 1;
+      if (letter == 's') {
+        plen = 0;
+      } else if (letter == 'C' || letter == 'W') {
+        auto nul = key.find('\0');
+        if (nul == std::string_view::npos) {
+          continue;
+        }
+        plen = nul + 1;
       }
       if (key.size() < plen + 8) {
         continue;
@@ -90,16 +118,57 @@ int LmdbStore::rebuild_counts(lmdb::Txn& txn)
       return rc;
     }
   }
-  for (const auto& [key, n] : counts) {
-    MDB_val k = val(key);
-    MDB_val v{8, const_cast<std::int64_t*>(&n)};
-    if (int rc = mdb_put(txn.get(), m_counts, &k, &v, 0); rc != 0) {
-      return rc;
+  // X (status + type) and the address index from the records.
+  std::unordered_map<std::string, pb::Message> messages;
+  lmdb::Cursor cur(txn.get(), m_deliveries);
+  if (cur.rc() != 0) {
+    return cur.rc();
+  }
+  MDB_val k;
+  MDB_val v;
+  int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
+  for (; rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
+    auto d = decode<pb::Delivery>(view(v), "delivery");
+    if (!d) {
+      continue;
+    }
+    auto mit = messages.find(d->message());
+    if (mit == messages.end()) {
+      if (messages.size() > 4096) {
+        messages.clear();
+      }
+      auto m = get_in<pb::Message>(txn, m_messages, d->message(), "message");
+      if (!m) {
+        continue;
+      }
+      mit = messages.emplace(d->message(), std::move(m.value())).first;
+    }
+    const pb::Message& m = mit->second;
+    ++counts["X" + std::string(1, static_cast<char>(d->status())) +
+             std::string(1, static_cast<char>(m.type())) + day_of(m.sent_at())];
+    if (int r = index_addresses(txn.get(), m, d.value(), inv_time(m.sent_at()) + d->id(), 1);
+        r != 0) {
+      return r;
     }
   }
-  MDB_val k = val(k_counts_built);
-  MDB_val v = val("1");
-  return mdb_put(txn.get(), m_counts, &k, &v, 0);
+  if (rc != MDB_NOTFOUND) {
+    return rc;
+  }
+  for (const auto& [key, n] : counts) {
+    MDB_val ck = val(key);
+    MDB_val cv{8, const_cast<std::int64_t*>(&n)};
+    if (int r = mdb_put(txn.get(), m_counts, &ck, &cv, 0); r != 0) {
+      return r;
+    }
+  }
+  for (auto marker : {k_counts_built, k_counts_built2}) {
+    MDB_val mk = val(marker);
+    MDB_val mv = val("1");
+    if (int r = mdb_put(txn.get(), m_counts, &mk, &mv, 0); r != 0) {
+      return r;
+    }
+  }
+  return 0;
 }
 
 Result<pb::Message> LmdbStore::get_message(const std::string& id)

@@ -228,27 +228,47 @@ private:
   // Adds `delta` to the count under `key` (removed when it reaches 0). Returns an LMDB code.
   int bump(MDB_txn* txn, const std::string& key, std::int64_t delta);
 
-  // The counts of one delivery's index entries (sent, status, type, consultation).
-  int count_delivery(MDB_txn* txn, const pb::Message& m, model::Status status, std::int64_t delta);
+  // The counts of one delivery's index entries (sent, status, type, consultation,
+  // status+type, words).
+  int count_delivery(MDB_txn* txn, const pb::Message& m, model::Status status, std::int64_t delta,
+                     const std::vector<std::string>& words);
 
-  // Builds the counts from the indexes (a store made before they existed), once.
-  int rebuild_counts(lmdb::Txn& txn);
+  // Builds the counts and the address index from the records and the indexes (a store made
+  // before they existed), once.
+  int rebuild_indexes(lmdb::Txn& txn);
 
-  // Entries of index `letter` under `prefix` sent in [since, until), from the counts for
-  // whole days and from the index itself for the partial days at the ends.
-  Result<std::size_t> count_range(lmdb::Txn& txn, char letter, MDB_dbi index,
-                                  const std::string& prefix, std::optional<util::Micros> since,
-                                  std::optional<util::Micros> until);
+  // kind + the first 16 bytes of the SHA-256 of `lower` (an addrs key, a prefix of idx_addr).
+  static std::string addr_id(char kind, std::string_view lower);
+  // Adds (delta 1) or removes (delta -1) one address posting of a delivery (`tail`: inv(t)
+  // + delivery id) with its distinct-address count. Returns an LMDB code.
+  int index_address(MDB_txn* txn, char kind, const std::string& text, const std::string& tail,
+                    std::int64_t delta);
+  // Every address posting of a delivery (recipient, envelope sender, From header).
+  int index_addresses(MDB_txn* txn, const pb::Message& m, const pb::Delivery& d,
+                      const std::string& tail, std::int64_t delta);
+  // The ids (kind + h16) of the addresses of `kind` whose lower-case text contains `needle`.
+  int addresses_containing(MDB_txn* txn, char kind, const std::string& needle,
+                           std::vector<std::string>& out);
+
+  // The rows of `q` (no recipient or sender filter), from the counts under `prefixes` (full
+  // count keys without the day) for whole days, and from the indexes (walk) for the partial
+  // days at the ends of the date range.
+  Result<std::size_t> count_range(lmdb::Txn& txn, const Query& q,
+                                  const std::vector<std::string>& prefixes);
   // The distinct indexed words starting with `prefix`, up to `max` + 1 of them (one B-tree
   // search per word). Returns an LMDB code.
   int words_with_prefix(MDB_txn* txn, const std::string& prefix, std::size_t max,
                         std::vector<std::string>& out);
 
   static constexpr std::string_view k_counts_built{"\0built", 6};
+  // Counts X and W and the address index (added later than the first counts).
+  static constexpr std::string_view k_counts_built2{"\0built2", 7};
 
   lmdb::Env m_env;
   MDB_dbi m_counts = 0;
   bool m_have_counts = false;
+  bool m_have_v2 = false; // counts X, W and the address index are there
+  MDB_dbi m_idx_addr = 0, m_addrs = 0;
   MDB_dbi m_messages = 0, m_deliveries = 0, m_events = 0, m_tokens = 0, m_blobs = 0,
           m_consultations = 0, m_msgids = 0, m_idem = 0, m_idx_sent = 0, m_idx_status = 0,
           m_idx_type = 0, m_idx_consult = 0, m_idx_word = 0, m_replies = 0;

@@ -207,6 +207,62 @@ private:
   int m_rc = 0;
 };
 
+// Index entries under many fixed prefixes (prefix, inv(t), id), too many to merge as they
+// are read: collected, ordered and made unique.
+class CollectedStream final : public Stream
+{
+public:
+  CollectedStream(MDB_txn* txn, MDB_dbi dbi, const std::vector<std::string>& prefixes,
+                  std::optional<util::Micros> since, std::optional<util::Micros> until)
+  {
+    lmdb::Cursor cur(txn, dbi);
+    if (cur.rc() != 0) {
+      m_rc = cur.rc();
+      return;
+    }
+    for (const auto& prefix : prefixes) {
+      const std::string start = prefix + (until ? inv_time(*until - 1) : std::string());
+      MDB_val k = val(start);
+      MDB_val v;
+      int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
+      for (; rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
+        std::string_view key = view(k);
+        if (key.substr(0, prefix.size()) != prefix || key.size() <= prefix.size() + 8) {
+          break;
+        }
+        std::string_view rest = key.substr(prefix.size());
+        if (since && from_inv_time(rest.substr(0, 8)) < *since) {
+          break;
+        }
+        m_tails.emplace_back(rest);
+      }
+      if (rc != 0 && rc != MDB_NOTFOUND) {
+        m_rc = rc;
+        return;
+      }
+    }
+    std::sort(m_tails.begin(), m_tails.end());
+    m_tails.erase(std::unique(m_tails.begin(), m_tails.end()), m_tails.end());
+  }
+
+  bool valid() const override { return m_pos < m_tails.size(); }
+  std::string_view tail() const override { return m_tails[m_pos]; }
+  void next() override { ++m_pos; }
+  void seek(std::string_view target) override
+  {
+    m_pos = static_cast<std::size_t>(
+        std::lower_bound(m_tails.begin() + static_cast<std::ptrdiff_t>(m_pos), m_tails.end(),
+                         target, [](const std::string& a, std::string_view b) { return a < b; }) -
+        m_tails.begin());
+  }
+  int rc() const override { return m_rc; }
+
+private:
+  std::vector<std::string> m_tails;
+  std::size_t m_pos = 0;
+  int m_rc = 0;
+};
+
 // The rows present in every stream (leapfrog join): each stream seeks to the largest
 // current tail until all agree.
 class Intersection final : public Stream
@@ -306,14 +362,78 @@ int LmdbStore::words_with_prefix(MDB_txn* txn, const std::string& prefix, std::s
   return 0;
 }
 
+int LmdbStore::addresses_containing(MDB_txn* txn, char kind, const std::string& needle,
+                                    std::vector<std::string>& out)
+{
+  lmdb::Cursor cur(txn, m_addrs);
+  if (cur.rc() != 0) {
+    return cur.rc();
+  }
+  const std::string start(1, kind);
+  MDB_val k = val(start);
+  MDB_val v;
+  int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
+  for (; rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
+    std::string_view key = view(k);
+    if (key.empty() || key[0] != kind) {
+      break;
+    }
+    std::string_view value = view(v);
+    if (value.size() > 8 && value.substr(8).find(needle) != std::string_view::npos) {
+      out.emplace_back(key);
+    }
+  }
+  return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 // Runs a query: `fn(sent_at, delivery id, records)` for every matching row, newest first,
 // until it returns false. The indexes answer status, type, consultation, keywords and the
-// date range together (their ordered streams are intersected); only recipient and sender
-// need the records. When no record is needed, none is read (`records` is null) and the
-// caller reads the rows it keeps.
+// date range together (their ordered streams are intersected), and so does the address
+// index for recipient and senders (the distinct addresses that match, then their postings).
+// A store opened read-only without the address index filters on the records. When no
+// record is needed, none is read (`records` is null) and the caller reads the rows it keeps.
 util::Status LmdbStore::walk(lmdb::Txn& txn, const Query& q, bool need_records, const RowFn& fn)
 {
   std::vector<std::unique_ptr<Stream>> streams;
+  // The postings of some addresses: merged as read when few, else collected and sorted.
+  auto address_stream = [&](std::vector<std::string> ids) {
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    if (ids.size() <= 64) {
+      streams.push_back(
+          std::make_unique<MergedScan>(txn.get(), m_idx_addr, std::move(ids), q.since, q.until));
+    } else {
+      streams.push_back(
+          std::make_unique<CollectedStream>(txn.get(), m_idx_addr, ids, q.since, q.until));
+    }
+  };
+  if (m_have_v2) {
+    if (!q.recipient.empty()) {
+      std::vector<std::string> ids;
+      if (int rc = addresses_containing(txn.get(), 'r', util::ascii_lower(q.recipient), ids);
+          rc != 0) {
+        return lmdb_error(rc, "address index");
+      }
+      address_stream(std::move(ids));
+    }
+    if (!q.sender.empty()) {
+      std::vector<std::string> ids;
+      const std::string needle = util::ascii_lower(q.sender);
+      int rc = addresses_containing(txn.get(), 's', needle, ids);
+      rc = rc != 0 ? rc : addresses_containing(txn.get(), 'f', needle, ids);
+      if (rc != 0) {
+        return lmdb_error(rc, "address index");
+      }
+      address_stream(std::move(ids));
+    }
+    if (!q.senders.empty()) {
+      std::vector<std::string> ids;
+      for (const auto& s : q.senders) {
+        ids.push_back(addr_id('s', util::ascii_lower(s)));
+      }
+      address_stream(std::move(ids));
+    }
+  }
   if (!q.consultation.empty()) {
     streams.push_back(std::make_unique<MergedScan>(
         txn.get(), m_idx_consult, std::vector<std::string>{q.consultation + std::string(1, '\0')},
@@ -359,7 +479,8 @@ util::Status LmdbStore::walk(lmdb::Txn& txn, const Query& q, bool need_records, 
                                      : std::make_unique<Intersection>(std::move(streams));
 
   const bool read_records =
-      need_records || !q.recipient.empty() || !q.sender.empty() || !q.senders.empty();
+      need_records ||
+      (!m_have_v2 && (!q.recipient.empty() || !q.sender.empty() || !q.senders.empty()));
   const std::string rcpt = util::ascii_lower(q.recipient);
   const std::string sender = util::ascii_lower(q.sender);
   std::set<std::string> senders;
@@ -422,37 +543,51 @@ Result<ListResult> LmdbStore::list(const Query& q)
   ListResult result;
   const std::size_t per_page = std::max<std::size_t>(1, q.per_page);
   const std::size_t first = (std::max<std::size_t>(1, q.page) - 1) * per_page;
-  // One index filter at most (statuses count as one), no keywords, recipient or sender: the
-  // total comes from the per-day counts and the scan stops once the page is full.
-  const int index_filters =
-      (q.statuses.empty() ? 0 : 1) + (q.type ? 1 : 0) + (q.consultation.empty() ? 0 : 1);
-  const bool unfiltered = m_have_counts && index_filters <= 1 && q.recipient.empty() &&
-                          q.sender.empty() && q.senders.empty() && index_words(q.keywords).empty();
+  // Totals from the per-day counts when the filters have counts of their own (none; one of
+  // statuses, type, consultation; statuses and type; one keyword that starts one indexed
+  // word only), with or without a date range: then the scan stops once the page is full.
+  std::vector<std::string> prefixes;
+  const auto words = index_words(q.keywords);
+  const bool by_address = !q.recipient.empty() || !q.sender.empty() || !q.senders.empty();
+  if (m_have_counts && !by_address) {
+    const std::set<model::Status> statuses(q.statuses.begin(), q.statuses.end());
+    const bool cons = !q.consultation.empty();
+    const bool stat = !statuses.empty();
+    if (words.empty() && !cons && !stat && !q.type) {
+      prefixes.emplace_back("s");
+    } else if (words.empty() && !cons && stat && !q.type) {
+      for (auto st : statuses) {
+        prefixes.push_back("S" + std::string(1, static_cast<char>(st)));
+      }
+    } else if (words.empty() && !cons && !stat && q.type) {
+      prefixes.push_back("T" + std::string(1, static_cast<char>(*q.type)));
+    } else if (words.empty() && cons && !stat && !q.type) {
+      prefixes.push_back("C" + q.consultation + std::string(1, '\0'));
+    } else if (m_have_v2 && words.empty() && !cons && stat && q.type) {
+      for (auto st : statuses) {
+        prefixes.push_back("X" + std::string(1, static_cast<char>(st)) +
+                           std::string(1, static_cast<char>(*q.type)));
+      }
+    } else if (m_have_v2 && words.size() == 1 && !cons && !stat && !q.type) {
+      std::vector<std::string> found;
+      if (int rc = words_with_prefix(txn.get(), words.front(), 1, found); rc != 0) {
+        return lmdb_error(rc, "word index");
+      }
+      if (found.size() == 1) { // several words: a row may hold more than one
+        prefixes.push_back("W" + found.front() + std::string(1, '\0'));
+      } else if (found.empty()) {
+        return result; // no such word: no row
+      }
+    }
+  }
+  const bool counted = !prefixes.empty();
   std::size_t known_total = 0;
-  if (unfiltered) {
-    std::vector<std::pair<char, std::string>> prefixes;
-    MDB_dbi index = m_idx_sent;
-    if (!q.statuses.empty()) {
-      index = m_idx_status;
-      for (auto st : std::set<model::Status>(q.statuses.begin(), q.statuses.end())) {
-        prefixes.emplace_back('S', std::string(1, static_cast<char>(st)));
-      }
-    } else if (q.type) {
-      index = m_idx_type;
-      prefixes.emplace_back('T', std::string(1, static_cast<char>(*q.type)));
-    } else if (!q.consultation.empty()) {
-      index = m_idx_consult;
-      prefixes.emplace_back('C', q.consultation + std::string(1, '\0'));
-    } else {
-      prefixes.emplace_back('s', std::string());
+  if (counted) {
+    auto n = count_range(txn, q, prefixes);
+    if (!n) {
+      return n.error();
     }
-    for (const auto& [letter, prefix] : prefixes) {
-      auto n = count_range(txn, letter, index, prefix, q.since, q.until);
-      if (!n) {
-        return n.error();
-      }
-      known_total += n.value();
-    }
+    known_total = n.value();
   }
   std::vector<std::string> page_ids;
   std::size_t n = 0;
@@ -468,12 +603,12 @@ Result<ListResult> LmdbStore::list(const Query& q)
              }
              ++n;
              // Counted from the per-day counts: stop once the page is full.
-             return !(unfiltered && n >= first + per_page);
+             return !(counted && n >= first + per_page);
            });
   if (!st) {
     return st.error();
   }
-  result.total = unfiltered ? known_total : n;
+  result.total = counted ? known_total : n;
   for (const auto& id : page_ids) {
     auto d = get_in<pb::Delivery>(txn, m_deliveries, id, "delivery");
     if (!d) {
@@ -488,80 +623,82 @@ Result<ListResult> LmdbStore::list(const Query& q)
   return result;
 }
 
-Result<std::size_t> LmdbStore::count_range(lmdb::Txn& txn, char letter, MDB_dbi index,
-                                           const std::string& prefix,
-                                           std::optional<util::Micros> since,
-                                           std::optional<util::Micros> until)
+Result<std::size_t> LmdbStore::count_range(lmdb::Txn& txn, const Query& q,
+                                           const std::vector<std::string>& prefixes)
 {
   constexpr util::Micros k_day_us = 86400LL * 1000000LL;
   auto scan = [&](std::optional<util::Micros> a,
                   std::optional<util::Micros> b) -> Result<std::size_t> {
-    MergedScan s(txn.get(), index, std::vector<std::string>{prefix}, a, b);
+    Query part = q;
+    part.since = a;
+    part.until = b;
     std::size_t n = 0;
-    for (; s.rc() == 0 && s.valid(); s.next()) {
+    auto st = walk(txn, part, false, [&](util::Micros, std::string_view, auto*, auto*) {
       ++n;
-    }
-    if (s.rc() != 0) {
-      return lmdb_error(s.rc(), "index scan");
+      return true;
+    });
+    if (!st) {
+      return st.error();
     }
     return n;
   };
-  // Whole days [first_day, end_day): from the counts; the partial days: from the index.
+  // Whole days [first_day, end_day): from the counts; the partial days: from the indexes.
   std::optional<util::Micros> first_day;
   std::optional<util::Micros> end_day;
-  if (since) {
-    first_day = day_number(*since + k_day_us - 1);
+  if (q.since) {
+    first_day = day_number(*q.since + k_day_us - 1);
   }
-  if (until) {
-    end_day = day_number(*until);
+  if (q.until) {
+    end_day = day_number(*q.until);
   }
   if (first_day && end_day && *first_day >= *end_day) {
-    return scan(since, until);
+    return scan(q.since, q.until);
   }
   std::size_t n = 0;
-  if (since && *since < *first_day * k_day_us) {
-    auto head = scan(since, *first_day * k_day_us);
+  if (q.since && *q.since < *first_day * k_day_us) {
+    auto head = scan(q.since, *first_day * k_day_us);
     if (!head) {
       return head.error();
     }
     n += head.value();
   }
-  if (until && *end_day * k_day_us < *until) {
-    auto tail = scan(*end_day * k_day_us, until);
+  if (q.until && *end_day * k_day_us < *q.until) {
+    auto tail = scan(*end_day * k_day_us, q.until);
     if (!tail) {
       return tail.error();
     }
     n += tail.value();
   }
-  const std::string key_prefix = std::string(1, letter) + prefix;
-  const std::string start = key_prefix + (first_day ? day_bytes(*first_day) : std::string());
-  const std::string stop = end_day ? key_prefix + day_bytes(*end_day) : std::string();
   lmdb::Cursor cur(txn.get(), m_counts);
   if (cur.rc() != 0) {
     return lmdb_error(cur.rc(), "list counts");
   }
-  MDB_val k = val(start);
-  MDB_val v;
-  int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
-  for (; rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
-    std::string_view key = view(k);
-    if (key.size() != key_prefix.size() + 8 || key.substr(0, key_prefix.size()) != key_prefix) {
+  for (const auto& key_prefix : prefixes) {
+    const std::string start = key_prefix + (first_day ? day_bytes(*first_day) : std::string());
+    const std::string stop = end_day ? key_prefix + day_bytes(*end_day) : std::string();
+    MDB_val k = val(start);
+    MDB_val v;
+    int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
+    for (; rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
+      std::string_view key = view(k);
       if (key.substr(0, key_prefix.size()) != key_prefix) {
         break;
       }
-      continue; // a longer consultation reference sharing the prefix cannot happen ('\0')
+      if (key.size() != key_prefix.size() + 8) {
+        continue; // another key sharing the prefix (cannot happen: '\0' ends references)
+      }
+      if (!stop.empty() && key >= stop) {
+        break;
+      }
+      std::int64_t c = 0;
+      if (v.mv_size == 8) {
+        std::memcpy(&c, v.mv_data, 8);
+      }
+      n += static_cast<std::size_t>(std::max<std::int64_t>(c, 0));
     }
-    if (!stop.empty() && key >= stop) {
-      break;
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+      return lmdb_error(rc, "list counts");
     }
-    std::int64_t c = 0;
-    if (v.mv_size == 8) {
-      std::memcpy(&c, v.mv_data, 8);
-    }
-    n += static_cast<std::size_t>(std::max<std::int64_t>(c, 0));
-  }
-  if (rc != 0 && rc != MDB_NOTFOUND) {
-    return lmdb_error(rc, "list counts");
   }
   return n;
 }

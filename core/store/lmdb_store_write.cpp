@@ -80,7 +80,9 @@ Result<util::Unit> LmdbStore::create_message(const NewMessage& m)
         rc = put(txn, m_idx_word, w + std::string(1, '\0') + tail, "");
       }
     }
-    rc = rc != 0 ? rc : count_delivery(txn.get(), msg, static_cast<model::Status>(d.status()), 1);
+    rc = rc != 0 ? rc : index_addresses(txn.get(), msg, d, tail, 1);
+    rc = rc != 0 ? rc
+                 : count_delivery(txn.get(), msg, static_cast<model::Status>(d.status()), 1, words);
     if (rc != 0) {
       return lmdb_error(rc, "indexes");
     }
@@ -166,6 +168,13 @@ Result<std::vector<pb::Event>> LmdbStore::append_events(const std::vector<NewEve
       rc = bump(txn.get(), "S" + std::string(1, static_cast<char>(old_status)) + t, -1);
       rc = rc != 0 ? rc
                    : bump(txn.get(), "S" + std::string(1, static_cast<char>(new_status)) + t, 1);
+      const std::string type(1, static_cast<char>(message->type()));
+      rc = rc != 0 ? rc
+                   : bump(txn.get(), "X" + std::string(1, static_cast<char>(old_status)) + type + t,
+                          -1);
+      rc = rc != 0
+               ? rc
+               : bump(txn.get(), "X" + std::string(1, static_cast<char>(new_status)) + type + t, 1);
       if (rc != 0) {
         return lmdb_error(rc, "list counts");
       }
@@ -325,7 +334,7 @@ int LmdbStore::bump(MDB_txn* txn, const std::string& key, std::int64_t delta)
 }
 
 int LmdbStore::count_delivery(MDB_txn* txn, const pb::Message& m, model::Status status,
-                              std::int64_t delta)
+                              std::int64_t delta, const std::vector<std::string>& words)
 {
   const std::string t = day_of(m.sent_at());
   int rc = bump(txn, "s" + t, delta);
@@ -334,7 +343,77 @@ int LmdbStore::count_delivery(MDB_txn* txn, const pb::Message& m, model::Status 
   if (rc == 0 && !m.consultation().empty()) {
     rc = bump(txn, "C" + m.consultation() + std::string(1, '\0') + t, delta);
   }
+  rc = rc != 0 ? rc
+               : bump(txn,
+                      "X" + std::string(1, static_cast<char>(status)) +
+                          std::string(1, static_cast<char>(m.type())) + t,
+                      delta);
+  for (const auto& w : words) {
+    rc = rc != 0 ? rc : bump(txn, "W" + w + std::string(1, '\0') + t, delta);
+  }
   return rc;
+}
+
+std::string LmdbStore::addr_id(char kind, std::string_view lower)
+{
+  return std::string(1, kind) + util::sha256(lower).substr(0, 16);
+}
+
+int LmdbStore::index_address(MDB_txn* txn, char kind, const std::string& text,
+                             const std::string& tail, std::int64_t delta)
+{
+  if (m_addrs == 0 || text.empty()) {
+    return 0;
+  }
+  const std::string lower = util::ascii_lower(text);
+  const std::string id = addr_id(kind, lower);
+  const std::string posting = id + tail;
+  MDB_val pk = val(posting);
+  if (delta > 0) {
+    MDB_val pv = val("");
+    int rc = mdb_put(txn, m_idx_addr, &pk, &pv, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST) {
+      return 0; // already indexed
+    }
+    if (rc != 0) {
+      return rc;
+    }
+  } else {
+    int rc = mdb_del(txn, m_idx_addr, &pk, nullptr);
+    if (rc == MDB_NOTFOUND) {
+      return 0;
+    }
+    if (rc != 0) {
+      return rc;
+    }
+  }
+  MDB_val k = val(id);
+  MDB_val v;
+  std::int64_t n = 0;
+  int rc = mdb_get(txn, m_addrs, &k, &v);
+  if (rc == 0 && v.mv_size >= 8) {
+    std::memcpy(&n, v.mv_data, 8);
+  } else if (rc != 0 && rc != MDB_NOTFOUND) {
+    return rc;
+  }
+  n += delta;
+  if (n <= 0) {
+    rc = mdb_del(txn, m_addrs, &k, nullptr);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+  }
+  std::string value(8, '\0');
+  std::memcpy(value.data(), &n, 8);
+  value += lower;
+  MDB_val nv = val(value);
+  return mdb_put(txn, m_addrs, &k, &nv, 0);
+}
+
+int LmdbStore::index_addresses(MDB_txn* txn, const pb::Message& m, const pb::Delivery& d,
+                               const std::string& tail, std::int64_t delta)
+{
+  int rc = index_address(txn, 'r', d.recipient(), tail, delta);
+  rc = rc != 0 ? rc : index_address(txn, 's', m.sender(), tail, delta);
+  return rc != 0 ? rc : index_address(txn, 'f', m.from_header(), tail, delta);
 }
 
 Result<PurgeResult> LmdbStore::purge(util::Micros before, PurgeMode mode)
@@ -403,7 +482,9 @@ Result<PurgeResult> LmdbStore::purge(util::Micros before, PurgeMode mode)
       }
       const std::string tail = inv + did;
       if (mode == PurgeMode::apply && rc == 0) {
-        rc = count_delivery(txn.get(), m.value(), static_cast<model::Status>(d->status()), -1);
+        rc = count_delivery(txn.get(), m.value(), static_cast<model::Status>(d->status()), -1,
+                            words);
+        rc = rc != 0 ? rc : index_addresses(txn.get(), m.value(), d.value(), tail, -1);
       }
       rc = rc != 0 ? rc : del(m_deliveries, did);
       rc = rc != 0 ? rc : del(m_idx_sent, tail);
