@@ -205,7 +205,10 @@ private:
   // A row of a query: its send time, delivery id, and the records when they were read.
   using RowFn =
       std::function<bool(util::Micros, std::string_view, const pb::Delivery*, const pb::Message*)>;
-  util::Status walk(lmdb::Txn& txn, const Query& q, bool need_records, const RowFn& fn);
+  // `recipient_on_records`: the recipient filter is checked on the records instead of the
+  // address index (a substring that matches very many addresses, when only a page is read).
+  util::Status walk(lmdb::Txn& txn, const Query& q, bool need_records, const RowFn& fn,
+                    bool recipient_on_records = false);
 
   // "YYYY" day of `t` (UTC days since the epoch, 8 bytes BE) for the counts' keys.
   static util::Micros day_number(util::Micros t)

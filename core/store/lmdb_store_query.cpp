@@ -392,7 +392,8 @@ int LmdbStore::addresses_containing(MDB_txn* txn, char kind, const std::string& 
 // index for recipient and senders (the distinct addresses that match, then their postings).
 // A store opened read-only without the address index filters on the records. When no
 // record is needed, none is read (`records` is null) and the caller reads the rows it keeps.
-util::Status LmdbStore::walk(lmdb::Txn& txn, const Query& q, bool need_records, const RowFn& fn)
+util::Status LmdbStore::walk(lmdb::Txn& txn, const Query& q, bool need_records, const RowFn& fn,
+                             bool recipient_on_records)
 {
   std::vector<std::unique_ptr<Stream>> streams;
   // The postings of some addresses: merged as read when few, else collected and sorted.
@@ -407,8 +408,9 @@ util::Status LmdbStore::walk(lmdb::Txn& txn, const Query& q, bool need_records, 
           std::make_unique<CollectedStream>(txn.get(), m_idx_addr, ids, q.since, q.until));
     }
   };
-  if (m_have_v2) {
-    if (!q.recipient.empty()) {
+  const bool by_index = m_have_v2;
+  if (by_index) {
+    if (!q.recipient.empty() && !recipient_on_records) {
       std::vector<std::string> ids;
       if (int rc = addresses_containing(txn.get(), 'r', util::ascii_lower(q.recipient), ids);
           rc != 0) {
@@ -580,9 +582,37 @@ Result<ListResult> LmdbStore::list(const Query& q)
       }
     }
   }
-  const bool counted = !prefixes.empty();
+  // The recipient filter alone, matching many addresses, no date range: the total is the sum
+  // of their counts (one recipient per delivery), and the page comes from the send-time
+  // index filtered on the records (stopping once full) rather than from sorted postings.
+  bool recipient_on_records = false;
   std::size_t known_total = 0;
-  if (counted) {
+  if (m_have_v2 && !q.recipient.empty() && q.sender.empty() && q.senders.empty() &&
+      q.statuses.empty() && !q.type && q.consultation.empty() && words.empty() && !q.since &&
+      !q.until) {
+    std::vector<std::string> ids;
+    if (int rc = addresses_containing(txn.get(), 'r', util::ascii_lower(q.recipient), ids);
+        rc != 0) {
+      return lmdb_error(rc, "address index");
+    }
+    if (ids.size() > 64) {
+      for (const auto& id : ids) {
+        MDB_val k = val(id);
+        MDB_val v;
+        if (int rc = mdb_get(txn.get(), m_addrs, &k, &v); rc != 0) {
+          return lmdb_error(rc, "address index");
+        }
+        std::int64_t c = 0;
+        if (v.mv_size >= 8) {
+          std::memcpy(&c, v.mv_data, 8);
+        }
+        known_total += static_cast<std::size_t>(std::max<std::int64_t>(c, 0));
+      }
+      recipient_on_records = true;
+    }
+  }
+  const bool counted = !prefixes.empty() || recipient_on_records;
+  if (!prefixes.empty()) {
     auto n = count_range(txn, q, prefixes);
     if (!n) {
       return n.error();
@@ -591,20 +621,21 @@ Result<ListResult> LmdbStore::list(const Query& q)
   }
   std::vector<std::string> page_ids;
   std::size_t n = 0;
-  auto st =
-      walk(txn, q, false,
-           [&](util::Micros, std::string_view id, const pb::Delivery* d, const pb::Message* m) {
-             if (n >= first && result.items.size() + page_ids.size() < per_page) {
-               if (d != nullptr) {
-                 result.items.push_back(ListItem{*d, *m});
-               } else {
-                 page_ids.emplace_back(id);
-               }
-             }
-             ++n;
-             // Counted from the per-day counts: stop once the page is full.
-             return !(counted && n >= first + per_page);
-           });
+  auto st = walk(
+      txn, q, false,
+      [&](util::Micros, std::string_view id, const pb::Delivery* d, const pb::Message* m) {
+        if (n >= first && result.items.size() + page_ids.size() < per_page) {
+          if (d != nullptr) {
+            result.items.push_back(ListItem{*d, *m});
+          } else {
+            page_ids.emplace_back(id);
+          }
+        }
+        ++n;
+        // Counted from the per-day counts: stop once the page is full.
+        return !(counted && n >= first + per_page);
+      },
+      recipient_on_records);
   if (!st) {
     return st.error();
   }

@@ -221,6 +221,19 @@ std::vector<store::Query> random_queries(World& w, int n)
     q.since = k_t0 + 30 * k_hour + 17;
     out.push_back(q);
   }
+  // A recipient substring alone that matches very many addresses (totals from their
+  // counts, pages from the records), then the same with other filters.
+  for (const char* r : {".example", "@dom", "CONTACT"}) {
+    for (std::size_t page : {1, 3}) {
+      store::Query q;
+      q.recipient = r;
+      q.page = page;
+      q.per_page = 7;
+      out.push_back(q);
+      q.statuses = {Status::read};
+      out.push_back(q);
+    }
+  }
   for (const char* k : keywords) {
     store::Query q;
     q.keywords = k;
