@@ -31,8 +31,10 @@
 #include <fmt/format.h>
 
 #include <climits>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -262,6 +264,26 @@ private:
   // search per word). Returns an LMDB code.
   int words_with_prefix(MDB_txn* txn, const std::string& prefix, std::size_t max,
                         std::vector<std::string>& out);
+
+  // The events of one append_events call, applied inside `txn` (a nested transaction of a
+  // group commit). Returns the stored events.
+  Result<std::vector<pb::Event>> apply_events(lmdb::Txn& txn, const std::vector<NewEvent>& events);
+
+  // Group commit: concurrent append_events calls of this process (linkd's thread pool) are
+  // applied in one write transaction, each in its own nested transaction (one call's error
+  // undoes only its own events), and share one commit and its fsync. Every caller gets its
+  // answer only after that commit.
+  struct EventRequest
+  {
+    const std::vector<NewEvent>* events = nullptr;
+    Result<std::vector<pb::Event>> result = util::Error{static_cast<int>(Errc::io), "not run"};
+    bool done = false;
+  };
+  void run_event_batch(std::vector<EventRequest*>& batch);
+  std::mutex m_group_mu;
+  std::condition_variable m_group_cv;
+  std::vector<EventRequest*> m_group_queue;
+  bool m_group_leader = false;
 
   static constexpr std::string_view k_counts_built{"\0built", 6};
   // Counts X and W and the address index (added later than the first counts).

@@ -95,10 +95,75 @@ Result<util::Unit> LmdbStore::create_message(const NewMessage& m)
 
 Result<std::vector<pb::Event>> LmdbStore::append_events(const std::vector<NewEvent>& events)
 {
+  EventRequest request;
+  request.events = &events;
+  std::unique_lock lock(m_group_mu);
+  m_group_queue.push_back(&request);
+  while (!request.done) {
+    if (m_group_leader) {
+      m_group_cv.wait(lock);
+      continue;
+    }
+    // Leader: everything queued so far (this request included) in one transaction.
+    m_group_leader = true;
+    std::vector<EventRequest*> batch;
+    batch.swap(m_group_queue);
+    lock.unlock();
+    run_event_batch(batch);
+    lock.lock();
+    m_group_leader = false;
+    m_group_cv.notify_all();
+  }
+  return std::move(request.result);
+}
+
+void LmdbStore::run_event_batch(std::vector<EventRequest*>& batch)
+{
+  auto fail_all = [&](const util::Error& e) {
+    for (auto* r : batch) {
+      r->result = e;
+    }
+  };
   lmdb::Txn txn;
   if (int rc = txn.begin(m_env.get(), 0); rc != 0) {
-    return lmdb_error(rc, "begin");
+    fail_all(lmdb_error(rc, "begin"));
+  } else {
+    bool any = false;
+    for (auto* r : batch) {
+      lmdb::Txn child;
+      if (int rc = child.begin_nested(m_env.get(), txn.get()); rc != 0) {
+        r->result = lmdb_error(rc, "begin");
+        continue;
+      }
+      r->result = apply_events(child, *r->events);
+      if (r->result) {
+        if (int rc = child.commit(); rc != 0) {
+          r->result = lmdb_error(rc, "commit");
+        } else {
+          any = true;
+        }
+      }
+    }
+    if (any) {
+      if (int rc = txn.commit(); rc != 0) {
+        const auto e = lmdb_error(rc, "commit");
+        for (auto* r : batch) {
+          if (r->result) {
+            r->result = e;
+          }
+        }
+      }
+    }
   }
+  std::lock_guard lock(m_group_mu);
+  for (auto* r : batch) {
+    r->done = true;
+  }
+}
+
+Result<std::vector<pb::Event>> LmdbStore::apply_events(lmdb::Txn& txn,
+                                                       const std::vector<NewEvent>& events)
+{
   std::vector<pb::Event> stored;
   for (const auto& ne : events) {
     if (!ne.dedupe_key.empty()) {
@@ -180,9 +245,6 @@ Result<std::vector<pb::Event>> LmdbStore::append_events(const std::vector<NewEve
       }
     }
     stored.push_back(std::move(e));
-  }
-  if (int rc = txn.commit(); rc != 0) {
-    return lmdb_error(rc, "commit");
   }
   return stored;
 }

@@ -3,7 +3,8 @@
 // all the records finds (the documented semantics, written here a second time); again
 // after a purge; and after the store is turned back into an older one (no address index,
 // no status+type or word counts): read-only it filters on the records, read-write it
-// builds the missing indexes on open.
+// builds the missing indexes on open. Then concurrent appends (group commit).
+#include "core/store/evidence.hpp"
 #include "core/store/store.hpp"
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
@@ -15,9 +16,11 @@
 #include <lmdb.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <random>
 #include <set>
+#include <thread>
 
 namespace fs = std::filesystem;
 using namespace pli;
@@ -378,4 +381,77 @@ TEST_CASE("list and for_each equal brute force over the records: addresses, send
     }
     check_all(*rw.value(), messages, queries);
   }
+}
+
+TEST_CASE("concurrent appends share commits: each caller's events are committed when it "
+          "returns, chains stay whole, one caller's error spares the others",
+          "[store][group]")
+{
+  TempDir dir;
+  auto opened = store::open_lmdb({dir.path.string(), 64, false});
+  REQUIRE(opened.ok());
+  auto& st = *opened.value();
+  World w;
+  std::vector<std::string> deliveries;
+  std::vector<std::string> messages;
+  for (int n = 0; n < 12; ++n) {
+    auto nm = random_message(w, n);
+    REQUIRE(st.create_message(nm).ok());
+    messages.push_back(nm.message.id());
+    for (const auto& d : nm.deliveries) {
+      deliveries.push_back(d.id());
+    }
+  }
+  std::atomic<int> stored{0}, unknown{0}, dup_stored{0}, invisible{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 16; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 40; ++i) {
+        const auto& d = deliveries[static_cast<std::size_t>(t * 7 + i) % deliveries.size()];
+        if (i % 13 == 5) { // an unknown delivery: not_found for this caller only
+          auto r = st.append_events({{"dnope", EventKind::read, k_t0, {}, {}}});
+          unknown += (!r && r.error().code == static_cast<int>(store::Errc::not_found)) ? 1 : 0;
+          continue;
+        }
+        store::NewEvent e{d, i % 2 ? EventKind::read : EventKind::download, k_t0 + i, {}, {}};
+        e.detail["thread"] = std::to_string(t);
+        if (i == 7) {
+          e.dedupe_key = "same-for-all"; // recorded once among the 16 threads
+          e.detail["dup"] = "1";
+        }
+        auto r = st.append_events({e});
+        if (!r) {
+          continue;
+        }
+        for (const auto& ev : r.value()) {
+          ++stored;
+          dup_stored += ev.detail().count("dup") != 0 ? 1 : 0;
+          // Committed before the answer: another transaction sees it at once.
+          auto all = st.events_of_message(ev.message());
+          bool seen = all && std::any_of(all->begin(), all->end(), [&](const auto& x) {
+                        return x.seq() == ev.seq() && x.hash() == ev.hash();
+                      });
+          invisible += seen ? 0 : 1;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  CHECK(unknown == 16 * 3);
+  CHECK(dup_stored == 1);
+  CHECK(invisible == 0);
+  CHECK(stored == 16 * (40 - 3) - 15); // every call stored its event, but 15 duplicates
+  int total = 0;
+  for (const auto& mid : messages) {
+    auto events = st.events_of_message(mid);
+    REQUIRE(events.ok());
+    CHECK(store::verify_chain(events.value()));
+    for (std::size_t i = 0; i < events->size(); ++i) {
+      CHECK((*events)[i].seq() == i + 1);
+    }
+    total += static_cast<int>(events->size());
+  }
+  CHECK(total == stored.load());
 }
