@@ -12,8 +12,10 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <atomic>
 #include <chrono>
 #include <iostream>
+#include <thread>
 
 using namespace pli;
 
@@ -156,6 +158,46 @@ int receipts(store::Store& st, std::size_t n, const std::string& keys)
   return 0;
 }
 
+// `n` durable read events, one per append_events call as pli-linkd records a POST, from
+// `threads` threads over the newest deliveries: events per second (group commit).
+int reads(store::Store& st, std::size_t n, std::size_t threads)
+{
+  store::Query q;
+  q.per_page = 1000;
+  auto items = st.list(q);
+  if (!items || items->items.empty()) {
+    std::cerr << "pli-seed: no deliveries to read\n";
+    return 1;
+  }
+  std::vector<std::string> ids;
+  for (const auto& it : items->items) {
+    ids.push_back(it.delivery.id());
+  }
+  std::atomic<std::size_t> next{0}, failed{0};
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> pool;
+  for (std::size_t t = 0; t < std::max<std::size_t>(1, threads); ++t) {
+    pool.emplace_back([&] {
+      for (std::size_t i = next++; i < n; i = next++) {
+        store::NewEvent e{ids[i % ids.size()], model::EventKind::read, util::now_micros(), {}, {}};
+        e.detail["ip"] = "192.0.2.1";
+        if (!st.append_events({e})) {
+          ++failed;
+        }
+      }
+    });
+  }
+  for (auto& t : pool) {
+    t.join();
+  }
+  auto s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::cout << fmt::format("{} durable read events from {} threads in {:.2f} s: {:.0f} "
+                           "events/s{}\n",
+                           n, threads, s, n / s,
+                           failed ? fmt::format(" ({} failed)", failed.load()) : "");
+  return failed ? 1 : 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -169,6 +211,9 @@ int main(int argc, char** argv)
   app.add_option("--receipts", n_receipts, "time this many receipts (newest deliveries)");
   app.add_option("--keys", keys, "keys directory (for --receipts)");
   app.add_option("--map-size-mb", map_mb, "LMDB map size");
+  std::size_t n_reads = 0, threads = 1;
+  app.add_option("--reads", n_reads, "time this many durable read events (one per call)");
+  app.add_option("--threads", threads, "threads for --reads");
   CLI11_PARSE(app, argc, argv);
   auto st = store::open_lmdb({dir, map_mb, false, deliveries > 0});
   if (!st) {
@@ -182,6 +227,9 @@ int main(int argc, char** argv)
   }
   if (n_receipts > 0) {
     return receipts(*st.value(), n_receipts, keys);
+  }
+  if (n_reads > 0) {
+    return reads(*st.value(), n_reads, threads);
   }
   return 0;
 }

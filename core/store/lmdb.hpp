@@ -55,6 +55,8 @@ public:
   }
   // Returns an LMDB error code (0 on success).
   int begin(MDB_env* env, unsigned int flags) { return mdb_txn_begin(env, nullptr, flags, &m_txn); }
+  // A nested write transaction: its commit merges into `parent`, its abort undoes only it.
+  int begin_nested(MDB_env* env, MDB_txn* parent) { return mdb_txn_begin(env, parent, 0, &m_txn); }
   [[nodiscard]] int commit() { return mdb_txn_commit(std::exchange(m_txn, nullptr)); }
   MDB_txn* get() const { return m_txn; }
 

@@ -1,0 +1,302 @@
+// LmdbStore: the embedded store, one LMDB environment shared by the milter, linkd and
+// the CLI on one host. Opened with MDB_NOTLS so that transactions are not tied to the
+// threads of libmilter's or libmicrohttpd's pools; each transaction lives inside one
+// call. Writers are serialised by LMDB's lock; every commit is synced to disk.
+//
+// Databases (keys -> values):
+//   messages       message id -> pb::Message
+//   deliveries     delivery id -> pb::Delivery
+//   events         message id, 0, seq (4 bytes BE) -> pb::Event
+//   tokens         token hash (hex) -> pb::Token
+//   blobs          sha256 (hex) -> bytes (originals and attachments, stored once)
+//   consultations  reference -> pb::Consultation
+//   replies        reply id -> pb::Reply
+//   msgids         Message-ID header -> message id
+//   idempotency    key -> delivery id
+//   idx_sent       inv(sent_at) delivery id -> ""
+//   idx_status     status byte, inv(sent_at), delivery id -> ""
+//   idx_type       type byte, inv(sent_at), delivery id -> ""
+//   idx_consult    reference, 0, inv(sent_at), delivery id -> ""
+//   idx_word       word, 0, inv(sent_at), delivery id -> ""
+//   counts         index letter, prefix, UTC day (8 bytes BE) -> number of index entries
+//
+// The implementation is split by concern: lmdb_store.cpp (environment, opening, records),
+// lmdb_store_write.cpp (writes, events, counts, purge), lmdb_store_query.cpp (index
+// streams, walk, list, totals). This header is private to core/store.
+#pragma once
+
+#include "core/store/lmdb.hpp"
+#include "core/store/store.hpp"
+
+#include <fmt/format.h>
+
+#include <climits>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pli::store::detail {
+
+using lmdb::val;
+using lmdb::view;
+
+inline constexpr std::uint32_t k_schema_version = 1;
+
+inline util::Error lmdb_error(int rc, std::string_view what)
+{
+  Errc code = rc == MDB_MAP_FULL ? Errc::full : rc == MDB_NOTFOUND ? Errc::not_found : Errc::io;
+  return util::Error{static_cast<int>(code), fmt::format("{}: {}", what, mdb_strerror(rc))};
+}
+
+inline util::Error not_found(std::string_view what)
+{
+  return util::Error{static_cast<int>(Errc::not_found), std::string(what)};
+}
+
+inline std::string inv_time(util::Micros t)
+{
+  std::uint64_t v = static_cast<std::uint64_t>(INT64_MAX - t);
+  std::string out(8, '\0');
+  for (int i = 7; i >= 0; --i) {
+    out[static_cast<std::size_t>(i)] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+  return out;
+}
+
+inline util::Micros from_inv_time(std::string_view s)
+{
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) {
+    v = (v << 8) | static_cast<unsigned char>(s[static_cast<std::size_t>(i)]);
+  }
+  return INT64_MAX - static_cast<util::Micros>(v);
+}
+
+inline std::string seq_key(const std::string& message, std::uint32_t seq)
+{
+  std::string k = message;
+  k.push_back('\0');
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    k.push_back(static_cast<char>((seq >> shift) & 0xff));
+  }
+  return k;
+}
+
+template <typename Pb> util::Result<Pb> decode(std::string_view bytes, std::string_view what)
+{
+  Pb record;
+  if (!record.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return util::Error{static_cast<int>(Errc::invalid),
+                       fmt::format("{}: undecodable record", what)};
+  }
+  if (record.version() != k_schema_version) {
+    return util::Error{
+        static_cast<int>(Errc::invalid),
+        fmt::format("{}: schema version {} is not supported by this pli", what, record.version())};
+  }
+  return record;
+}
+
+class LmdbStore final : public Store
+{
+public:
+  explicit LmdbStore(lmdb::Env env) : m_env(std::move(env)) {}
+
+  util::Status open_dbs(bool read_only);
+
+  Result<util::Unit> create_message(const NewMessage& m) override;
+  Result<std::vector<pb::Event>> append_events(const std::vector<NewEvent>& events) override;
+  Result<util::Unit> add_token(const std::string& delivery, const std::string& token_hash,
+                               util::Micros expires_at) override;
+  Result<pb::Message> get_message(const std::string& id) override;
+  Result<pb::Delivery> get_delivery(const std::string& id) override;
+  Result<pb::Token> get_token(const std::string& hash) override;
+  Result<pb::Consultation> get_consultation(const std::string& reference) override;
+  Result<std::string> get_blob(const std::string& sha) override;
+  Result<std::string> find_by_message_id(const std::string& message_id) override;
+  Result<std::string> find_by_idempotency_key(const std::string& key) override;
+  Result<std::vector<pb::Event>> events_of_message(const std::string& message_id) override;
+  Result<util::Unit> create_reply(const NewReply& r) override;
+  Result<pb::Reply> get_reply(const std::string& id) override;
+  Result<util::Unit> put_consultation(const pb::Consultation& c) override;
+  Result<ListResult> list(const Query& q) override;
+  Result<std::size_t> for_each(const Query& q,
+                               const std::function<bool(const ListItem&)>& fn) override;
+  Result<PurgeResult> purge(util::Micros before, PurgeMode mode) override;
+
+private:
+  static util::Error conflict(const std::string& what)
+  {
+    return util::Error{static_cast<int>(Errc::conflict), what + " already exists"};
+  }
+
+  static void record_times(pb::Delivery& d, model::EventKind kind, util::Micros at);
+
+  int put(lmdb::Txn& txn, MDB_dbi dbi, std::string_view key, std::string_view value,
+          unsigned int flags = 0)
+  {
+    if (key.empty() || key.size() > 511) {
+      return MDB_BAD_VALSIZE;
+    }
+    MDB_val k = val(key);
+    MDB_val v = val(value);
+    return mdb_put(txn.get(), dbi, &k, &v, flags);
+  }
+
+  int put_new(lmdb::Txn& txn, MDB_dbi dbi, std::string_view key, std::string_view value)
+  {
+    return put(txn, dbi, key, value, MDB_NOOVERWRITE);
+  }
+
+  template <typename Pb>
+  util::Result<Pb> get_in(lmdb::Txn& txn, MDB_dbi dbi, const std::string& key,
+                          std::string_view what)
+  {
+    if (key.empty() || key.size() > 511) {
+      return not_found(fmt::format("no {} '{}'", what, key));
+    }
+    MDB_val k = val(key);
+    MDB_val v;
+    int rc = mdb_get(txn.get(), dbi, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+      return not_found(fmt::format("no {} '{}'", what, key));
+    }
+    if (rc != 0) {
+      return lmdb_error(rc, what);
+    }
+    return decode<Pb>(view(v), what);
+  }
+
+  template <typename Pb>
+  util::Result<Pb> read_record(MDB_dbi dbi, const std::string& key, std::string_view what)
+  {
+    lmdb::Txn txn;
+    if (int rc = txn.begin(m_env.get(), MDB_RDONLY); rc != 0) {
+      return lmdb_error(rc, "begin");
+    }
+    return get_in<Pb>(txn, dbi, key, what);
+  }
+
+  util::Result<std::string> read_raw(MDB_dbi dbi, const std::string& key, std::string_view what)
+  {
+    if (key.empty() || key.size() > 511) {
+      return not_found(fmt::format("no {} '{}'", what, key));
+    }
+    lmdb::Txn txn;
+    if (int rc = txn.begin(m_env.get(), MDB_RDONLY); rc != 0) {
+      return lmdb_error(rc, "begin");
+    }
+    MDB_val k = val(key);
+    MDB_val v;
+    int rc = mdb_get(txn.get(), dbi, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+      return not_found(fmt::format("no {} '{}'", what, key));
+    }
+    if (rc != 0) {
+      return lmdb_error(rc, what);
+    }
+    return std::string(view(v));
+  }
+
+  // A row of a query: its send time, delivery id, and the records when they were read.
+  using RowFn =
+      std::function<bool(util::Micros, std::string_view, const pb::Delivery*, const pb::Message*)>;
+  // `recipient_on_records`: the recipient filter is checked on the records instead of the
+  // address index (a substring that matches very many addresses, when only a page is read).
+  util::Status walk(lmdb::Txn& txn, const Query& q, bool need_records, const RowFn& fn,
+                    bool recipient_on_records = false);
+
+  // "YYYY" day of `t` (UTC days since the epoch, 8 bytes BE) for the counts' keys.
+  static util::Micros day_number(util::Micros t)
+  {
+    constexpr util::Micros k_day_us = 86400LL * 1000000LL;
+    return t >= 0 ? t / k_day_us : -((-t + k_day_us - 1) / k_day_us);
+  }
+  static std::string day_of(util::Micros t) { return day_bytes(day_number(t)); }
+  static std::string day_bytes(util::Micros day)
+  {
+    std::string out(8, '\0');
+    auto v = static_cast<std::uint64_t>(day) ^ (1ULL << 63); // ordered for negative days too
+    for (int i = 7; i >= 0; --i) {
+      out[static_cast<std::size_t>(i)] = static_cast<char>(v & 0xff);
+      v >>= 8;
+    }
+    return out;
+  }
+
+  // Adds `delta` to the count under `key` (removed when it reaches 0). Returns an LMDB code.
+  int bump(MDB_txn* txn, const std::string& key, std::int64_t delta);
+
+  // The counts of one delivery's index entries (sent, status, type, consultation,
+  // status+type, words).
+  int count_delivery(MDB_txn* txn, const pb::Message& m, model::Status status, std::int64_t delta,
+                     const std::vector<std::string>& words);
+
+  // Builds the counts and the address index from the records and the indexes (a store made
+  // before they existed), once.
+  int rebuild_indexes(lmdb::Txn& txn);
+
+  // kind + the first 16 bytes of the SHA-256 of `lower` (an addrs key, a prefix of idx_addr).
+  static std::string addr_id(char kind, std::string_view lower);
+  // Adds (delta 1) or removes (delta -1) one address posting of a delivery (`tail`: inv(t)
+  // + delivery id) with its distinct-address count. Returns an LMDB code.
+  int index_address(MDB_txn* txn, char kind, const std::string& text, const std::string& tail,
+                    std::int64_t delta);
+  // Every address posting of a delivery (recipient, envelope sender, From header).
+  int index_addresses(MDB_txn* txn, const pb::Message& m, const pb::Delivery& d,
+                      const std::string& tail, std::int64_t delta);
+  // The ids (kind + h16) of the addresses of `kind` whose lower-case text contains `needle`.
+  int addresses_containing(MDB_txn* txn, char kind, const std::string& needle,
+                           std::vector<std::string>& out);
+
+  // The rows of `q` (no recipient or sender filter), from the counts under `prefixes` (full
+  // count keys without the day) for whole days, and from the indexes (walk) for the partial
+  // days at the ends of the date range.
+  Result<std::size_t> count_range(lmdb::Txn& txn, const Query& q,
+                                  const std::vector<std::string>& prefixes);
+  // The distinct indexed words starting with `prefix`, up to `max` + 1 of them (one B-tree
+  // search per word). Returns an LMDB code.
+  int words_with_prefix(MDB_txn* txn, const std::string& prefix, std::size_t max,
+                        std::vector<std::string>& out);
+
+  // The events of one append_events call, applied inside `txn` (a nested transaction of a
+  // group commit). Returns the stored events.
+  Result<std::vector<pb::Event>> apply_events(lmdb::Txn& txn, const std::vector<NewEvent>& events);
+
+  // Group commit: concurrent append_events calls of this process (linkd's thread pool) are
+  // applied in one write transaction, each in its own nested transaction (one call's error
+  // undoes only its own events), and share one commit and its fsync. Every caller gets its
+  // answer only after that commit.
+  struct EventRequest
+  {
+    const std::vector<NewEvent>* events = nullptr;
+    Result<std::vector<pb::Event>> result = util::Error{static_cast<int>(Errc::io), "not run"};
+    bool done = false;
+  };
+  void run_event_batch(std::vector<EventRequest*>& batch);
+  std::mutex m_group_mu;
+  std::condition_variable m_group_cv;
+  std::vector<EventRequest*> m_group_queue;
+  bool m_group_leader = false;
+
+  static constexpr std::string_view k_counts_built{"\0built", 6};
+  // Counts X and W and the address index (added later than the first counts).
+  static constexpr std::string_view k_counts_built2{"\0built2", 7};
+
+  lmdb::Env m_env;
+  MDB_dbi m_counts = 0;
+  bool m_have_counts = false;
+  bool m_have_v2 = false; // counts X, W and the address index are there
+  MDB_dbi m_idx_addr = 0, m_addrs = 0;
+  MDB_dbi m_messages = 0, m_deliveries = 0, m_events = 0, m_tokens = 0, m_blobs = 0,
+          m_consultations = 0, m_msgids = 0, m_idem = 0, m_idx_sent = 0, m_idx_status = 0,
+          m_idx_type = 0, m_idx_consult = 0, m_idx_word = 0, m_replies = 0;
+};
+
+} // namespace pli::store::detail

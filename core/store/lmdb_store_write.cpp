@@ -1,0 +1,692 @@
+// LmdbStore: the writes (messages, events with their chain, tokens, replies,
+// consultations), the per-day counts kept with the indexes, and retention (purge).
+#include "core/store/evidence.hpp"
+#include "core/store/lmdb_store_impl.hpp"
+#include "core/util/crypto.hpp"
+#include "core/util/encoding.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <set>
+#include <unordered_map>
+
+namespace pli::store::detail {
+
+Result<util::Unit> LmdbStore::create_message(const NewMessage& m)
+{
+  lmdb::Txn txn;
+  if (int rc = txn.begin(m_env.get(), 0); rc != 0) {
+    return lmdb_error(rc, "begin");
+  }
+  pb::Message msg = m.message;
+  msg.set_version(k_schema_version);
+  if (auto rc = put_new(txn, m_messages, msg.id(), msg.SerializeAsString()); rc != 0) {
+    return rc == MDB_KEYEXIST ? conflict("message " + msg.id()) : lmdb_error(rc, "message");
+  }
+  for (const auto& [sha, bytes] : m.blobs) {
+    int rc = put_new(txn, m_blobs, sha, bytes);
+    if (rc != 0 && rc != MDB_KEYEXIST) {
+      return lmdb_error(rc, "blob");
+    }
+  }
+  if (!msg.message_id().empty()) {
+    if (int rc = put(txn, m_msgids, msg.message_id(), msg.id()); rc != 0) {
+      return lmdb_error(rc, "message-id index");
+    }
+  }
+  const std::string inv = inv_time(msg.sent_at());
+  std::vector<std::string> words = index_words(msg.subject() + "\n" + msg.text_body());
+  for (pb::Delivery d : m.deliveries) {
+    d.set_version(k_schema_version);
+    d.set_message(msg.id());
+    if (d.status() == 0) {
+      d.set_status(static_cast<std::uint32_t>(model::Status::sending));
+    }
+    if (int rc = put_new(txn, m_deliveries, d.id(), d.SerializeAsString()); rc != 0) {
+      return rc == MDB_KEYEXIST ? conflict("delivery " + d.id()) : lmdb_error(rc, "delivery");
+    }
+    if (!d.token_hash().empty()) {
+      pb::Token t;
+      t.set_version(k_schema_version);
+      t.set_purpose(1);
+      t.set_delivery(d.id());
+      t.set_created_at(d.created_at());
+      t.set_expires_at(d.expires_at());
+      if (int rc = put_new(txn, m_tokens, d.token_hash(), t.SerializeAsString()); rc != 0) {
+        return rc == MDB_KEYEXIST ? conflict("token") : lmdb_error(rc, "token");
+      }
+    }
+    if (!d.idempotency_key().empty()) {
+      if (int rc = put(txn, m_idem, d.idempotency_key(), d.id()); rc != 0) {
+        return lmdb_error(rc, "idempotency index");
+      }
+    }
+    std::string tail = inv + d.id();
+    int rc = put(txn, m_idx_sent, tail, "");
+    rc = rc != 0 ? rc
+                 : put(txn, m_idx_status, std::string(1, static_cast<char>(d.status())) + tail, "");
+    rc = rc != 0 ? rc
+                 : put(txn, m_idx_type, std::string(1, static_cast<char>(msg.type())) + tail, "");
+    if (rc == 0 && !msg.consultation().empty()) {
+      rc = put(txn, m_idx_consult, msg.consultation() + std::string(1, '\0') + tail, "");
+    }
+    for (const auto& w : words) {
+      if (rc == 0) {
+        rc = put(txn, m_idx_word, w + std::string(1, '\0') + tail, "");
+      }
+    }
+    rc = rc != 0 ? rc : index_addresses(txn.get(), msg, d, tail, 1);
+    rc = rc != 0 ? rc
+                 : count_delivery(txn.get(), msg, static_cast<model::Status>(d.status()), 1, words);
+    if (rc != 0) {
+      return lmdb_error(rc, "indexes");
+    }
+  }
+  if (int rc = txn.commit(); rc != 0) {
+    return lmdb_error(rc, "commit");
+  }
+  return util::Unit{};
+}
+
+Result<std::vector<pb::Event>> LmdbStore::append_events(const std::vector<NewEvent>& events)
+{
+  EventRequest request;
+  request.events = &events;
+  std::unique_lock lock(m_group_mu);
+  m_group_queue.push_back(&request);
+  while (!request.done) {
+    if (m_group_leader) {
+      m_group_cv.wait(lock);
+      continue;
+    }
+    // Leader: everything queued so far (this request included) in one transaction.
+    m_group_leader = true;
+    std::vector<EventRequest*> batch;
+    batch.swap(m_group_queue);
+    lock.unlock();
+    run_event_batch(batch);
+    lock.lock();
+    m_group_leader = false;
+    m_group_cv.notify_all();
+  }
+  return std::move(request.result);
+}
+
+void LmdbStore::run_event_batch(std::vector<EventRequest*>& batch)
+{
+  auto fail_all = [&](const util::Error& e) {
+    for (auto* r : batch) {
+      r->result = e;
+    }
+  };
+  lmdb::Txn txn;
+  if (int rc = txn.begin(m_env.get(), 0); rc != 0) {
+    fail_all(lmdb_error(rc, "begin"));
+  } else {
+    bool any = false;
+    for (auto* r : batch) {
+      lmdb::Txn child;
+      if (int rc = child.begin_nested(m_env.get(), txn.get()); rc != 0) {
+        r->result = lmdb_error(rc, "begin");
+        continue;
+      }
+      r->result = apply_events(child, *r->events);
+      if (r->result) {
+        if (int rc = child.commit(); rc != 0) {
+          r->result = lmdb_error(rc, "commit");
+        } else {
+          any = true;
+        }
+      }
+    }
+    if (any) {
+      if (int rc = txn.commit(); rc != 0) {
+        const auto e = lmdb_error(rc, "commit");
+        for (auto* r : batch) {
+          if (r->result) {
+            r->result = e;
+          }
+        }
+      }
+    }
+  }
+  std::lock_guard lock(m_group_mu);
+  for (auto* r : batch) {
+    r->done = true;
+  }
+}
+
+Result<std::vector<pb::Event>> LmdbStore::apply_events(lmdb::Txn& txn,
+                                                       const std::vector<NewEvent>& events)
+{
+  std::vector<pb::Event> stored;
+  for (const auto& ne : events) {
+    if (!ne.dedupe_key.empty()) {
+      const std::string key = "event:" + ne.dedupe_key;
+      MDB_val k = val(key);
+      MDB_val v;
+      int rc = mdb_get(txn.get(), m_idem, &k, &v);
+      if (rc == 0) {
+        continue; // recorded before
+      }
+      if (rc != MDB_NOTFOUND) {
+        return lmdb_error(rc, "event dedupe");
+      }
+      if (rc = put(txn, m_idem, key, ne.delivery); rc != 0) {
+        return lmdb_error(rc, "event dedupe");
+      }
+    }
+    auto delivery = get_in<pb::Delivery>(txn, m_deliveries, ne.delivery, "delivery");
+    if (!delivery) {
+      return delivery.error();
+    }
+    auto message = get_in<pb::Message>(txn, m_messages, delivery->message(), "message");
+    if (!message) {
+      return message.error();
+    }
+    pb::Event e;
+    e.set_version(k_schema_version);
+    e.set_message(message->id());
+    e.set_delivery(delivery->id());
+    e.set_seq(message->event_count() + 1);
+    e.set_kind(static_cast<std::uint32_t>(ne.kind));
+    e.set_at(ne.at);
+    for (const auto& [k, v] : ne.detail) {
+      (*e.mutable_detail())[k] = v;
+    }
+    e.set_prev_hash(message->last_event_hash());
+    e.set_hash(event_hash(e));
+    if (int rc = put_new(txn, m_events, seq_key(e.message(), e.seq()), e.SerializeAsString());
+        rc != 0) {
+      return lmdb_error(rc, "event");
+    }
+    message->set_event_count(e.seq());
+    message->set_last_event_hash(e.hash());
+    if (int rc = put(txn, m_messages, message->id(), message->SerializeAsString()); rc != 0) {
+      return lmdb_error(rc, "message");
+    }
+    auto old_status = static_cast<model::Status>(delivery->status());
+    auto new_status = model::apply_event(old_status, ne.kind);
+    record_times(*delivery, ne.kind, ne.at);
+    delivery->set_status(static_cast<std::uint32_t>(new_status));
+    if (int rc = put(txn, m_deliveries, delivery->id(), delivery->SerializeAsString()); rc != 0) {
+      return lmdb_error(rc, "delivery");
+    }
+    if (new_status != old_status) {
+      std::string tail = inv_time(message->sent_at()) + delivery->id();
+      std::string old_key = std::string(1, static_cast<char>(old_status)) + tail;
+      MDB_val k = val(old_key);
+      int rc = mdb_del(txn.get(), m_idx_status, &k, nullptr);
+      if (rc != 0 && rc != MDB_NOTFOUND) {
+        return lmdb_error(rc, "status index");
+      }
+      if (rc = put(txn, m_idx_status, std::string(1, static_cast<char>(new_status)) + tail, "");
+          rc != 0) {
+        return lmdb_error(rc, "status index");
+      }
+      const std::string t = day_of(message->sent_at());
+      rc = bump(txn.get(), "S" + std::string(1, static_cast<char>(old_status)) + t, -1);
+      rc = rc != 0 ? rc
+                   : bump(txn.get(), "S" + std::string(1, static_cast<char>(new_status)) + t, 1);
+      const std::string type(1, static_cast<char>(message->type()));
+      rc = rc != 0 ? rc
+                   : bump(txn.get(), "X" + std::string(1, static_cast<char>(old_status)) + type + t,
+                          -1);
+      rc = rc != 0
+               ? rc
+               : bump(txn.get(), "X" + std::string(1, static_cast<char>(new_status)) + type + t, 1);
+      if (rc != 0) {
+        return lmdb_error(rc, "list counts");
+      }
+    }
+    stored.push_back(std::move(e));
+  }
+  return stored;
+}
+
+Result<util::Unit> LmdbStore::add_token(const std::string& delivery, const std::string& token_hash,
+                                        util::Micros expires_at)
+{
+  lmdb::Txn txn;
+  if (int rc = txn.begin(m_env.get(), 0); rc != 0) {
+    return lmdb_error(rc, "begin");
+  }
+  auto d = get_in<pb::Delivery>(txn, m_deliveries, delivery, "delivery");
+  if (!d) {
+    return d.error();
+  }
+  pb::Token t;
+  t.set_version(k_schema_version);
+  t.set_purpose(1);
+  t.set_delivery(delivery);
+  t.set_created_at(util::now_micros());
+  t.set_expires_at(expires_at);
+  if (int rc = put_new(txn, m_tokens, token_hash, t.SerializeAsString()); rc != 0) {
+    return rc == MDB_KEYEXIST ? conflict("token") : lmdb_error(rc, "token");
+  }
+  if (int rc = txn.commit(); rc != 0) {
+    return lmdb_error(rc, "commit");
+  }
+  return util::Unit{};
+}
+
+Result<util::Unit> LmdbStore::create_reply(const NewReply& r)
+{
+  lmdb::Txn txn;
+  if (int rc = txn.begin(m_env.get(), 0); rc != 0) {
+    return lmdb_error(rc, "begin");
+  }
+  auto d = get_in<pb::Delivery>(txn, m_deliveries, r.reply.delivery(), "delivery");
+  if (!d) {
+    return d.error();
+  }
+  pb::Reply rec = r.reply;
+  rec.set_version(k_schema_version);
+  rec.set_message(d->message());
+  if (int rc = put_new(txn, m_replies, rec.id(), rec.SerializeAsString()); rc != 0) {
+    return rc == MDB_KEYEXIST ? conflict("reply " + rec.id()) : lmdb_error(rc, "reply");
+  }
+  for (const auto& [sha, bytes] : r.blobs) {
+    int rc = put_new(txn, m_blobs, sha, bytes);
+    if (rc != 0 && rc != MDB_KEYEXIST) {
+      return lmdb_error(rc, "blob");
+    }
+  }
+  if (!rec.token_hash().empty()) {
+    pb::Token t;
+    t.set_version(k_schema_version);
+    t.set_purpose(2);
+    t.set_delivery(d->id());
+    t.set_reply(rec.id());
+    t.set_created_at(rec.at());
+    t.set_expires_at(r.token_expires_at);
+    if (int rc = put_new(txn, m_tokens, rec.token_hash(), t.SerializeAsString()); rc != 0) {
+      return rc == MDB_KEYEXIST ? conflict("token") : lmdb_error(rc, "token");
+    }
+  }
+  d->add_reply_ids(rec.id());
+  if (int rc = put(txn, m_deliveries, d->id(), d->SerializeAsString()); rc != 0) {
+    return lmdb_error(rc, "delivery");
+  }
+  if (int rc = txn.commit(); rc != 0) {
+    return lmdb_error(rc, "commit");
+  }
+  return util::Unit{};
+}
+
+Result<util::Unit> LmdbStore::put_consultation(const pb::Consultation& c)
+{
+  lmdb::Txn txn;
+  if (int rc = txn.begin(m_env.get(), 0); rc != 0) {
+    return lmdb_error(rc, "begin");
+  }
+  pb::Consultation rec = c;
+  rec.set_version(k_schema_version);
+  if (int rc = put(txn, m_consultations, rec.reference(), rec.SerializeAsString()); rc != 0) {
+    return lmdb_error(rc, "consultation");
+  }
+  if (int rc = txn.commit(); rc != 0) {
+    return lmdb_error(rc, "commit");
+  }
+  return util::Unit{};
+}
+
+void LmdbStore::record_times(pb::Delivery& d, model::EventKind kind, util::Micros at)
+{
+  switch (kind) {
+  case model::EventKind::sent:
+    if (d.sent_at() == 0) {
+      d.set_sent_at(at);
+    }
+    break;
+  case model::EventKind::delivered:
+    if (d.delivered_at() == 0) {
+      d.set_delivered_at(at);
+    }
+    break;
+  case model::EventKind::failed:
+    if (d.failed_at() == 0) {
+      d.set_failed_at(at);
+    }
+    break;
+  case model::EventKind::read:
+    if (d.read_at() == 0) {
+      d.set_read_at(at);
+    }
+    break;
+  case model::EventKind::reply:
+    if (d.replied_at() == 0) {
+      d.set_replied_at(at);
+    }
+    break;
+  case model::EventKind::revoked:
+    d.set_revoked(true);
+    break;
+  default:
+    break;
+  }
+}
+
+int LmdbStore::bump(MDB_txn* txn, const std::string& key, std::int64_t delta)
+{
+  if (m_counts == 0) {
+    return 0;
+  }
+  MDB_val k = val(key);
+  MDB_val v;
+  std::int64_t n = 0;
+  int rc = mdb_get(txn, m_counts, &k, &v);
+  if (rc == 0 && v.mv_size == 8) {
+    std::memcpy(&n, v.mv_data, 8);
+  } else if (rc != 0 && rc != MDB_NOTFOUND) {
+    return rc;
+  }
+  n += delta;
+  if (n <= 0) {
+    rc = mdb_del(txn, m_counts, &k, nullptr);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+  }
+  MDB_val nv{8, &n};
+  return mdb_put(txn, m_counts, &k, &nv, 0);
+}
+
+int LmdbStore::count_delivery(MDB_txn* txn, const pb::Message& m, model::Status status,
+                              std::int64_t delta, const std::vector<std::string>& words)
+{
+  const std::string t = day_of(m.sent_at());
+  int rc = bump(txn, "s" + t, delta);
+  rc = rc != 0 ? rc : bump(txn, "S" + std::string(1, static_cast<char>(status)) + t, delta);
+  rc = rc != 0 ? rc : bump(txn, "T" + std::string(1, static_cast<char>(m.type())) + t, delta);
+  if (rc == 0 && !m.consultation().empty()) {
+    rc = bump(txn, "C" + m.consultation() + std::string(1, '\0') + t, delta);
+  }
+  rc = rc != 0 ? rc
+               : bump(txn,
+                      "X" + std::string(1, static_cast<char>(status)) +
+                          std::string(1, static_cast<char>(m.type())) + t,
+                      delta);
+  for (const auto& w : words) {
+    rc = rc != 0 ? rc : bump(txn, "W" + w + std::string(1, '\0') + t, delta);
+  }
+  return rc;
+}
+
+std::string LmdbStore::addr_id(char kind, std::string_view lower)
+{
+  return std::string(1, kind) + util::sha256(lower).substr(0, 16);
+}
+
+int LmdbStore::index_address(MDB_txn* txn, char kind, const std::string& text,
+                             const std::string& tail, std::int64_t delta)
+{
+  if (m_addrs == 0 || text.empty()) {
+    return 0;
+  }
+  const std::string lower = util::ascii_lower(text);
+  const std::string id = addr_id(kind, lower);
+  const std::string posting = id + tail;
+  MDB_val pk = val(posting);
+  if (delta > 0) {
+    MDB_val pv = val("");
+    int rc = mdb_put(txn, m_idx_addr, &pk, &pv, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST) {
+      return 0; // already indexed
+    }
+    if (rc != 0) {
+      return rc;
+    }
+  } else {
+    int rc = mdb_del(txn, m_idx_addr, &pk, nullptr);
+    if (rc == MDB_NOTFOUND) {
+      return 0;
+    }
+    if (rc != 0) {
+      return rc;
+    }
+  }
+  MDB_val k = val(id);
+  MDB_val v;
+  std::int64_t n = 0;
+  int rc = mdb_get(txn, m_addrs, &k, &v);
+  if (rc == 0 && v.mv_size >= 8) {
+    std::memcpy(&n, v.mv_data, 8);
+  } else if (rc != 0 && rc != MDB_NOTFOUND) {
+    return rc;
+  }
+  n += delta;
+  if (n <= 0) {
+    rc = mdb_del(txn, m_addrs, &k, nullptr);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+  }
+  std::string value(8, '\0');
+  std::memcpy(value.data(), &n, 8);
+  value += lower;
+  MDB_val nv = val(value);
+  return mdb_put(txn, m_addrs, &k, &nv, 0);
+}
+
+int LmdbStore::index_addresses(MDB_txn* txn, const pb::Message& m, const pb::Delivery& d,
+                               const std::string& tail, std::int64_t delta)
+{
+  int rc = index_address(txn, 'r', d.recipient(), tail, delta);
+  rc = rc != 0 ? rc : index_address(txn, 's', m.sender(), tail, delta);
+  return rc != 0 ? rc : index_address(txn, 'f', m.from_header(), tail, delta);
+}
+
+Result<PurgeResult> LmdbStore::purge(util::Micros before, PurgeMode mode)
+{
+  lmdb::Txn txn;
+  if (int rc = txn.begin(m_env.get(), mode == PurgeMode::apply ? 0 : MDB_RDONLY); rc != 0) {
+    return lmdb_error(rc, "begin");
+  }
+  PurgeResult result;
+  // The deliveries sent before `before`, through the send-time index (oldest are last).
+  Query q;
+  q.until = before;
+  std::vector<std::string> message_ids;
+  std::set<std::string> seen;
+  auto st = walk(txn, q, false,
+                 [&](util::Micros, std::string_view id, const pb::Delivery*, const pb::Message*) {
+                   auto d = get_in<pb::Delivery>(txn, m_deliveries, std::string(id), "delivery");
+                   if (d && seen.insert(d->message()).second) {
+                     message_ids.push_back(d->message());
+                   }
+                   return true;
+                 });
+  if (!st) {
+    return st.error();
+  }
+  std::reverse(message_ids.begin(), message_ids.end());
+  std::set<std::string> deliveries, candidate_blobs, replies;
+  auto del = [&](MDB_dbi dbi, const std::string& key) -> int {
+    if (mode != PurgeMode::apply || key.empty() || key.size() > 511) {
+      return 0;
+    }
+    MDB_val k = val(key);
+    int rc = mdb_del(txn.get(), dbi, &k, nullptr);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+  };
+  int rc = 0;
+  for (const auto& mid : message_ids) {
+    auto m = get_in<pb::Message>(txn, m_messages, mid, "message");
+    if (!m) {
+      continue;
+    }
+    result.messages.push_back(mid);
+    candidate_blobs.insert(m->original_sha256());
+    for (const auto& a : m->attachments()) {
+      candidate_blobs.insert(a.sha256());
+    }
+    const std::string inv = inv_time(m->sent_at());
+    const auto words = index_words(m->subject() + "\n" + m->text_body());
+    for (const auto& did : m->delivery_ids()) {
+      auto d = get_in<pb::Delivery>(txn, m_deliveries, did, "delivery");
+      if (!d) {
+        continue;
+      }
+      deliveries.insert(did);
+      ++result.deliveries;
+      for (const auto& rid : d->reply_ids()) {
+        auto r = get_in<pb::Reply>(txn, m_replies, rid, "reply");
+        if (r) {
+          for (const auto& a : r->attachments()) {
+            candidate_blobs.insert(a.sha256());
+          }
+        }
+        replies.insert(rid);
+        ++result.replies;
+        rc = rc != 0 ? rc : del(m_replies, rid);
+      }
+      const std::string tail = inv + did;
+      if (mode == PurgeMode::apply && rc == 0) {
+        rc = count_delivery(txn.get(), m.value(), static_cast<model::Status>(d->status()), -1,
+                            words);
+        rc = rc != 0 ? rc : index_addresses(txn.get(), m.value(), d.value(), tail, -1);
+      }
+      rc = rc != 0 ? rc : del(m_deliveries, did);
+      rc = rc != 0 ? rc : del(m_idx_sent, tail);
+      rc = rc != 0 ? rc : del(m_idx_status, std::string(1, static_cast<char>(d->status())) + tail);
+      rc = rc != 0 ? rc : del(m_idx_type, std::string(1, static_cast<char>(m->type())) + tail);
+      if (!m->consultation().empty()) {
+        rc = rc != 0 ? rc : del(m_idx_consult, m->consultation() + std::string(1, '\0') + tail);
+      }
+      for (const auto& w : words) {
+        rc = rc != 0 ? rc : del(m_idx_word, w + std::string(1, '\0') + tail);
+      }
+    }
+    rc = rc != 0 ? rc : del(m_messages, mid);
+    if (!m->message_id().empty()) {
+      // Only when the Message-ID still names this message.
+      MDB_val k = val(m->message_id());
+      MDB_val v;
+      if (m->message_id().size() <= 511 && mdb_get(txn.get(), m_msgids, &k, &v) == 0 &&
+          view(v) == mid) {
+        rc = rc != 0 ? rc : del(m_msgids, m->message_id());
+      }
+    }
+    for (std::uint32_t seq = 1; seq <= m->event_count(); ++seq) {
+      ++result.events;
+      rc = rc != 0 ? rc : del(m_events, seq_key(mid, seq));
+    }
+    if (rc != 0) {
+      return lmdb_error(rc, "purge");
+    }
+  }
+  if (result.messages.empty()) {
+    return result;
+  }
+  // Tokens and idempotency entries (and event dedupe keys) that name a purged delivery.
+  auto sweep = [&](MDB_dbi dbi, bool tokens, std::size_t* count) -> int {
+    lmdb::Cursor cur(txn.get(), dbi);
+    if (cur.rc() != 0) {
+      return cur.rc();
+    }
+    MDB_val k;
+    MDB_val v;
+    int r = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
+    for (; r == 0; r = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
+      std::string owner;
+      if (tokens) {
+        pb::Token t;
+        if (!t.ParseFromArray(v.mv_data, static_cast<int>(v.mv_size))) {
+          continue;
+        }
+        owner = t.delivery();
+      } else {
+        owner = std::string(view(v));
+      }
+      if (deliveries.count(owner) == 0) {
+        continue;
+      }
+      if (count != nullptr) {
+        ++*count;
+      }
+      if (mode == PurgeMode::apply) {
+        if (int d = mdb_cursor_del(cur.get(), 0); d != 0) {
+          return d;
+        }
+      }
+    }
+    return r == MDB_NOTFOUND ? 0 : r;
+  };
+  if (int r = sweep(m_tokens, true, &result.tokens); r != 0) {
+    return lmdb_error(r, "purge tokens");
+  }
+  if (int r = sweep(m_idem, false, nullptr); r != 0) {
+    return lmdb_error(r, "purge idempotency keys");
+  }
+  // Blobs: kept when a remaining message or reply still refers to them.
+  std::set<std::string> still_used;
+  {
+    std::set<std::string> purged(result.messages.begin(), result.messages.end());
+    lmdb::Cursor cur(txn.get(), m_messages);
+    MDB_val k;
+    MDB_val v;
+    int r = cur.rc() != 0 ? cur.rc() : mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
+    for (; r == 0; r = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
+      if (purged.count(std::string(view(k))) != 0) {
+        continue; // dry run: still there
+      }
+      pb::Message m;
+      if (!m.ParseFromArray(v.mv_data, static_cast<int>(v.mv_size))) {
+        continue;
+      }
+      if (candidate_blobs.count(m.original_sha256()) != 0) {
+        still_used.insert(m.original_sha256());
+      }
+      for (const auto& a : m.attachments()) {
+        if (candidate_blobs.count(a.sha256()) != 0) {
+          still_used.insert(a.sha256());
+        }
+      }
+    }
+    if (r != 0 && r != MDB_NOTFOUND) {
+      return lmdb_error(r, "purge blobs");
+    }
+    lmdb::Cursor rcur(txn.get(), m_replies);
+    r = rcur.rc() != 0 ? rcur.rc() : mdb_cursor_get(rcur.get(), &k, &v, MDB_FIRST);
+    for (; r == 0; r = mdb_cursor_get(rcur.get(), &k, &v, MDB_NEXT)) {
+      if (replies.count(std::string(view(k))) != 0) {
+        continue;
+      }
+      pb::Reply rep;
+      if (!rep.ParseFromArray(v.mv_data, static_cast<int>(v.mv_size))) {
+        continue;
+      }
+      for (const auto& a : rep.attachments()) {
+        if (candidate_blobs.count(a.sha256()) != 0) {
+          still_used.insert(a.sha256());
+        }
+      }
+    }
+    if (r != 0 && r != MDB_NOTFOUND) {
+      return lmdb_error(r, "purge blobs");
+    }
+  }
+  for (const auto& sha : candidate_blobs) {
+    if (sha.empty()) {
+      continue;
+    }
+    if (still_used.count(sha) != 0) {
+      ++result.blobs_kept;
+      continue;
+    }
+    ++result.blobs_deleted;
+    if (int r = del(m_blobs, sha); r != 0) {
+      return lmdb_error(r, "purge blobs");
+    }
+  }
+  if (mode == PurgeMode::apply) {
+    if (int r = txn.commit(); r != 0) {
+      return lmdb_error(r, "commit");
+    }
+  }
+  return result;
+}
+
+} // namespace pli::store::detail
