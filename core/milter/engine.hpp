@@ -12,6 +12,7 @@
 #include "core/util/time.hpp"
 
 #include <memory>
+#include <chrono>
 #include <string>
 #include <utility>
 #include <vector>
@@ -128,6 +129,12 @@ public:
 
   // Normalises an address from smtpd ("<a@B>") or the DSN path ("a@B", "", "<>").
   static std::string normalise(const std::string& address);
+
+  // How long a report for a young delivery whose `sent` is not yet recorded waits for it
+  // (Postfix reports a notice while the milter that injected it is still recording its
+  // `sent`) before it is tempfailed: under load most reports would otherwise be deferred
+  // for Postfix's queue run delay. Tests set 0.
+  std::chrono::milliseconds unsent_wait{3000};
 
 private:
   Verdict registered(Transaction& t, MtaSession& mta, const std::string& queue_id);
