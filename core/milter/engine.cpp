@@ -704,8 +704,8 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
             ? util::sha256_hex(d->id() + "\n" + std::string(kind_name))
             : util::sha256_hex(d->id() + "\n" + std::string(kind_name) + "\n" + match->status +
                                "\n" + match->final_recipient + "\n" + match->diagnostic_code +
-                               "\n" + report->reporting_mta + "\n" + report->arrival_date +
-                               "\n" + match->last_attempt_date + "\n" + match->will_retry_until);
+                               "\n" + report->reporting_mta + "\n" + report->arrival_date + "\n" +
+                               match->last_attempt_date + "\n" + match->will_retry_until);
     events.push_back(store::NewEvent{d->id(), *kind, now, std::move(detail), dedupe});
     if (*kind == model::EventKind::failed) {
       failed_before.push_back(d.value());

@@ -11,8 +11,8 @@
 #include "core/store/store.hpp"
 #include "core/util/time.hpp"
 
-#include <memory>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>

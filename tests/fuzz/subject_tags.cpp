@@ -13,7 +13,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string subject = in.substr(0, nl);
   const std::string header = nl == std::string::npos ? "" : in.substr(nl + 1);
   const auto opts = pli::milter::parse_client_options(subject, header);
-  if (opts.subject.size() > subject.size() + 1 || (!opts.subject_changed && opts.subject != subject)) {
+  if (opts.subject.size() > subject.size() + 1 ||
+      (!opts.subject_changed && opts.subject != subject)) {
     __builtin_trap();
   }
   if (opts.reference && !pli::milter::valid_reference(*opts.reference)) {

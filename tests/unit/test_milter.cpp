@@ -262,9 +262,9 @@ TEST_CASE("DSNs become events once, only for sent deliveries", "[milter][dsn]")
   // A second success report for the same delivery (its notice injected twice: the milter
   // killed between the injection and its `sent`), with other details: nothing more.
   send("pli-bounce+dsent@example.org",
-       "X-Second: yes\n" + dsn("delivered", "2.0.0").replace(
-                               dsn("delivered", "2.0.0").find("mail.example.org"), 16,
-                               "other.example.org"));
+       "X-Second: yes\n" + dsn("delivered", "2.0.0")
+                               .replace(dsn("delivered", "2.0.0").find("mail.example.org"), 16,
+                                        "other.example.org"));
   CHECK(ts.store->events_of_message("mtest").value().size() == 2);
 
   // A late "delayed" does not make it "sending" again (but is kept as evidence).
