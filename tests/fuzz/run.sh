@@ -57,7 +57,7 @@ for t in "${targets[@]}"; do
         echo "ok - $t: $(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$build/$t.log" | grep -oE '[0-9]+$') runs in ${seconds}s, corpus $(ls "$work" | wc -l)"
     else
         echo "FAIL: $t (log: $build/$t.log; input in $build/crashes/)"
-        grep -E 'ERROR|SUMMARY|#[0-9]+ 0x' "$build/$t.log" | head -n 30
+        grep -E 'ERROR|SUMMARY|#[0-9] 0x' "$build/$t.log" | head -n 12 || true
         status=1
     fi
 done
