@@ -74,5 +74,8 @@ code=$(curl -sS -o "$W/sent.html" -w '%{http_code}' -F text="Ma réponse" -F fil
 $PLI show upload-1@buyer.example --json |
     pli_json '[e["detail"].get("attachments") for e in j["deliveries"][0]["events"] if e["kind"]=="reply"]' |
     grep -qx "\['1'\]" || fail "the reply event does not name its one attachment"
-pfx_wait_sink_count 8 30 # the buyer's reply notice
+# the buyer's reply notice (to alice@buyer.example, delivered locally), queued once
+reply_notice() { grep -q 'event=reply_notice .*queued as' "$W/linkd.log"; }
+_pfx_wait 30 "the buyer's reply notice" "" reply_notice
+[ "$(grep -c 'event=reply_notice' "$W/linkd.log")" = 1 ] || fail "not one reply notice"
 echo "ok 4 - the recipient uploads again: one reply with its file, the buyer notified"
