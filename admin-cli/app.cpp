@@ -38,7 +38,7 @@ std::string resolve_message(store::Store& st, const std::string& id, std::string
     return id;
   }
   if (!missing(m.error())) {
-    throw Failure(k_exit_store, m.error().message);
+    throw Failure(k_exit_store, fmt::format("cannot read '{}': {}", id, m.error().message));
   }
   auto d = st.get_delivery(id);
   if (d) {
@@ -48,7 +48,7 @@ std::string resolve_message(store::Store& st, const std::string& id, std::string
     return d->message();
   }
   if (!missing(d.error())) {
-    throw Failure(k_exit_store, d.error().message);
+    throw Failure(k_exit_store, fmt::format("cannot read '{}': {}", id, d.error().message));
   }
   std::string mid = id;
   if (mid.size() > 2 && mid.front() == '<' && mid.back() == '>') {
@@ -59,7 +59,7 @@ std::string resolve_message(store::Store& st, const std::string& id, std::string
     return found.value();
   }
   if (!missing(found.error())) {
-    throw Failure(k_exit_store, found.error().message);
+    throw Failure(k_exit_store, fmt::format("cannot read '{}': {}", id, found.error().message));
   }
   throw Failure(k_exit_unknown_id, fmt::format("no message or delivery '{}' (give a message id, "
                                                "a delivery id or a Message-ID)",
