@@ -5,7 +5,7 @@ CMAKE_FLAGS ?=
 # ccache hashes paths relative to the checkout, so that any clone reuses the cache.
 export CCACHE_BASEDIR := $(CURDIR)
 
-.PHONY: all deps build demo check test clean format lint deb
+.PHONY: all deps build demo check test clean format lint deb fuzz
 
 all: build
 
@@ -28,6 +28,11 @@ check: deps
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# libFuzzer targets (tests/fuzz): FUZZ_SECONDS each (60 by default), crashes in $(BUILD)/fuzz/crashes
+FUZZ_SECONDS ?= 60
+fuzz: deps $(BUILD)/build.ninja
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

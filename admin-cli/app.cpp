@@ -28,21 +28,38 @@ util::Micros parse_date(const config::Config& c, const std::string& option,
 
 std::string resolve_message(store::Store& st, const std::string& id, std::string* delivery)
 {
-  if (auto m = st.get_message(id)) {
+  // Only "not found" moves on to the next kind of id: a record that cannot be read (corrupt,
+  // newer schema, I/O) is a store error (exit 74), never "no such id".
+  auto missing = [](const util::Error& e) {
+    return e.code == static_cast<int>(store::Errc::not_found);
+  };
+  auto m = st.get_message(id);
+  if (m) {
     return id;
   }
-  if (auto d = st.get_delivery(id)) {
+  if (!missing(m.error())) {
+    throw Failure(k_exit_store, fmt::format("cannot read '{}': {}", id, m.error().message));
+  }
+  auto d = st.get_delivery(id);
+  if (d) {
     if (delivery != nullptr) {
       *delivery = id;
     }
     return d->message();
   }
+  if (!missing(d.error())) {
+    throw Failure(k_exit_store, fmt::format("cannot read '{}': {}", id, d.error().message));
+  }
   std::string mid = id;
   if (mid.size() > 2 && mid.front() == '<' && mid.back() == '>') {
     mid = mid.substr(1, mid.size() - 2);
   }
-  if (auto m = st.find_by_message_id(mid)) {
-    return m.value();
+  auto found = st.find_by_message_id(mid);
+  if (found) {
+    return found.value();
+  }
+  if (!missing(found.error())) {
+    throw Failure(k_exit_store, fmt::format("cannot read '{}': {}", id, found.error().message));
   }
   throw Failure(k_exit_unknown_id, fmt::format("no message or delivery '{}' (give a message id, "
                                                "a delivery id or a Message-ID)",

@@ -17,6 +17,7 @@
 
 #include <cstring>
 #include <set>
+#include <thread>
 
 namespace pli::milter {
 
@@ -69,6 +70,23 @@ Verdict store_failure(const util::Error& e)
     return tempfail(Outcome::tempfail_store_full, "pli store full, try again later");
   }
   return tempfail(Outcome::tempfail_store_error, "pli store unavailable, try again later");
+}
+
+// The log line of a store failure that tempfails the message: a full store says what to do.
+Verdict store_failure_logged(const std::string& queue_id, const util::Error& e,
+                             const std::string& from)
+{
+  if (e.code == static_cast<int>(store::Errc::full)) {
+    log::line(log::Level::error, queue_id,
+              {{"decision", "tempfail_store_full"},
+               {"store", e.message},
+               {"action", "raise store.map_size_mb and restart the pli daemons, or pli purge"},
+               {"from", from}});
+  } else {
+    log::line(log::Level::error, queue_id,
+              {{"decision", "tempfail_store_error"}, {"store", e.message}, {"from", from}});
+  }
+  return store_failure(e);
 }
 
 std::string header_value(const Transaction& t, std::string_view name)
@@ -368,7 +386,7 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
     if (auto existing = m_store.find_by_idempotency_key(key)) {
       auto d = m_store.get_delivery(existing.value());
       if (!d) {
-        return store_failure(d.error());
+        return store_failure_logged(queue_id, d.error(), t.sender);
       }
       p.delivery = d.value();
       p.already_sent = p.delivery.sent_at() != 0;
@@ -376,11 +394,11 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
       if (!p.already_sent && mode == model::Mode::ar) {
         p.token = util::base64url(util::random_bytes(16));
         if (auto st = m_store.add_token(p.delivery.id(), util::sha256_hex(p.token), expires); !st) {
-          return store_failure(st.error());
+          return store_failure_logged(queue_id, st.error(), t.sender);
         }
       }
     } else if (existing.error().code != static_cast<int>(store::Errc::not_found)) {
-      return store_failure(existing.error());
+      return store_failure_logged(queue_id, existing.error(), t.sender);
     } else {
       p.delivery.set_id(util::random_id("d"));
       p.delivery.set_recipient(r.address);
@@ -434,9 +452,7 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
       }
     }
     if (auto st = m_store.create_message(nm); !st) {
-      log::line(log::Level::error, queue_id,
-                {{"decision", "tempfail"}, {"store", st.error().message}});
-      return store_failure(st.error());
+      return store_failure_logged(queue_id, st.error(), t.sender);
     }
   }
 
@@ -483,7 +499,9 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
       in.link = m_config.linkd.public_url + "/m/" + p.token;
       in.expires_at = p.delivery.expires_at();
       in.now = now;
-      in.message_id = did + "." + std::to_string(now) + "@" + m_config.bounce.domain;
+      // Stable across retries: a notice injected twice (the milter killed between the
+      // injection and its `sent` record) carries the same Message-ID both times.
+      in.message_id = did + "@" + m_config.bounce.domain;
       in.reply_allowed = reply;
       e.data = mime::compose_notice(in);
     } else {
@@ -531,10 +549,9 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
   }
   if (!sent.empty()) {
     if (auto st = m_store.append_events(sent); !st) {
-      // Injected but not recorded: the client retries and may send one identical notice twice.
-      log::line(log::Level::error, queue_id,
-                {{"decision", "tempfail"}, {"store", st.error().message}});
-      return store_failure(st.error());
+      // Injected but not recorded: the client retries and sends the notice again (same
+      // delivery, same Message-ID).
+      return store_failure_logged(queue_id, st.error(), t.sender);
     }
   }
   if (!failure.empty()) {
@@ -598,7 +615,7 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
     auto d = m_store.get_delivery(r.delivery);
     if (!d) {
       if (d.error().code != static_cast<int>(store::Errc::not_found)) {
-        return store_failure(d.error());
+        return store_failure_logged(queue_id, d.error(), "<>");
       }
       log::line(log::Level::warning, queue_id,
                 {{"decision", "dsn_unattributed"},
@@ -606,9 +623,20 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
                  {"delivery", r.delivery}});
       continue;
     }
+    // Postfix may report a notice before its `sent` is recorded (the record follows the
+    // injection): wait a little for it; then a young delivery's report is retried later,
+    // an old one is ignored.
+    for (auto waited = std::chrono::milliseconds(0);
+         d->sent_at() == 0 && now - d->created_at() < k_unsent_grace && waited < unsent_wait;
+         waited += std::chrono::milliseconds(50)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      auto again = m_store.get_delivery(r.delivery);
+      if (!again) {
+        return store_failure_logged(queue_id, again.error(), "<>");
+      }
+      d = std::move(again);
+    }
     if (d->sent_at() == 0) {
-      // Postfix may report a notice before its `sent` is recorded (the record follows the
-      // injection): a young delivery's report is retried later, an old one is ignored.
       if (now - d->created_at() < k_unsent_grace) {
         log::line(log::Level::info, queue_id,
                   {{"decision", "tempfail"},
@@ -669,11 +697,15 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
     for (auto it = detail.begin(); it != detail.end();) {
       it = it->second.empty() ? detail.erase(it) : std::next(it);
     }
+    // A delivery is delivered once: a second success report (its notice injected twice,
+    // see registered()) records nothing. Other reports are duplicates when identical.
     const std::string dedupe =
-        util::sha256_hex(d->id() + "\n" + std::string(kind_name) + "\n" + match->status + "\n" +
-                         match->final_recipient + "\n" + match->diagnostic_code + "\n" +
-                         report->reporting_mta + "\n" + report->arrival_date + "\n" +
-                         match->last_attempt_date + "\n" + match->will_retry_until);
+        *kind == model::EventKind::delivered
+            ? util::sha256_hex(d->id() + "\n" + std::string(kind_name))
+            : util::sha256_hex(d->id() + "\n" + std::string(kind_name) + "\n" + match->status +
+                               "\n" + match->final_recipient + "\n" + match->diagnostic_code +
+                               "\n" + report->reporting_mta + "\n" + report->arrival_date + "\n" +
+                               match->last_attempt_date + "\n" + match->will_retry_until);
     events.push_back(store::NewEvent{d->id(), *kind, now, std::move(detail), dedupe});
     if (*kind == model::EventKind::failed) {
       failed_before.push_back(d.value());
@@ -686,7 +718,7 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
   }
   if (!events.empty()) {
     if (auto st = m_store.append_events(events); !st) {
-      return store_failure(st.error());
+      return store_failure_logged(queue_id, st.error(), "<>");
     }
   }
   for (const auto& before : failed_before) {

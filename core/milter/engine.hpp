@@ -11,6 +11,7 @@
 #include "core/store/store.hpp"
 #include "core/util/time.hpp"
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <utility>
@@ -128,6 +129,12 @@ public:
 
   // Normalises an address from smtpd ("<a@B>") or the DSN path ("a@B", "", "<>").
   static std::string normalise(const std::string& address);
+
+  // How long a report for a young delivery whose `sent` is not yet recorded waits for it
+  // (Postfix reports a notice while the milter that injected it is still recording its
+  // `sent`) before it is tempfailed: under load most reports would otherwise be deferred
+  // for Postfix's queue run delay. Tests set 0.
+  std::chrono::milliseconds unsent_wait{3000};
 
 private:
   Verdict registered(Transaction& t, MtaSession& mta, const std::string& queue_id);

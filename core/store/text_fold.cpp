@@ -12,7 +12,8 @@ std::string fold(const std::string& text)
   if (!g_utf8_validate(text.data(), static_cast<gssize>(text.size()), nullptr)) {
     std::string ascii;
     for (char c : text) {
-      ascii.push_back(static_cast<unsigned char>(c) < 0x80 ? c : ' ');
+      // NUL too: g_utf8_validate refuses it, and keeping it recursed without end.
+      ascii.push_back(c != '\0' && static_cast<unsigned char>(c) < 0x80 ? c : ' ');
     }
     return fold(ascii);
   }

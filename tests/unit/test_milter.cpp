@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 using namespace pli;
 using milter::Engine;
@@ -141,6 +142,17 @@ TEST_CASE("subject tags and X-Pli-Options", "[milter][options]")
   }
 }
 
+TEST_CASE("a tag with a NUL byte and invalid UTF-8 is kept, without a crash", "[milter][options]")
+{
+  // Found by the subject_tags fuzz target: store::fold recursed without end on a NUL byte
+  // in text that is not valid UTF-8 (the milter's thread died of a stack overflow).
+  const std::string subject("Re: [E\0XT] [REF:2022AK_014] Objet \x84\x84", 36);
+  const auto o = milter::parse_client_options(subject, "");
+  CHECK(o.reference == "2022AK_014");
+  CHECK(o.subject == std::string("Re: [E\0XT] Objet \x84\x84", 19));
+  CHECK(store::fold(std::string("a\0\xff", 3)) == "a  ");
+}
+
 TEST_CASE("who is a buyer, which recipients are internal", "[milter]")
 {
   auto config = make_config();
@@ -213,6 +225,7 @@ TEST_CASE("DSNs become events once, only for sent deliveries", "[milter][dsn]")
   auto config = make_config();
   TempStore ts;
   Engine engine(config, *ts.store);
+  engine.unsent_wait = std::chrono::milliseconds(0);
   Recording mta;
   mta.macros["i"] = "ABC123";
 
@@ -257,6 +270,14 @@ TEST_CASE("DSNs become events once, only for sent deliveries", "[milter][dsn]")
   send("pli-bounce+dsent@example.org", dsn("relayed", "2.0.0"));
   CHECK(ts.store->events_of_message("mtest").value().size() == 2);
 
+  // A second success report for the same delivery (its notice injected twice: the milter
+  // killed between the injection and its `sent`), with other details: nothing more.
+  send("pli-bounce+dsent@example.org",
+       "X-Second: yes\n" + dsn("delivered", "2.0.0")
+                               .replace(dsn("delivered", "2.0.0").find("mail.example.org"), 16,
+                                        "other.example.org"));
+  CHECK(ts.store->events_of_message("mtest").value().size() == 2);
+
   // A late "delayed" does not make it "sending" again (but is kept as evidence).
   send("<pli-bounce+DSENT@example.org>", dsn("delayed", "4.2.1"));
   auto events = ts.store->events_of_message("mtest").value();
@@ -281,6 +302,19 @@ TEST_CASE("DSNs become events once, only for sent deliveries", "[milter][dsn]")
   CHECK(vy.reply_code == "451");
   CHECK_FALSE(vy.discard);
   CHECK(ts.store->events_of_message("myoung").value().empty());
+
+  // ... unless its `sent` is recorded while the report waits for it (unsent_wait).
+  engine.unsent_wait = std::chrono::milliseconds(3000);
+  std::thread recorder([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    REQUIRE(ts.store->append_events({{"dyoung", model::EventKind::sent, 3, {}, {}}}).ok());
+  });
+  auto vw = send("pli-bounce+dyoung@example.org", dsn("relayed", "2.0.0"));
+  recorder.join();
+  CHECK(vw.outcome == milter::Outcome::dsn_recorded);
+  CHECK(static_cast<model::Status>(ts.store->get_delivery("dyoung")->status()) ==
+        model::Status::delivered);
+  engine.unsent_wait = std::chrono::milliseconds(0);
 
   // Never sent long ago, unknown: ignored, logged, discarded.
   auto v2 = send("pli-bounce+dnever@example.org", dsn("failed", "5.1.1"));

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Faults around the re-injection listener and pli-linkd, with the real Postfix and daemons:
+# 1. Postfix's re-injection listener goes away (its master.cf entry commented out, reload):
+#    buyers' mail gets 451 4.3.0, no `sent`, nothing queued; once it is back (reload) the
+#    clients' retries are registered, each recipient gets exactly one notice, one `sent`.
+# 2. pli-linkd is killed (SIGKILL) while a reply is being uploaded: no reply and no `reply`
+#    event are recorded; after a restart the recipient uploads again and it is recorded once.
+set -euo pipefail
+. "$(dirname "$0")/../harness/pli_lib.sh"
+pli_setup
+W=$PLI_WORK
+listening() { ss -ltnH "sport = :$PFX_PORT_REINJECT" | grep -q .; }
+not_listening() { ! listening; }
+
+cp "$PFX_CONF_DIR/master.cf" "$W/master.cf.orig"
+postconf -c "$PFX_CONF_DIR" -M# "127.0.0.1:$PFX_PORT_REINJECT/inet"
+grep -q "^#127.0.0.1:$PFX_PORT_REINJECT" "$PFX_CONF_DIR/master.cf" || fail "could not comment out the listener"
+postfix -c "$PFX_CONF_DIR" reload >/dev/null 2>&1 || fail "postfix reload failed"
+_pfx_wait 20 "the re-injection listener to close" "" not_listening
+
+send() { # send I: message I to down$I@remote.example; the swaks output in $W/down-I.out
+    swaks --server 127.0.0.1 --port "$PFX_PORT_IN" --from alice@buyer.example \
+        --to "down$1@remote.example,down$1b@remote.example" --header "Subject: Hors service $1" \
+        --header "Message-ID: <down-$1@buyer.example>" --body "Message $1" >"$W/down-$1.out" 2>&1
+}
+for i in 1 2 3; do
+    send "$i" && fail "message $i was accepted while the re-injection listener was down"
+    grep -qE '<\*\* +451 4\.3\.0 ' "$W/down-$i.out" || fail "message $i: $(grep '<\*\*' "$W/down-$i.out")"
+done
+grep -q 'decision=tempfail_reinject_unreachable' "$W/milter.log" || fail "no tempfail_reinject_unreachable line"
+n=$($PLI export --format json | pli_json 'sum(1 for d in (j["items"] if isinstance(j, dict) else j) for e in d["events"] if e["kind"]=="sent")')
+[ "$n" = 0 ] || fail "$n sent events while the listener was down"
+postqueue -c "$PFX_CONF_DIR" -p | grep -q "down1@remote.example" && fail "a refused message is in the queue"
+echo "ok 1 - re-injection listener down: 451 4.3.0 for each message, no sent event, nothing queued"
+
+cp "$W/master.cf.orig" "$PFX_CONF_DIR/master.cf"
+postfix -c "$PFX_CONF_DIR" reload >/dev/null 2>&1 || fail "postfix reload failed"
+_pfx_wait 20 "the re-injection listener to come back" "" listening
+for i in 1 2 3; do send "$i" || fail "retry $i refused: $(grep '<\*\*' "$W/down-$i.out")"; done
+pfx_wait_sink_count 6 30
+sleep 1
+[ "$(pfx_sink_count)" = 6 ] || fail "$(pfx_sink_count) notices for 6 recipients"
+for i in 1 2 3; do
+    $PLI show "down-$i@buyer.example" --json | pli_json '[sum(1 for e in d["events"] if e["kind"]=="sent") for d in j["deliveries"]]' |
+        grep -qx '\[1, 1\]' || fail "message $i: not one sent per delivery"
+done
+echo "ok 2 - listener back: the retries are registered, 6 notices, one sent per delivery"
+
+# 2. A reply upload cut by SIGKILL.
+pfx_send --from alice@buyer.example --to rep@remote.example --header "Subject: [REPONSE] Question" \
+    --header "Message-ID: <upload-1@buyer.example>" --body "Merci de répondre."
+pfx_wait_sink_count 7 30
+link=$(pli_notice_link "$(grep -l 'rep@remote.example' $(pfx_sink_files) | head -n 1)")
+curl -fsS -o /dev/null -X POST "$link" || fail "read failed"
+head -c 3000000 /dev/urandom >"$W/big.bin"
+curl -sS -o /dev/null --limit-rate 300k -F text="Ma réponse" -F files=@"$W/big.bin" "$link/reply" \
+    >"$W/upload.out" 2>&1 &
+upload=$!
+sleep 3
+kill -0 "$upload" 2>/dev/null || fail "the upload finished before linkd was killed"
+kill -9 "$PLI_LINKD_PID"; wait "$PLI_LINKD_PID" 2>/dev/null || true
+wait "$upload" && fail "the cut upload reported success"
+"$PLI_BIN_DIR/linkd/pli-linkd" --config "$PLI_CONFIG" --foreground >>"$W/linkd.log" 2>&1 &
+PLI_LINKD_PID=$!
+pfx_on_exit "kill $PLI_LINKD_PID 2>/dev/null; wait $PLI_LINKD_PID 2>/dev/null || true"
+_pfx_wait 20 "pli-linkd to listen again" "" curl -fs -o /dev/null "$PLI_URL/healthz"
+replies() { $PLI show upload-1@buyer.example --json | pli_json 'sum(1 for e in j["deliveries"][0]["events"] if e["kind"]=="reply")'; }
+[ "$(replies)" = 0 ] || fail "a cut upload recorded a reply"
+echo "ok 3 - linkd killed during a 3 MB reply upload: no reply recorded"
+
+code=$(curl -sS -o "$W/sent.html" -w '%{http_code}' -F text="Ma réponse" -F files=@"$W/big.bin" "$link/reply")
+[ "$code" = 200 ] || fail "the second upload answered $code"
+[ "$(replies)" = 1 ] || fail "not exactly one reply after the second upload"
+$PLI show upload-1@buyer.example --json |
+    pli_json '[e["detail"].get("attachments") for e in j["deliveries"][0]["events"] if e["kind"]=="reply"]' |
+    grep -qx "\['1'\]" || fail "the reply event does not name its one attachment"
+# the buyer's reply notice (to alice@buyer.example, delivered locally), queued once
+reply_notice() { grep -q 'event=reply_notice .*queued as' "$W/linkd.log"; }
+_pfx_wait 30 "the buyer's reply notice" "" reply_notice
+[ "$(grep -c 'event=reply_notice' "$W/linkd.log")" = 1 ] || fail "not one reply notice"
+echo "ok 4 - the recipient uploads again: one reply with its file, the buyer notified"
