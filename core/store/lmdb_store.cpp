@@ -22,6 +22,7 @@
 //                  (s sent, S status, T type, C consultation), kept in the same transactions
 //                  as the indexes, so that `list` totals need no scan of whole days
 // inv(t) is (INT64_MAX - t) as 8 bytes big-endian, so that a forward scan is newest first.
+#include "core/store/credentials.hpp"
 #include "core/store/evidence.hpp"
 #include "core/store/lmdb.hpp"
 #include "core/store/store.hpp"
@@ -147,6 +148,10 @@ public:
         rc = 0;
       }
       m_have_counts = rc == 0;
+    }
+    if (int rc = credentials::open(txn.get(), read_only, &m_credentials);
+        rc != 0 && !(read_only && rc == MDB_NOTFOUND)) {
+      return lmdb_error(rc, "opening database 'credentials'");
     }
     if (int rc = txn.commit(); rc != 0) {
       return lmdb_error(rc, "opening the store");
@@ -476,6 +481,21 @@ public:
                                const std::function<bool(const ListItem&)>& fn) override;
   Result<PurgeResult> purge(util::Micros before, PurgeMode mode) override;
 
+  // The buyers' area (credentials.cpp).
+  Result<util::Unit> put_credential(const std::string& key, const pb::Credential& c,
+                                    util::Micros now) override
+  {
+    return credentials::put(m_env.get(), m_credentials, key, c, now);
+  }
+  Result<pb::Credential> get_credential(const std::string& key) override
+  {
+    return credentials::get(m_env.get(), m_credentials, key);
+  }
+  Result<pb::Credential> take_credential(const std::string& key) override
+  {
+    return credentials::take(m_env.get(), m_credentials, key);
+  }
+
 private:
   static util::Error conflict(const std::string& what)
   {
@@ -729,6 +749,7 @@ private:
   static constexpr std::string_view k_counts_built{"\0built", 6};
 
   lmdb::Env m_env;
+  MDB_dbi m_credentials = 0;
   MDB_dbi m_counts = 0;
   bool m_have_counts = false;
   MDB_dbi m_messages = 0, m_deliveries = 0, m_events = 0, m_tokens = 0, m_blobs = 0,
@@ -1109,8 +1130,7 @@ Result<ListResult> LmdbStore::list(const Query& q)
   const int index_filters =
       (q.statuses.empty() ? 0 : 1) + (q.type ? 1 : 0) + (q.consultation.empty() ? 0 : 1);
   const bool unfiltered = m_have_counts && index_filters <= 1 && q.recipient.empty() &&
-                          q.sender.empty() && q.senders.empty() &&
-                          index_words(q.keywords).empty();
+                          q.sender.empty() && q.senders.empty() && index_words(q.keywords).empty();
   std::size_t known_total = 0;
   if (unfiltered) {
     std::vector<std::pair<char, std::string>> prefixes;
