@@ -130,6 +130,15 @@ MHD_Result on_post_data(void* cls, MHD_ValueKind /*kind*/, const char* key, cons
   return MHD_YES;
 }
 
+MHD_Result on_query_arg(void* cls, MHD_ValueKind /*kind*/, const char* key, const char* value)
+{
+  auto* query = static_cast<std::vector<std::pair<std::string, std::string>>*>(cls);
+  if (key != nullptr && query->size() < 100) {
+    query->emplace_back(key, value == nullptr ? "" : value);
+  }
+  return MHD_YES;
+}
+
 void on_completed(void* /*cls*/, MHD_Connection* /*c*/, void** con_cls,
                   MHD_RequestTerminationCode /*toe*/)
 {
@@ -196,6 +205,11 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* url, const char*
     x->req.client_ip =
         client_address(peer, xff == nullptr ? "" : xff, server->config->linkd.trusted_proxies);
     x->req.local = xff == nullptr && (peer == "127.0.0.1" || peer == "::1");
+    if (x->req.path.rfind("/suivi", 0) == 0) {
+      MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, &on_query_arg, &x->req.query);
+      const char* cookie = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Cookie");
+      x->req.cookie = cookie == nullptr ? "" : cookie;
+    }
     return queue(c, *x, server->app->handle(x->req));
   } catch (const std::exception& e) {
     log::line(log::Level::error, "", {{"http", "500"}, {"error", e.what()}});

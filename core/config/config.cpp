@@ -23,7 +23,8 @@ enum class Kind
   string,
   uint,
   boolean,
-  string_list
+  string_list,
+  list_map // name -> list of strings
 };
 
 struct Key
@@ -140,6 +141,42 @@ template <typename F> Key list_key(std::string path, bool required, F setter)
                }
                return setter(c, std::move(v));
              }};
+}
+
+template <typename F> Key list_map_key(std::string path, F setter)
+{
+  return Key{path, Kind::list_map, false, [setter](const YAML::Node& n, Config& c) -> std::string {
+               std::map<std::string, std::vector<std::string>> m;
+               for (auto it = n.begin(); it != n.end(); ++it) {
+                 const YAML::Node k = it->first;
+                 const YAML::Node v = it->second;
+                 if (!k.IsScalar() || !v.IsSequence()) {
+                   return "every entry must be NAME: [\"address\", ...]";
+                 }
+                 auto& list = m[k.as<std::string>()];
+                 for (const auto& item : v) {
+                   if (!item.IsScalar()) {
+                     return "every item must be a string";
+                   }
+                   list.push_back(item.as<std::string>());
+                 }
+               }
+               return setter(c, std::move(m));
+             }};
+}
+
+// Lower-cases a list of addresses; an error message when one is not an address.
+std::string addresses(std::vector<std::string>& v)
+{
+  for (auto& a : v) {
+    a = util::ascii_lower(util::trim(a));
+    auto at = a.find('@');
+    if (at == std::string::npos || at == 0 || at + 1 == a.size() ||
+        a.find_first_of(" <>\"") != std::string::npos) {
+      return fmt::format("'{}' is not an address like buyer@example.org", a);
+    }
+  }
+  return "";
 }
 
 const std::vector<Key>& keys()
@@ -289,6 +326,30 @@ const std::vector<Key>& keys()
                [](Config& c, std::uint64_t v) { c.linkd.unknown_tokens_per_minute = v; }),
       uint_key("linkd.timeout_seconds", 1, 3600,
                [](Config& c, std::uint64_t v) { c.linkd.timeout_seconds = v; }),
+      list_map_key("buyers_area.teams",
+                   [](Config& c, std::map<std::string, std::vector<std::string>> v) {
+                     for (auto& [name, members] : v) {
+                       if (auto e = addresses(members); !e.empty()) {
+                         return fmt::format("team {}: {}", name, e);
+                       }
+                     }
+                     c.buyers_area.teams = std::move(v);
+                     return std::string();
+                   }),
+      list_key("buyers_area.admins", false,
+               [](Config& c, std::vector<std::string> v) {
+                 auto e = addresses(v);
+                 c.buyers_area.admins = std::move(v);
+                 return e;
+               }),
+      uint_key("buyers_area.login_link_minutes", 1, 1440,
+               [](Config& c, std::uint64_t v) { c.buyers_area.login_link_minutes = v; }),
+      uint_key("buyers_area.session_hours", 1, 720,
+               [](Config& c, std::uint64_t v) { c.buyers_area.session_hours = v; }),
+      uint_key("buyers_area.logins_per_hour", 1, 10000,
+               [](Config& c, std::uint64_t v) { c.buyers_area.logins_per_hour = v; }),
+      uint_key("buyers_area.logins_per_hour_per_client", 1, 100000,
+               [](Config& c, std::uint64_t v) { c.buyers_area.logins_per_hour_per_client = v; }),
   };
   return k;
 }
@@ -415,6 +476,11 @@ private:
     case Kind::string_list:
       if (!v.IsSequence()) {
         return "must be a list, e.g. [\"a\", \"b\"]";
+      }
+      break;
+    case Kind::list_map:
+      if (!v.IsMap()) {
+        return "must be a mapping of names to lists, e.g. { marches: [\"a@x.org\"] }";
       }
       break;
     }

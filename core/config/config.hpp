@@ -10,6 +10,7 @@
 #include "core/util/result.hpp"
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -84,6 +85,18 @@ struct Config
   {
     std::string dir = "/etc/pli/keys"; // receipt.key (0600, Ed25519 seed), receipt.pub
   } keys;
+
+  // The buyers' area of pli-linkd (/suivi/): who sees whose messages, and its limits.
+  struct BuyersArea
+  {
+    std::map<std::string, std::vector<std::string>> teams; // name -> addresses (lower-case);
+                                                           // members see each other's mail
+    std::vector<std::string> admins;                       // see every message (lower-case)
+    std::uint64_t login_link_minutes = 15;                 // validity of a mailed login link
+    std::uint64_t session_hours = 8;                       // session cookie lifetime
+    std::uint64_t logins_per_hour = 5;                     // login links asked for one address
+    std::uint64_t logins_per_hour_per_client = 30; // login links asked from one client address
+  } buyers_area;
 
   struct Notify
   {

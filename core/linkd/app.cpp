@@ -1,6 +1,7 @@
 #include "core/linkd/app.hpp"
 
 #include "core/linkd/reply_mail.hpp"
+#include "core/linkd/suivi.hpp"
 #include "core/log/log.hpp"
 #include "core/mime/names.hpp"
 #include "core/notify/notify.hpp"
@@ -165,16 +166,6 @@ Response plain(int status, std::string body, Route route)
 
 } // namespace
 
-struct App::Link
-{
-  std::string token;
-  store::pb::Token tok;
-  store::pb::Delivery delivery;
-  store::pb::Message message;
-  std::optional<store::pb::Reply> reply; // sender links
-  util::Micros now = 0;
-};
-
 std::string client_address(const std::string& peer, const std::string& forwarded_for,
                            const std::vector<std::string>& trusted_proxies)
 {
@@ -210,6 +201,9 @@ Route classify(const std::string& method, const std::string& path)
   if (path.rfind("/static/", 0) == 0) {
     return Route::static_file;
   }
+  if (path == "/suivi" || path.rfind("/suivi/", 0) == 0) {
+    return Route::suivi;
+  }
   const bool m = path.rfind("/m/", 0) == 0;
   const bool r = path.rfind("/r/", 0) == 0;
   if (!m && !r) {
@@ -241,7 +235,7 @@ App::App(const config::Config& config, store::Store& store, util::Clock clock)
   // Partials are expanded once here: mstch tokenizes every partial it is given on each
   // render, which was most of a landing page's cost.
   std::map<std::string, std::string> partials;
-  for (const char* p : {"top", "bottom", "facts"}) {
+  for (const char* p : {"top", "bottom", "facts", "suivi_top", "suivi_bottom"}) {
     const std::string name = std::string("_") + p + "." + m_lang + ".html";
     std::string_view t = templates::get(name);
     if (t.empty()) {
@@ -250,7 +244,8 @@ App::App(const config::Config& config, store::Store& store, util::Clock clock)
     partials[std::string("{{> ") + p + "}}"] = std::string(t);
   }
   for (const char* page :
-       {"page", "landing", "content", "reply", "reply_sent", "reply_landing", "reply_content"}) {
+       {"page", "landing", "content", "reply", "reply_sent", "reply_landing", "reply_content",
+        "suivi_login", "suivi_link", "suivi_list", "suivi_detail", "suivi_page"}) {
     const std::string file = std::string(page) + "." + m_lang + ".html";
     std::string t(templates::get(file));
     if (t.empty()) {
@@ -263,7 +258,10 @@ App::App(const config::Config& config, store::Store& store, util::Clock clock)
     }
     m_pages[page] = std::move(t);
   }
+  m_suivi = std::make_unique<BuyersArea>(*this);
 }
+
+App::~App() = default;
 
 std::size_t App::body_limit(const std::string& method, const std::string& path) const
 {
@@ -350,6 +348,11 @@ Response App::route(const Request& request)
   if (request.path == "/static/pli.css" && request.method == "GET") {
     Response r = plain(200, std::string(templates::get("pli.css")), Route::static_file);
     r.content_type = "text/css; charset=utf-8";
+    return r;
+  }
+  if (request.path == "/suivi" || request.path.rfind("/suivi/", 0) == 0) {
+    Response r = m_suivi->handle(request);
+    r.route = Route::suivi;
     return r;
   }
   const bool m = request.path.rfind("/m/", 0) == 0;

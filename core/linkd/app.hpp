@@ -13,6 +13,7 @@
 // POST /r/{token}         records `reply_read`, shows the reply
 // GET  /r/{token}/a/{n}   attachment n of the reply, after the reply was opened
 // GET  /healthz, /metrics (Prometheus text, loopback only), /static/pli.css
+// /suivi/...              the buyers' area (suivi.hpp)
 //
 // Unknown, malformed and wrong-purpose tokens are rate-limited per client address
 // (linkd.unknown_tokens_per_minute, then 429 for every link until the minute ends).
@@ -28,6 +29,7 @@
 #include <mstch/mstch.hpp>
 
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -50,8 +52,10 @@ struct Request
   std::string client_ip; // already resolved through trusted proxies
   std::string user_agent;
   bool local = false; // a direct loopback client without X-Forwarded-For (may read /metrics)
-  std::map<std::string, std::string> form; // decoded form fields of a POST
-  std::vector<UploadedFile> files;         // files of a multipart/form-data POST
+  std::map<std::string, std::string> form;                // decoded form fields of a POST
+  std::vector<std::pair<std::string, std::string>> query; // decoded, in order, repeats kept
+  std::string cookie;                                     // the Cookie header
+  std::vector<UploadedFile> files;                        // files of a multipart/form-data POST
 };
 
 struct Response
@@ -70,10 +74,13 @@ enum class Refusal
   overloaded, // upload buffers exhausted: 503
 };
 
+class BuyersArea;
+
 class App
 {
 public:
   App(const config::Config& config, store::Store& store, util::Clock clock = util::now_micros);
+  ~App();
 
   // Never throws for bad input; may throw on a broken template (a bug).
   Response handle(const Request& request);
@@ -85,7 +92,16 @@ public:
   std::size_t body_limit(const std::string& method, const std::string& path) const;
 
 private:
-  struct Link;
+  friend class BuyersArea; // renders its pages with ours, shares the unknown-token limiter
+  struct Link
+  {
+    std::string token;
+    store::pb::Token tok;
+    store::pb::Delivery delivery;
+    store::pb::Message message;
+    std::optional<store::pb::Reply> reply; // sender links
+    util::Micros now = 0;
+  };
   Response route(const Request& r);
   // The token of a link, checked (rate limit, syntax, lookup, purpose); nullopt with
   // `refused` set to the page to answer (429, 404, 503).
@@ -116,6 +132,7 @@ private:
   FailureLimiter m_unknown;
   std::mutex m_fetch_mutex;
   std::map<std::string, util::Micros> m_last_fetch; // delivery -> last recorded `fetched`
+  std::unique_ptr<BuyersArea> m_suivi;
 };
 
 // Picks the client address: the peer, or the last X-Forwarded-For hop when the peer is

@@ -11,8 +11,6 @@ namespace pli::linkd {
 
 namespace {
 
-constexpr std::int64_t k_window = 60LL * 1000000LL;
-
 bool restricted_name_char(char c)
 {
   // RFC 6838 section 4.2 restricted-name-chars
@@ -108,7 +106,7 @@ bool FailureLimiter::blocked(const std::string& client, std::int64_t now)
     return false;
   }
   auto it = s.windows.find(client);
-  if (it == s.windows.end() || now - it->second.start >= k_window) {
+  if (it == s.windows.end() || now - it->second.start >= m_window) {
     return false;
   }
   return it->second.count >= m_limit;
@@ -120,18 +118,72 @@ void FailureLimiter::failure(const std::string& client, std::int64_t now)
   std::lock_guard lock(s.mutex);
   if (s.windows.size() >= m_max_per_shard) {
     for (auto it = s.windows.begin(); it != s.windows.end();) {
-      it = now - it->second.start >= k_window ? s.windows.erase(it) : std::next(it);
+      it = now - it->second.start >= m_window ? s.windows.erase(it) : std::next(it);
     }
     if (s.windows.size() >= m_max_per_shard) {
       s.windows.clear(); // XXX: a flood from this many addresses resets the windows
     }
   }
   auto& w = s.windows[client];
-  if (now - w.start >= k_window) {
+  if (now - w.start >= m_window) {
     w.start = now;
     w.count = 0;
   }
   ++w.count;
+}
+
+std::string cookie_value(std::string_view header, std::string_view name)
+{
+  std::size_t pos = 0;
+  while (pos < header.size()) {
+    auto end = header.find(';', pos);
+    if (end == std::string_view::npos) {
+      end = header.size();
+    }
+    std::string_view pair = header.substr(pos, end - pos);
+    while (!pair.empty() && pair.front() == ' ') {
+      pair.remove_prefix(1);
+    }
+    auto eq = pair.find('=');
+    if (eq != std::string_view::npos && pair.substr(0, eq) == name) {
+      std::string_view v = pair.substr(eq + 1);
+      while (!v.empty() && v.back() == ' ') {
+        v.remove_suffix(1);
+      }
+      return std::string(v);
+    }
+    pos = end + 1;
+  }
+  return "";
+}
+
+std::string url_encode(std::string_view value)
+{
+  static constexpr char k_hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : value) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(k_hex[c >> 4]);
+      out.push_back(k_hex[c & 15]);
+    }
+  }
+  return out;
+}
+
+bool equal_secret(std::string_view a, std::string_view b)
+{
+  if (a.size() != b.size()) {
+    return false;
+  }
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  }
+  return diff == 0;
 }
 
 } // namespace pli::linkd

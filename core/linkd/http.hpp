@@ -39,15 +39,16 @@ enum class Framing
 // Cache-Control no-store, Referrer-Policy no-referrer, nosniff, the page CSP, framing.
 void add_security_headers(Headers& h, Framing framing = Framing::none);
 
-// Fixed one-minute windows of failures per client address; blocked() once `limit`
+// Fixed windows (one minute unless told) of failures per client address; blocked() once `limit`
 // failures were counted in the current window. Sharded by address (one small lock per
 // shard), bounded memory: old windows are dropped when a shard grows past its share of
 // `max_clients`.
 class FailureLimiter
 {
 public:
-  explicit FailureLimiter(std::uint64_t limit, std::size_t max_clients = 100000)
-      : m_limit(limit), m_max_per_shard(max_clients / k_shards + 1)
+  explicit FailureLimiter(std::uint64_t limit, std::size_t max_clients = 100000,
+                          std::int64_t window_micros = 60LL * 1000000LL)
+      : m_limit(limit), m_max_per_shard(max_clients / k_shards + 1), m_window(window_micros)
   {
   }
   bool blocked(const std::string& client, std::int64_t now_micros);
@@ -69,7 +70,17 @@ private:
 
   std::uint64_t m_limit;
   std::size_t m_max_per_shard;
+  std::int64_t m_window;
   std::array<Shard, k_shards> m_shards;
 };
+
+// The value of cookie `name` in a Cookie header (RFC 6265 section 5.4), "" when absent.
+std::string cookie_value(std::string_view cookie_header, std::string_view name);
+
+// Percent-encodes a query-string value (RFC 3986 unreserved characters kept).
+std::string url_encode(std::string_view value);
+
+// Equal strings, compared in time independent of where they differ (secrets).
+bool equal_secret(std::string_view a, std::string_view b);
 
 } // namespace pli::linkd

@@ -73,6 +73,8 @@ std::string_view name(Route r)
     return "reply_open";
   case Route::reply_download:
     return "reply_download";
+  case Route::suivi:
+    return "suivi";
   case Route::static_file:
     return "static";
   case Route::healthz:

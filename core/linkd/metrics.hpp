@@ -22,6 +22,7 @@ enum class Route : std::uint8_t
   reply_landing,  // GET /r/{token}
   reply_open,     // POST /r/{token}
   reply_download, // GET /r/{token}/a/{n}
+  suivi,          // the buyers' area, /suivi/...
   static_file,    // GET /static/...
   healthz,
   metrics,

@@ -38,8 +38,21 @@ std::string compose_reply_notice(const ReplyNoticeInput& in)
                  {"expires", util::format_human_short(in.expires_at, in.timezone)},
                  {"organisation", in.organisation}};
   const std::string text = mstch::render(std::string(t), ctx);
-  const std::string subject = (en ? "Reply from " : "Réponse de ") + one_line(in.replier) +
-                              (en ? ": " : " : ") + one_line(in.subject);
+  PlainMail m;
+  m.locale = in.locale;
+  m.organisation = in.organisation;
+  m.from_address = in.from_address;
+  m.to = in.to;
+  m.subject = (en ? "Reply from " : "Réponse de ") + in.replier + (en ? ": " : " : ") + in.subject;
+  m.text = text;
+  m.now = in.now;
+  m.message_id = in.message_id;
+  return compose_plain_mail(m);
+}
+
+std::string compose_plain_mail(const PlainMail& in)
+{
+  const bool en = in.locale == model::Locale::en;
   std::string display = mime::encode_header(one_line(in.organisation));
   if (display == one_line(in.organisation)) {
     // plain ASCII: a quoted-string (RFC 5322 section 3.2.4)
@@ -55,7 +68,7 @@ std::string compose_reply_notice(const ReplyNoticeInput& in)
   std::string m;
   m += "From: " + display + " <" + in.from_address + ">\r\n";
   m += "To: <" + one_line(in.to) + ">\r\n";
-  m += "Subject: " + mime::encode_header(subject) + "\r\n";
+  m += "Subject: " + mime::encode_header(one_line(in.subject)) + "\r\n";
   m += "Date: " + util::format_rfc5322(in.now) + "\r\n";
   m += "Message-ID: <" + in.message_id + ">\r\n";
   m += "Auto-Submitted: auto-generated\r\n";
@@ -63,7 +76,7 @@ std::string compose_reply_notice(const ReplyNoticeInput& in)
   m += std::string("Content-Language: ") + (en ? "en" : "fr") + "\r\n";
   m += "Content-Type: text/plain; charset=utf-8\r\n";
   m += "Content-Transfer-Encoding: base64\r\n\r\n";
-  m += mime::base64_lines(text);
+  m += mime::base64_lines(in.text);
   return m;
 }
 

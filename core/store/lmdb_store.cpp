@@ -67,6 +67,10 @@ util::Status LmdbStore::open_dbs(bool read_only)
     m_have_v2 = rc == 0 && arc == 0;
     m_have_counts = m_have_v2 || marked(k_counts_built) == 0;
   }
+  if (int rc = credentials::open(txn.get(), read_only, &m_credentials);
+      rc != 0 && !(read_only && rc == MDB_NOTFOUND)) {
+    return lmdb_error(rc, "opening database 'credentials'");
+  }
   if (int rc = txn.commit(); rc != 0) {
     return lmdb_error(rc, "opening the store");
   }

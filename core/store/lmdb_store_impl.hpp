@@ -25,6 +25,7 @@
 // streams, walk, list, totals). This header is private to core/store.
 #pragma once
 
+#include "core/store/credentials.hpp"
 #include "core/store/lmdb.hpp"
 #include "core/store/store.hpp"
 
@@ -129,6 +130,21 @@ public:
   Result<std::size_t> for_each(const Query& q,
                                const std::function<bool(const ListItem&)>& fn) override;
   Result<PurgeResult> purge(util::Micros before, PurgeMode mode) override;
+
+  // The buyers' area (credentials.cpp).
+  Result<util::Unit> put_credential(const std::string& key, const pb::Credential& c,
+                                    util::Micros now) override
+  {
+    return credentials::put(m_env.get(), m_credentials, key, c, now);
+  }
+  Result<pb::Credential> get_credential(const std::string& key) override
+  {
+    return credentials::get(m_env.get(), m_credentials, key);
+  }
+  Result<pb::Credential> take_credential(const std::string& key) override
+  {
+    return credentials::take(m_env.get(), m_credentials, key);
+  }
 
 private:
   static util::Error conflict(const std::string& what)
@@ -290,6 +306,7 @@ private:
   static constexpr std::string_view k_counts_built2{"\0built2", 7};
 
   lmdb::Env m_env;
+  MDB_dbi m_credentials = 0;
   MDB_dbi m_counts = 0;
   bool m_have_counts = false;
   bool m_have_v2 = false; // counts X, W and the address index are there

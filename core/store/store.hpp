@@ -160,6 +160,18 @@ public:
   // to, in one transaction. With PurgeMode::dry_run nothing changes; the result says what
   // would go. Errors: full, io.
   virtual Result<PurgeResult> purge(util::Micros before, PurgeMode mode) = 0;
+
+  // The buyers' area (pli-linkd): login links and sessions (credentials.hpp), each under a
+  // key naming its kind and the SHA-256 of its random secret. put_credential records a new
+  // one and removes expired ones (expires_at <= now) in the same transaction.
+  // Errors: conflict (the key exists), full, io.
+  virtual Result<util::Unit> put_credential(const std::string& key, const pb::Credential& c,
+                                            util::Micros now) = 0;
+  // Errors: not_found, invalid, io.
+  virtual Result<pb::Credential> get_credential(const std::string& key) = 0;
+  // Reads and removes it in one transaction (a login link is used once; logout).
+  // Errors: not_found, invalid, io.
+  virtual Result<pb::Credential> take_credential(const std::string& key) = 0;
 };
 
 struct OpenOptions

@@ -15,8 +15,8 @@ if [ ! -d "$BROWSER_DIR/node_modules/playwright-core" ] || [ ! -d "$BROWSER_DIR/
     (cd "$BROWSER_DIR" && npm ci --no-audit --no-fund) >&2 || fail "npm ci failed in $BROWSER_DIR"
 fi
 ARTIFACTS=${PLI_BIN_DIR:-$PLI_SOURCE_DIR/build}/browser-artifacts
-rm -rf "$ARTIFACTS"
 mkdir -p "$ARTIFACTS"
+rm -f "$ARTIFACTS"/recipient-* "$ARTIFACTS"/sender-* "$ARTIFACTS"/downloaded-* # not suivi-*
 
 pli_setup >/dev/null
 

@@ -125,3 +125,31 @@ TEST_CASE("the annotated conf/pli.yaml is a valid config", "[config]")
   CHECK(c->milter.socket == "unix:/var/spool/postfix/pli/milter.sock");
   CHECK(c->bounce.address == "pli-bounce@example.org");
 }
+
+TEST_CASE("buyers_area: teams and admins, lower-cased; bad entries are errors", "[config]")
+{
+  const std::string base = k_minimal;
+  auto c = load_from_string(
+      base + "buyers_area:\n  teams: { marches: [\"A@x.org\", \"b@x.org\"], dsi: [] }\n"
+             "  admins: [\"Root@x.org\"]\n  session_hours: 2\n",
+      "f.yaml");
+  INFO((c.ok() ? std::string() : c.error().message));
+  REQUIRE(c.ok());
+  REQUIRE(c->buyers_area.teams.size() == 2);
+  CHECK(c->buyers_area.teams.at("marches") == std::vector<std::string>{"a@x.org", "b@x.org"});
+  CHECK(c->buyers_area.admins == std::vector<std::string>{"root@x.org"});
+  CHECK(c->buyers_area.session_hours == 2);
+  CHECK(c->buyers_area.login_link_minutes == 15);
+  auto bad1 = load_from_string(base + "buyers_area: { teams: [\"a@x.org\"] }\n", "f.yaml");
+  REQUIRE_FALSE(bad1.ok());
+  CHECK_THAT(bad1.error().message, Catch::StartsWith("f.yaml:8: buyers_area.teams: must be a "
+                                                     "mapping"));
+  auto bad2 = load_from_string(base + "buyers_area: { teams: { t: [\"nobody\"] } }\n", "f.yaml");
+  REQUIRE_FALSE(bad2.ok());
+  CHECK_THAT(bad2.error().message, Catch::Contains("team t: 'nobody' is not an address"));
+  auto bad3 = load_from_string(base + "buyers_area: { teams: { t: \"a@x.org\" } }\n", "f.yaml");
+  REQUIRE_FALSE(bad3.ok());
+  auto bad4 = load_from_string(base + "buyers_area: { admin: [] }\n", "f.yaml");
+  REQUIRE_FALSE(bad4.ok());
+  CHECK_THAT(bad4.error().message, Catch::Contains("unknown key 'buyers_area.admin'"));
+}
