@@ -13,10 +13,12 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <chrono>
 #include <fnmatch.h>
 
 #include <cstring>
 #include <set>
+#include <thread>
 
 namespace pli::milter {
 
@@ -57,6 +59,10 @@ namespace {
 
 // How long after its creation a delivery without `sent` may still be being injected.
 constexpr util::Micros k_unsent_grace = 10LL * 60 * 1000000;
+// How long a report for a young delivery waits for its `sent` (recorded by the thread that
+// injected the notice, milliseconds after the injection), and how often it looks.
+constexpr auto k_sent_wait = std::chrono::seconds(3);
+constexpr auto k_sent_poll = std::chrono::milliseconds(2);
 
 Verdict tempfail(Outcome o, const std::string& text)
 {
@@ -606,9 +612,23 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
                  {"delivery", r.delivery}});
       continue;
     }
+    if (d->sent_at() == 0 && now - d->created_at() < k_unsent_grace) {
+      // Postfix delivers a notice and reports it within milliseconds, often before the
+      // thread that injected it has recorded its `sent`: wait for that record. A 451 here
+      // makes Postfix defer the notice it has just delivered ("trace failed") and deliver
+      // it again later, a duplicate for the recipient.
+      const auto deadline = std::chrono::steady_clock::now() + k_sent_wait;
+      while (d->sent_at() == 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(k_sent_poll);
+        d = m_store.get_delivery(r.delivery);
+        if (!d) {
+          return store_failure(d.error());
+        }
+      }
+    }
     if (d->sent_at() == 0) {
-      // Postfix may report a notice before its `sent` is recorded (the record follows the
-      // injection): a young delivery's report is retried later, an old one is ignored.
+      // Still not sent (its injection failed, or it is slow): a young delivery's report is
+      // retried later, an old one is ignored.
       if (now - d->created_at() < k_unsent_grace) {
         log::line(log::Level::info, queue_id,
                   {{"decision", "tempfail"},

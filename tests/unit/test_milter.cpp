@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 using namespace pli;
 using milter::Engine;
@@ -281,6 +282,31 @@ TEST_CASE("DSNs become events once, only for sent deliveries", "[milter][dsn]")
   CHECK(vy.reply_code == "451");
   CHECK_FALSE(vy.discard);
   CHECK(ts.store->events_of_message("myoung").value().empty());
+
+  // The usual race: the report comes while the injecting thread is recording `sent`. It
+  // waits for that record instead of a 451 (which makes Postfix deliver the notice again).
+  store::NewMessage racing;
+  racing.message.set_id("mracing");
+  racing.message.set_sent_at(1);
+  store::pb::Delivery rd;
+  rd.set_id("dracing");
+  rd.set_recipient("carol@remote.example");
+  rd.set_created_at(util::now_micros());
+  racing.message.add_delivery_ids("dracing");
+  racing.deliveries.push_back(rd);
+  REQUIRE(ts.store->create_message(racing).ok());
+  bool recorded = false;
+  std::thread recorder([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    recorded = ts.store->append_events({{"dracing", model::EventKind::sent, 2, {}, {}}}).ok();
+  });
+  auto vr = send("pli-bounce+dracing@example.org", dsn("relayed", "2.0.0"));
+  recorder.join();
+  REQUIRE(recorded);
+  CHECK(vr.outcome == milter::Outcome::dsn_recorded);
+  CHECK(vr.discard);
+  CHECK(static_cast<model::Status>(ts.store->get_delivery("dracing")->status()) ==
+        model::Status::delivered);
 
   // Never sent long ago, unknown: ignored, logged, discarded.
   auto v2 = send("pli-bounce+dnever@example.org", dsn("failed", "5.1.1"));
