@@ -5,7 +5,7 @@ CMAKE_FLAGS ?=
 # ccache hashes paths relative to the checkout, so that any clone reuses the cache.
 export CCACHE_BASEDIR := $(CURDIR)
 
-.PHONY: all deps build demo check test clean format lint deb fuzz
+.PHONY: all deps build demo check test clean format lint deb fuzz bench
 
 all: build
 
@@ -48,3 +48,10 @@ format:
 deb: deps
 	$(MAKE) build
 	cd $(BUILD) && cpack -G DEB
+
+# The benchmark (issue 8; not part of check): MTA throughput and latency with and without
+# pli-milter, pli-linkd against nginx, memory. One table of ratios; BENCH_QUICK=1 for a smoke run.
+bench:
+	./scripts/install-deps --bench
+	$(MAKE) build
+	./bench/bench.sh $(BUILD)

@@ -623,13 +623,16 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
                  {"delivery", r.delivery}});
       continue;
     }
-    // Postfix may report a notice before its `sent` is recorded (the record follows the
-    // injection): wait a little for it; then a young delivery's report is retried later,
-    // an old one is ignored.
+    // Postfix delivers a notice and reports it within milliseconds, often before the thread
+    // that injected it has recorded its `sent`: wait for that record (polling is cheap, a
+    // read transaction). A 451 here makes Postfix defer the notice it has just delivered
+    // ("trace failed") and deliver it again later, a duplicate for the recipient. Still not
+    // sent after the wait: a young delivery's report is retried later, an old one ignored.
+    constexpr auto poll = std::chrono::milliseconds(2);
     for (auto waited = std::chrono::milliseconds(0);
          d->sent_at() == 0 && now - d->created_at() < k_unsent_grace && waited < unsent_wait;
-         waited += std::chrono::milliseconds(50)) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+         waited += poll) {
+      std::this_thread::sleep_for(poll);
       auto again = m_store.get_delivery(r.delivery);
       if (!again) {
         return store_failure_logged(queue_id, again.error(), "<>");
