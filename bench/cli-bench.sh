@@ -91,3 +91,43 @@ start=$(date +%s%N)
 for id in $ids; do $P receipt "$id" -o "$DIR/r.pdf" >/dev/null; done
 end=$(date +%s%N)
 echo "100 receipts through the CLI (one process each): $(python3 -c "print(round(100e9 / ($end - $start), 1))") receipts/s (target: > 50)"
+
+echo
+echo "Durable read events, one per call as pli-linkd records a POST (group commit; target: >= 3,000/s):"
+rm -rf "$DIR/writes"
+"$SEED" --store "$DIR/writes" --deliveries 10000 >/dev/null
+"$SEED" --store "$DIR/writes" --reads 500 --threads 1
+"$SEED" --store "$DIR/writes" --reads 3000 --threads 16
+"$SEED" --store "$DIR/writes" --reads 5000 --threads 64
+if command -v wrk >/dev/null; then
+    # POST /m/TOKEN through pli-linkd (64 worker threads, no notification mail), 8 s of wrk.
+    "$SEED" --store "$DIR/writes" --tokens 200 --tokens-file "$DIR/tokens.txt"
+    port=$((20000 + RANDOM % 20000))
+    cat >"$DIR/linkd.yaml" <<YAML
+organisation: { name: "Région Exemple", locale: fr, timezone: Europe/Paris }
+store: { path: $DIR/writes, map_size_mb: 1024 }
+milter: { socket: "unix:$DIR/milter.sock" }
+policy: { buyers: ["*@buyer.example"] }
+bounce: { address: "pli-bounce@buyer.example" }
+linkd: { listen: "127.0.0.1:$port", public_url: "http://127.0.0.1:$port", threads: 64 }
+notify: { read: false, not_delivered: false }
+keys: { dir: $DIR/keys }
+YAML
+    cat >"$DIR/post.lua" <<LUA
+local tokens = {}
+for line in io.lines("$DIR/tokens.txt") do tokens[#tokens + 1] = line end
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("POST", "/m/" .. tokens[(i % #tokens) + 1], {["Content-Length"] = "0"}, "")
+end
+done = function(summary) io.write(string.format("non-2xx answers: %d\n", summary.errors.status)) end
+LUA
+    "$BUILD/linkd/pli-linkd" --config "$DIR/linkd.yaml" --foreground >"$DIR/linkd.log" 2>&1 &
+    linkd=$!
+    for _ in $(seq 50); do curl -fs -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
+    echo "POST /m/TOKEN through pli-linkd (64 threads, wrk -c128 for 8 s):"
+    wrk -t2 -c128 -d8s -s "$DIR/post.lua" "http://127.0.0.1:$port/" | grep -E "Requests/sec|non-2xx"
+    kill "$linkd"
+    wait "$linkd" 2>/dev/null || true
+fi

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -198,6 +199,31 @@ int reads(store::Store& st, std::size_t n, std::size_t threads)
   return failed ? 1 : 0;
 }
 
+// Adds a known link token to each of the newest `n` deliveries ("benchtoken" + id, stored
+// hashed as every token) and writes the tokens to `file`, one a line, for a load driver.
+int tokens(store::Store& st, std::size_t n, const std::string& file)
+{
+  store::Query q;
+  q.per_page = n;
+  auto items = st.list(q);
+  if (!items) {
+    std::cerr << "pli-seed: " << items.error().message << "\n";
+    return 1;
+  }
+  std::ofstream out(file);
+  for (const auto& it : items->items) {
+    const std::string token = "benchtoken" + it.delivery.id();
+    auto r =
+        st.add_token(it.delivery.id(), util::sha256_hex(token), util::now_micros() + 365 * k_day);
+    if (!r && r.error().code != static_cast<int>(store::Errc::conflict)) {
+      std::cerr << "pli-seed: " << r.error().message << "\n";
+      return 1;
+    }
+    out << token << "\n";
+  }
+  return out ? 0 : 1;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -214,6 +240,10 @@ int main(int argc, char** argv)
   std::size_t n_reads = 0, threads = 1;
   app.add_option("--reads", n_reads, "time this many durable read events (one per call)");
   app.add_option("--threads", threads, "threads for --reads");
+  std::size_t n_tokens = 0;
+  std::string tokens_file;
+  app.add_option("--tokens", n_tokens, "add known link tokens to this many newest deliveries");
+  app.add_option("--tokens-file", tokens_file, "where --tokens writes them");
   CLI11_PARSE(app, argc, argv);
   auto st = store::open_lmdb({dir, map_mb, false, deliveries > 0});
   if (!st) {
@@ -227,6 +257,9 @@ int main(int argc, char** argv)
   }
   if (n_receipts > 0) {
     return receipts(*st.value(), n_receipts, keys);
+  }
+  if (n_tokens > 0) {
+    return tokens(*st.value(), n_tokens, tokens_file);
   }
   if (n_reads > 0) {
     return reads(*st.value(), n_reads, threads);

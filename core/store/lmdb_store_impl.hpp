@@ -1,7 +1,8 @@
 // LmdbStore: the embedded store, one LMDB environment shared by the milter, linkd and
 // the CLI on one host. Opened with MDB_NOTLS so that transactions are not tied to the
 // threads of libmilter's or libmicrohttpd's pools; each transaction lives inside one
-// call. Writers are serialised by LMDB's lock; every commit is synced to disk.
+// call. Writers are serialised by LMDB's lock; every commit is synced to disk; concurrent
+// append_events calls of one process share a commit (group commit, see run_event_batch).
 //
 // Databases (keys -> values):
 //   messages       message id -> pb::Message
