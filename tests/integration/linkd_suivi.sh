@@ -288,6 +288,10 @@ if grep -q ok9@remote.example "$W/all.csv"; then fail "alice's CSV holds bernard
 curl -fsS -b "$W/a.jar" -o "$W/list.html" "$U/?status=delivered"
 unesc "$W/list.html" | grep -q 'href="/suivi/export.csv?status=delivered"' || fail "no export link with the filters"
 echo "ok 13 - CSV export of the filtered list (BOM, 12 + header rows), within the rights"
+curl -fsS -o "$W/metrics.txt" "$PLI_URL/metrics"
+grep -Eq '^pli_linkd_requests_total\{route="suivi",status="303"\} [1-9]' "$W/metrics.txt" || fail "metrics: no suivi 303"
+grep -Eq '^pli_linkd_requests_total\{route="suivi",status="404"\} [1-9]' "$W/metrics.txt" || fail "metrics: no suivi 404"
+echo "ok 13b - /metrics counts the buyers' area's answers (route suivi: 303, 404 ...)"
 
 # ---- teams: alice and bernard share one; sessions survive the restart (stored)
 sed -i 's|^buyers_area: { admins|buyers_area: { teams: { marches: ["alice@buyer.example", "BERNARD@buyer.example"] }, admins|' "$PLI_CONFIG"
