@@ -68,7 +68,7 @@ public:
   std::uint64_t counter(Counter c) const noexcept;
 
 private:
-  static constexpr std::array<int, 14> k_statuses = {200, 206, 304, 400, 403, 404, 405,
+  static constexpr std::array<int, 15> k_statuses = {200, 206, 303, 304, 400, 403, 404, 405,
                                                      410, 413, 429, 431, 500, 503, 0};
   static constexpr std::array<double, 13> k_buckets = {
       0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0};

@@ -63,7 +63,9 @@ notice_link() { for f in $(pfx_sink_files); do
 l1=$(notice_link ok1@remote.example); l2=$(notice_link ok2@remote.example)
 curl -fsS -o /dev/null -X POST "$l1"
 curl -fsS -o /dev/null -X POST "$l2"
-curl -fsS -o /dev/null -F 'text=Voici <notre> attestation.' "$l2/reply"
+printf '%%PDF-1.4 attestation du candidat\n' >"$W/attestation.pdf"
+curl -fsS -o /dev/null -F 'text=Voici <notre> attestation.' \
+    -F "files=@$W/attestation.pdf;type=application/pdf" "$l2/reply"
 wait_status s1 read; wait_status s2 reply_unread
 echo "ok 1 - 17 deliveries: read, reply_unread, not_delivered, 12 delivered, sending (alice), 1 (bernard)"
 
@@ -258,6 +260,7 @@ c=$(code -b "$W/a.jar" "$U/d/$d2"); [ "$c" = 200 ] || fail "detail 2: $c"
 action=$(unesc "$W/out" | grep -o 'action="/suivi/d/[^"]*/reply/[^"]*"' | head -n 1 | sed 's/action="//; s/"$//')
 [ -n "$action" ] || fail "no form to open the reply"
 if grep -q "Voici &lt;notre&gt; attestation" "$W/out"; then fail "the reply shows before it is opened"; fi
+c=$(code -b "$W/a.jar" "$PLI_URL$action/a/0"); [ "$c" = 403 ] || fail "a reply's file before the reply was opened: $c"
 c=$(code -b "$W/a.jar" -X POST "$PLI_URL$action"); [ "$c" = 403 ] || fail "opening a reply without CSRF: $c"
 [ "$(status_of s2)" = reply_unread ] || fail "a refused POST recorded reply_read"
 c=$(code -b "$W/a.jar" --data-urlencode "csrf=$(csrf_of "$W/out")" "$PLI_URL$action"); [ "$c" = 303 ] || fail "opening the reply: $c"
@@ -266,8 +269,12 @@ $PLI show s2@buyer.example --json | pli_json '[e for e in j["deliveries"][0]["ev
     | grep -qx alice@buyer.example || fail "reply_read does not say by whom"
 code -b "$W/a.jar" "$U/d/$d2" >/dev/null
 grep -q "Voici &lt;notre&gt; attestation." "$W/out" || fail "the opened reply is not shown (escaped)"
+unesc "$W/out" | grep -q "href=\"$action/a/0\" download>attestation.pdf</a>" || fail "the reply's file is not listed"
+curl -fsS -b "$W/a.jar" -o "$W/got.pdf" "$PLI_URL$action/a/0"
+cmp -s "$W/got.pdf" "$W/attestation.pdf" || fail "the reply's file differs"
+c=$(code -b "$W/b.jar" "$PLI_URL$action/a/0"); [ "$c" = 404 ] || fail "bernard got alice's reply file: $c"
 expect 1 "status=reply_read"
-echo "ok 12 - opening a reply in the detail records reply_read (by alice), then shows it"
+echo "ok 12 - opening a reply in the detail records reply_read (by alice), then shows it and its file"
 
 # ---- CSV
 curl -fsS -b "$W/a.jar" -D "$W/csv.h" -o "$W/e.csv" "$U/export.csv?status=delivered"
@@ -281,6 +288,10 @@ if grep -q ok9@remote.example "$W/all.csv"; then fail "alice's CSV holds bernard
 curl -fsS -b "$W/a.jar" -o "$W/list.html" "$U/?status=delivered"
 unesc "$W/list.html" | grep -q 'href="/suivi/export.csv?status=delivered"' || fail "no export link with the filters"
 echo "ok 13 - CSV export of the filtered list (BOM, 12 + header rows), within the rights"
+curl -fsS -o "$W/metrics.txt" "$PLI_URL/metrics"
+grep -Eq '^pli_linkd_requests_total\{route="suivi",status="303"\} [1-9]' "$W/metrics.txt" || fail "metrics: no suivi 303"
+grep -Eq '^pli_linkd_requests_total\{route="suivi",status="404"\} [1-9]' "$W/metrics.txt" || fail "metrics: no suivi 404"
+echo "ok 13b - /metrics counts the buyers' area's answers (route suivi: 303, 404 ...)"
 
 # ---- teams: alice and bernard share one; sessions survive the restart (stored)
 sed -i 's|^buyers_area: { admins|buyers_area: { teams: { marches: ["alice@buyer.example", "BERNARD@buyer.example"] }, admins|' "$PLI_CONFIG"
