@@ -11,11 +11,13 @@
 #   3. pli-linkd under wrk (10 and 100 connections): the landing page next to nginx serving the
 #      same bytes as a static file, p99; read POSTs (the event durably written) over tokens
 #      made through the real milter path.
-#   4. Peak RSS (VmHWM) of pli-milter under 50 concurrent SMTP sessions (registered, 100 KB)
+#   4. Peak RSS (VmHWM) of pli-milter under 50 concurrent SMTP sessions (registered, 100 KB),
+#      with its peak anonymous part (sampled; the rest is mostly the store's mmap'd pages),
 #      and of pli-linkd after the wrk runs.
 # Environment: BENCH_QUICK=1 (small counts, ~1 min: a smoke run), BENCH_REPS (repetitions of
 # the MTA rows, interleaved; medians of the per-repetition ratios; default 2, 1 when quick),
-# BENCH_WRK_SECONDS (default 10), BENCH_OUT (also write the table there).
+# BENCH_WRK_SECONDS (default 10), BENCH_OUT (also write the table there), BENCH_RESULTS (the
+# raw figures, default BUILD_DIR/bench-results.tsv).
 # Needs root (private Postfix) and scripts/install-deps --bench (wrk, nginx, opendkim).
 set -euo pipefail
 BUILD=$(cd "${1:-build}" && pwd)
@@ -42,7 +44,7 @@ log() { printf '%s bench: %s\n' "$(date +%T)" "$*" >&2; }
 # Read notifications off: their receipt PDF and mail are not part of the read-POST figure.
 pli_setup "notify: { read: false }"
 W=$PLI_WORK
-RES=$W/results.tsv
+RES=${BENCH_RESULTS:-$BUILD/bench-results.tsv} # kept: bench/bench-table.py RES prints it again
 : >"$RES"
 result() { printf '%s\t%s\n' "$1" "$2" >>"$RES"; }
 result date "$(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -163,17 +165,24 @@ log "pli-milter memory: 50 sessions, registered 100 KB ($NMEM messages)"
 kill "$PLI_MILTER_PID"; wait "$PLI_MILTER_PID" 2>/dev/null || true
 rm -f "$PLI_SOCKET" # pli_start_milter waits for a new socket
 pli_start_milter
+(while kill -0 "$PLI_MILTER_PID" 2>/dev/null; do
+    awk '/RssAnon/ {print $2}' "/proc/$PLI_MILTER_PID/status"; sleep 0.2
+done) >"$W/milter-anon.txt" 2>/dev/null &
+ANON_PID=$!
 smtp-source -s 50 -l 102400 -N -f "$BUYER" -t m@remote.example -S "[AR] Mémoire" -m "$NMEM" \
     "127.0.0.1:$PFX_PORT_IN"
 wait_drained 300
 result rss.milter "$(awk '/VmHWM/ {print $2}' "/proc/$PLI_MILTER_PID/status")"
+kill "$ANON_PID" 2>/dev/null; wait "$ANON_PID" 2>/dev/null || true
+result rss.milter.anon "$(sort -n "$W/milter-anon.txt" | tail -n 1)"
 
 # ---------------------------------------------------------------- 3: pli-linkd
 log "tokens: $NTOK registered messages with 5 recipients through the milter"
 conf_tokens
-smtp-source -s 10 -r 5 -N -f "$BUYER" -t t@remote.example -S "[AR] Lien bench" -m "$NTOK" \
+# -A: a message refused with 451 (see tempfails below) is not retried; it makes no links.
+smtp-source -A -s 5 -r 5 -N -f "$BUYER" -t t@remote.example -S "[AR] Lien bench" -m "$NTOK" \
     "127.0.0.1:$PFX_PORT_IN"
-pfx_wait_sink_count $((NTOK * 5)) 120
+wait_drained 300
 python3 - "$PFX_SINK_DIR" "$W/tokens" <<'PY'
 import email, os, re, sys
 from email import policy
@@ -190,8 +199,9 @@ for name in sorted(os.listdir(sys.argv[1])):
 open(sys.argv[2], 'w').write('\n'.join(out) + '\n')
 PY
 ntok=$(wc -l <"$W/tokens")
-[ "$ntok" -eq $((NTOK * 5)) ] || fail "$ntok links found in $((NTOK * 5)) notices"
+[ "$ntok" -ge $((NTOK * 5 * 9 / 10)) ] || fail "only $ntok links for $((NTOK * 5)) recipients"
 result tokens "$ntok"
+result tempfails "$(grep -c 'decision=tempfail' "$W/milter.log" || true)"
 
 # the landing page, once (records its `fetched`), and the same bytes for nginx
 tok1=$(head -n 1 "$W/tokens")
