@@ -72,7 +72,7 @@ struct Config
     std::string listen = "127.0.0.1:8080";
     std::string public_url;
     std::uint64_t link_validity_days = 90;
-    std::uint64_t threads = 2;
+    std::uint64_t threads = 16;
     std::uint64_t max_connections = 2000;
     std::vector<std::string> trusted_proxies = {"127.0.0.1", "::1"};
     std::uint64_t reply_max_mb = 20;              // whole reply (text + attachments)
