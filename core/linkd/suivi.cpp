@@ -20,6 +20,8 @@ namespace {
 constexpr std::int64_t k_hour = 3600LL * 1000000LL;
 constexpr const char* k_session_cookie = "pli_session";
 constexpr const char* k_csrf_cookie = "pli_csrf";
+// Login links waiting for the mailer thread (the rate limits keep it far below).
+constexpr std::size_t k_max_queued_links = 10000;
 
 enum class Kind : std::uint32_t
 {
@@ -82,8 +84,40 @@ BuyersArea::BuyersArea(App& app)
     : m_app(app), m_config(app.m_config), m_store(app.m_store),
       m_en(app.m_config.organisation.locale == model::Locale::en),
       m_per_address(app.m_config.buyers_area.logins_per_hour, 100000, k_hour),
-      m_per_client(app.m_config.buyers_area.logins_per_hour_per_client, 100000, k_hour)
+      m_per_client(app.m_config.buyers_area.logins_per_hour_per_client, 100000, k_hour),
+      m_mailer([this] { mailer(); })
 {
+}
+
+BuyersArea::~BuyersArea()
+{
+  {
+    std::lock_guard lock(m_jobs_mutex);
+    m_stopping = true;
+  }
+  m_jobs_cv.notify_all();
+  m_mailer.join();
+}
+
+void BuyersArea::mailer()
+{
+  for (;;) {
+    std::function<void()> job;
+    {
+      std::unique_lock lock(m_jobs_mutex);
+      m_jobs_cv.wait(lock, [&] { return m_stopping || !m_jobs.empty(); });
+      if (m_jobs.empty()) {
+        return; // stopping, and everything asked for was mailed
+      }
+      job = std::move(m_jobs.front());
+      m_jobs.pop_front();
+    }
+    try {
+      job();
+    } catch (const std::exception& e) {
+      log::line(log::Level::error, "", {{"suivi", "login_link"}, {"error", e.what()}});
+    }
+  }
 }
 
 BuyersArea::Viewer BuyersArea::rights(const config::Config& config, const std::string& address)
@@ -312,62 +346,80 @@ Response BuyersArea::ask_link(const Request& r)
   }
   m_per_address.failure(address, now);
   if (may_log_in(m_config, address)) {
-    const std::string token = new_secret();
-    const util::Micros expires =
-        now + static_cast<util::Micros>(m_config.buyers_area.login_link_minutes) * 60000000LL;
-    store::pb::Credential c;
-    c.set_kind(static_cast<std::uint32_t>(Kind::login_link));
-    c.set_address(address);
-    c.set_created_at(now);
-    c.set_expires_at(expires);
-    c.set_client_ip(r.client_ip);
-    if (auto st = m_store.put_credential(key_of(Kind::login_link, token), c, now); !st) {
-      m_app.m_metrics.error(ErrorKind::store);
-      log::line(log::Level::error, "", {{"suivi", "login_link"}, {"store", st.error().message}});
-      return m_app.page(503, "unavailable");
+    bool queued = false;
+    {
+      std::lock_guard lock(m_jobs_mutex);
+      if (m_jobs.size() < k_max_queued_links) {
+        m_jobs.emplace_back(
+            [this, address, ip = r.client_ip, now] { mail_link(address, ip, now); });
+        queued = true;
+      }
     }
-    const std::string name = m_en ? "suivi_login_mail.en.txt" : "suivi_login_mail.fr.txt";
-    mstch::map mctx{{"link", m_config.linkd.public_url + "/suivi/login/" + token},
-                    {"minutes", std::to_string(m_config.buyers_area.login_link_minutes)},
-                    {"expires", util::format_human(expires, m_config.organisation.timezone)},
-                    {"organisation", m_config.organisation.name},
-                    {"ip", r.client_ip}};
-    PlainMail mail;
-    mail.locale = m_config.organisation.locale;
-    mail.organisation = m_config.organisation.name;
-    mail.from_address = m_config.bounce.address;
-    mail.to = address;
-    mail.subject = m_en ? "Your sign-in link to mail tracking"
-                        : "Votre lien de connexion au suivi des courriers";
-    mail.text = mstch::render(std::string(templates::get(name)), mctx);
-    mail.now = now;
-    mail.message_id =
-        util::random_id("l") + "." + std::to_string(now) + "@" + m_config.bounce.domain;
-    smtp::Envelope e;
-    e.mail_from = ""; // a null return path: an automatic mail never bounces back at pli
-    e.rcpt = address;
-    e.data = compose_plain_mail(mail);
-    smtp::Options so;
-    so.host = m_config.reinject.host;
-    so.port = m_config.reinject.port;
-    so.timeout_seconds = static_cast<int>(m_config.reinject.timeout_seconds);
-    auto sent = smtp::send(so, {e});
-    const bool ok = !sent.empty() && sent.front().ok;
-    log::line(ok ? log::Level::info : log::Level::error, "",
-              {{"suivi", "login_link"},
-               {"to", address},
-               {"ip", r.client_ip},
-               {"smtp", sent.empty() ? std::string("no answer") : sent.front().reply}});
-    if (!ok) {
-      // XXX: only a buyer's request can fail here; telling it is better than a silent loss.
-      m_app.m_metrics.error(ErrorKind::notify);
-      return m_app.page(503, "unavailable");
+    m_jobs_cv.notify_one();
+    if (!queued) {
+      log::line(log::Level::error, "",
+                {{"suivi", "login_link"}, {"to", address}, {"error", "mail queue full"}});
     }
   } else {
     log::line(log::Level::notice, "",
               {{"suivi", "login_refused"}, {"to", address}, {"ip", r.client_ip}});
   }
   return login_form(r, 200, address, "");
+}
+
+void BuyersArea::mail_link(const std::string& address, const std::string& client_ip,
+                           util::Micros now)
+{
+  const std::string token = new_secret();
+  const util::Micros expires =
+      now + static_cast<util::Micros>(m_config.buyers_area.login_link_minutes) * 60000000LL;
+  store::pb::Credential c;
+  c.set_kind(static_cast<std::uint32_t>(Kind::login_link));
+  c.set_address(address);
+  c.set_created_at(now);
+  c.set_expires_at(expires);
+  c.set_client_ip(client_ip);
+  if (auto st = m_store.put_credential(key_of(Kind::login_link, token), c, now); !st) {
+    m_app.m_metrics.error(ErrorKind::store);
+    log::line(log::Level::error, "",
+              {{"suivi", "login_link"}, {"to", address}, {"store", st.error().message}});
+    return;
+  }
+  const std::string name = m_en ? "suivi_login_mail.en.txt" : "suivi_login_mail.fr.txt";
+  mstch::map mctx{{"link", m_config.linkd.public_url + "/suivi/login/" + token},
+                  {"minutes", std::to_string(m_config.buyers_area.login_link_minutes)},
+                  {"expires", util::format_human(expires, m_config.organisation.timezone)},
+                  {"organisation", m_config.organisation.name},
+                  {"ip", client_ip}};
+  PlainMail mail;
+  mail.locale = m_config.organisation.locale;
+  mail.organisation = m_config.organisation.name;
+  mail.from_address = m_config.bounce.address;
+  mail.to = address;
+  mail.subject = m_en ? "Your sign-in link to mail tracking"
+                      : "Votre lien de connexion au suivi des courriers";
+  mail.text = mstch::render(std::string(templates::get(name)), mctx);
+  mail.now = now;
+  mail.message_id = util::random_id("l") + "." + std::to_string(now) + "@" + m_config.bounce.domain;
+  smtp::Envelope e;
+  e.mail_from = ""; // a null return path: an automatic mail never bounces back at pli
+  e.rcpt = address;
+  e.data = compose_plain_mail(mail);
+  smtp::Options so;
+  so.host = m_config.reinject.host;
+  so.port = m_config.reinject.port;
+  so.timeout_seconds = static_cast<int>(m_config.reinject.timeout_seconds);
+  auto sent = smtp::send(so, {e});
+  const bool ok = !sent.empty() && sent.front().ok;
+  log::line(ok ? log::Level::info : log::Level::error, "",
+            {{"suivi", "login_link"},
+             {"to", address},
+             {"ip", client_ip},
+             {"smtp", sent.empty() ? std::string("no answer") : sent.front().reply}});
+  if (!ok) {
+    // Logged above; the buyer, who got no mail, asks again (the link is unusable unmailed).
+    m_app.m_metrics.error(ErrorKind::notify);
+  }
 }
 
 Response BuyersArea::link_page(const Request& r, const std::string& token)

@@ -6,7 +6,10 @@
 //                               per_page 10|25|50, page)
 // POST /suivi/                  email + csrf: mails a one-time login link when the address
 //                               is a buyer (policy.buyers or buyers_area.admins); the same
-//                               page for any address; rate-limited per address and per client
+//                               page, at once, for any address (the link is stored and mailed
+//                               by a background thread, so that neither the answer nor its
+//                               time tells who is a buyer); rate-limited per address and per
+//                               client
 // GET  /suivi/login/{token}     the mailed link: a page with one button (records nothing, so
 //                               that mail scanners fetching links do not use it up)
 // POST /suivi/login             token + csrf: uses the link up (single use, login_link_minutes),
@@ -30,8 +33,13 @@
 
 #include "core/linkd/app.hpp"
 
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace pli::linkd {
@@ -40,6 +48,10 @@ class BuyersArea
 {
 public:
   explicit BuyersArea(App& app);
+  // Mails the login links still queued, then stops the mailer thread.
+  ~BuyersArea();
+  BuyersArea(const BuyersArea&) = delete;
+  BuyersArea& operator=(const BuyersArea&) = delete;
   // Never throws for bad input.
   Response handle(const Request& r);
 
@@ -69,6 +81,9 @@ private:
   Response login_form(const Request& r, int status, const std::string& sent_to,
                       const std::string& error);
   Response ask_link(const Request& r);
+  // Records a login link for `address` and mails it (the mailer thread).
+  void mail_link(const std::string& address, const std::string& client_ip, util::Micros now);
+  void mailer();
   Response link_page(const Request& r, const std::string& token);
   Response sign_in(const Request& r);
   Response sign_out(const Request& r, const Viewer& v);
@@ -96,6 +111,12 @@ private:
   bool m_en;
   FailureLimiter m_per_address;
   FailureLimiter m_per_client;
+
+  std::mutex m_jobs_mutex;
+  std::condition_variable m_jobs_cv;
+  std::deque<std::function<void()>> m_jobs;
+  bool m_stopping = false;
+  std::thread m_mailer; // last: started when everything above exists
 };
 
 } // namespace pli::linkd
