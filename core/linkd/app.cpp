@@ -657,17 +657,26 @@ Response App::reply(const Request& r, Link& l)
   const util::Micros expires =
       now + static_cast<util::Micros>(m_config.linkd.link_validity_days) * 86400LL * 1000000LL;
   nr.token_expires_at = expires;
+  // The reply and its event in one transaction: a crash leaves both or neither.
+  store::NewEvent ev;
+  ev.delivery = l.delivery.id();
+  ev.kind = model::EventKind::reply;
+  ev.at = now;
+  ev.detail = {{"reply", rep.id()},
+               {"text_sha256", util::sha256_hex(text)},
+               {"attachments", std::to_string(rep.attachments_size())},
+               {"ip", r.client_ip},
+               {"user_agent", r.user_agent}};
+  nr.events.push_back(std::move(ev));
   if (auto st = m_store.create_reply(nr); !st) {
     m_metrics.error(ErrorKind::store);
     log::line(log::Level::error, "", {{"event", "reply"}, {"store", st.error().message}});
     return page(503, "unavailable");
   }
-  if (!record(l.delivery.id(), model::EventKind::reply, r,
-              {{"reply", rep.id()},
-               {"text_sha256", util::sha256_hex(text)},
-               {"attachments", std::to_string(rep.attachments_size())}})) {
-    return page(503, "unavailable");
-  }
+  log::line(log::Level::info, "",
+            {{"event", model::code(model::EventKind::reply)},
+             {"delivery", l.delivery.id()},
+             {"ip", r.client_ip}});
   m_metrics.count(Counter::reply);
 
   // The sender's notice, through Postfix's re-injection listener (after the commit).

@@ -313,6 +313,11 @@ Result<util::Unit> LmdbStore::create_reply(const NewReply& r)
   if (int rc = put(txn, m_deliveries, d->id(), d->SerializeAsString()); rc != 0) {
     return lmdb_error(rc, "delivery");
   }
+  if (!r.events.empty()) {
+    if (auto ev = apply_events(txn, r.events); !ev) {
+      return ev.error();
+    }
+  }
   if (int rc = txn.commit(); rc != 0) {
     return lmdb_error(rc, "commit");
   }

@@ -58,6 +58,9 @@ struct NewReply
   pb::Reply reply;                          // id, delivery, message, at, text ... filled
   std::map<std::string, std::string> blobs; // sha256 hex -> bytes (attachments)
   util::Micros token_expires_at = 0;        // reply.token_hash's validity
+  // Appended in the same transaction (linkd's `reply` event): a reply is never recorded
+  // without its event, nor the event without its reply.
+  std::vector<NewEvent> events;
 };
 
 struct Query
@@ -138,8 +141,8 @@ public:
   // All events of a message, oldest first.
   virtual Result<std::vector<pb::Event>> events_of_message(const std::string& message_id) = 0;
 
-  // Records a reply, its blobs and the sender's token (purpose 2), and adds it to its
-  // delivery's reply_ids, in one transaction (the `reply` event is appended after).
+  // Records a reply, its blobs and the sender's token (purpose 2), adds it to its
+  // delivery's reply_ids, and appends NewReply::events, in one transaction.
   // Errors: not_found (unknown delivery), conflict (id or token exists), full, io.
   virtual Result<util::Unit> create_reply(const NewReply& r) = 0;
   // Errors: not_found, invalid, io.

@@ -332,3 +332,40 @@ TEST_CASE("a process killed in the middle of writes leaves a consistent store", 
                 .ok());
   }
 }
+
+TEST_CASE("a reply and its event are recorded in one transaction, or not at all", "[store]")
+{
+  TempDir dir;
+  auto st = open(dir.path);
+  REQUIRE(st->create_message(make("m7", {"bob@remote.example"}, 0)).ok());
+  auto reply = [](const std::string& id, const std::string& event_delivery) {
+    store::NewReply nr;
+    nr.reply.set_id(id);
+    nr.reply.set_delivery("d70");
+    nr.reply.set_at(k_t0);
+    nr.reply.set_text("Bien reçu, merci.");
+    nr.reply.set_token_hash(std::string(64, id.back()));
+    nr.blobs["ab"] = "attachment bytes";
+    store::NewEvent ev;
+    ev.delivery = event_delivery;
+    ev.kind = EventKind::reply;
+    ev.at = k_t0;
+    ev.detail = {{"reply", id}};
+    nr.events.push_back(ev);
+    return nr;
+  };
+  REQUIRE(st->create_reply(reply("r1", "d70")).ok());
+  CHECK(st->get_reply("r1").value().message() == "m7");
+  auto events = st->events_of_message("m7").value();
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].detail().at("reply") == "r1");
+  CHECK(static_cast<Status>(st->get_delivery("d70").value().status()) == Status::reply_unread);
+
+  // The event cannot be recorded (unknown delivery): nothing of the reply stays.
+  auto failed = st->create_reply(reply("r2", "dnope"));
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.error().code == static_cast<int>(store::Errc::not_found));
+  CHECK_FALSE(st->get_reply("r2").ok());
+  CHECK(st->get_delivery("d70").value().reply_ids_size() == 1);
+  CHECK(st->events_of_message("m7").value().size() == 1);
+}
