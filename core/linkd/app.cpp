@@ -540,8 +540,13 @@ Response App::open(const Request& r, Link& l)
     return page(503, "unavailable");
   }
   m_metrics.count(Counter::read);
-  // The read is committed: the buyer's notification (first read only, with the receipt).
-  notify::notify_event(m_config, m_store, l.delivery, model::EventKind::read);
+  // The read is committed: the buyer's notification (first read only, with the receipt),
+  // from the outbox, tried again while the re-injection listener refuses it.
+  m_outbox.push("read_notification " + l.delivery.id(), [this, before = l.delivery] {
+    const auto res = notify::notify_event(m_config, m_store, before, model::EventKind::read);
+    return res.outcome != notify::Outcome::reinject_error &&
+           res.outcome != notify::Outcome::store_error;
+  });
   const bool en = m_lang == "en";
   const auto& m = l.message;
   mstch::map ctx{{"page_title", m.subject()}};
@@ -679,9 +684,8 @@ Response App::reply(const Request& r, Link& l)
              {"ip", r.client_ip}});
   m_metrics.count(Counter::reply);
 
-  // The sender's notice, through Postfix's re-injection listener (after the commit).
-  // XXX: a notice that Postfix refuses now is not retried; the reply stays readable
-  // through the CLI and the failure is logged and counted.
+  // The sender's notice, through Postfix's re-injection listener (after the commit), from
+  // the outbox: tried again while the listener refuses it.
   ReplyNoticeInput in;
   in.locale = m_config.organisation.locale;
   in.timezone = m_config.organisation.timezone;
@@ -706,21 +710,24 @@ Response App::reply(const Request& r, Link& l)
   so.host = m_config.reinject.host;
   so.port = m_config.reinject.port;
   so.timeout_seconds = static_cast<int>(m_config.reinject.timeout_seconds);
-  auto sent = smtp::send(so, {e});
-  const bool notified = !sent.empty() && sent.front().ok;
-  if (!notified) {
-    m_metrics.error(ErrorKind::notify);
-  }
-  log::line(notified ? log::Level::info : log::Level::error, "",
-            {{"event", "reply_notice"},
-             {"reply", rep.id()},
-             {"delivery", l.delivery.id()},
-             {"smtp", sent.empty() ? std::string("no answer") : sent.front().reply}});
+  m_outbox.push("reply_notice " + rep.id(), [this, so, e = std::move(e), reply = rep.id(),
+                                             delivery = l.delivery.id()] {
+    auto sent = smtp::send(so, {e});
+    const bool notified = !sent.empty() && sent.front().ok;
+    if (!notified) {
+      m_metrics.error(ErrorKind::notify);
+    }
+    log::line(notified ? log::Level::info : log::Level::error, "",
+              {{"event", "reply_notice"},
+               {"reply", reply},
+               {"delivery", delivery},
+               {"smtp", sent.empty() ? std::string("no answer") : sent.front().reply}});
+    return notified;
+  });
 
   mstch::map ctx{{"page_title", std::string(m_lang == "en" ? "Reply sent" : "Réponse envoyée")},
                  {"replied_at", util::format_human(now, m_config.organisation.timezone)},
-                 {"attachment_count", std::to_string(rep.attachments_size())},
-                 {"notify_failed", !notified}};
+                 {"attachment_count", std::to_string(rep.attachments_size())}};
   facts(l, ctx);
   return html(200, "reply_sent", ctx);
 }

@@ -24,6 +24,7 @@
 #include "core/config/config.hpp"
 #include "core/linkd/http.hpp"
 #include "core/linkd/metrics.hpp"
+#include "core/linkd/outbox.hpp"
 #include "core/store/store.hpp"
 
 #include <mstch/mstch.hpp>
@@ -133,6 +134,8 @@ private:
   std::mutex m_fetch_mutex;
   std::map<std::string, util::Micros> m_last_fetch; // delivery -> last recorded `fetched`
   std::unique_ptr<BuyersArea> m_suivi;
+  // Last, so destroyed first: the jobs still due run while everything they use exists.
+  Outbox m_outbox;
 };
 
 // Picks the client address: the peer, or the last X-Forwarded-For hop when the peer is

@@ -20,8 +20,6 @@ namespace {
 constexpr std::int64_t k_hour = 3600LL * 1000000LL;
 constexpr const char* k_session_cookie = "pli_session";
 constexpr const char* k_csrf_cookie = "pli_csrf";
-// Login links waiting for the mailer thread (the rate limits keep it far below).
-constexpr std::size_t k_max_queued_links = 10000;
 
 enum class Kind : std::uint32_t
 {
@@ -84,40 +82,8 @@ BuyersArea::BuyersArea(App& app)
     : m_app(app), m_config(app.m_config), m_store(app.m_store),
       m_en(app.m_config.organisation.locale == model::Locale::en),
       m_per_address(app.m_config.buyers_area.logins_per_hour, 100000, k_hour),
-      m_per_client(app.m_config.buyers_area.logins_per_hour_per_client, 100000, k_hour),
-      m_mailer([this] { mailer(); })
+      m_per_client(app.m_config.buyers_area.logins_per_hour_per_client, 100000, k_hour)
 {
-}
-
-BuyersArea::~BuyersArea()
-{
-  {
-    std::lock_guard lock(m_jobs_mutex);
-    m_stopping = true;
-  }
-  m_jobs_cv.notify_all();
-  m_mailer.join();
-}
-
-void BuyersArea::mailer()
-{
-  for (;;) {
-    std::function<void()> job;
-    {
-      std::unique_lock lock(m_jobs_mutex);
-      m_jobs_cv.wait(lock, [&] { return m_stopping || !m_jobs.empty(); });
-      if (m_jobs.empty()) {
-        return; // stopping, and everything asked for was mailed
-      }
-      job = std::move(m_jobs.front());
-      m_jobs.pop_front();
-    }
-    try {
-      job();
-    } catch (const std::exception& e) {
-      log::line(log::Level::error, "", {{"suivi", "login_link"}, {"error", e.what()}});
-    }
-  }
 }
 
 BuyersArea::Viewer BuyersArea::rights(const config::Config& config, const std::string& address)
@@ -346,20 +312,8 @@ Response BuyersArea::ask_link(const Request& r)
   }
   m_per_address.failure(address, now);
   if (may_log_in(m_config, address)) {
-    bool queued = false;
-    {
-      std::lock_guard lock(m_jobs_mutex);
-      if (m_jobs.size() < k_max_queued_links) {
-        m_jobs.emplace_back(
-            [this, address, ip = r.client_ip, now] { mail_link(address, ip, now); });
-        queued = true;
-      }
-    }
-    m_jobs_cv.notify_one();
-    if (!queued) {
-      log::line(log::Level::error, "",
-                {{"suivi", "login_link"}, {"to", address}, {"error", "mail queue full"}});
-    }
+    m_app.m_outbox.push("login_link " + address,
+                        [this, address, ip = r.client_ip] { return mail_link(address, ip); });
   } else {
     log::line(log::Level::notice, "",
               {{"suivi", "login_refused"}, {"to", address}, {"ip", r.client_ip}});
@@ -367,9 +321,9 @@ Response BuyersArea::ask_link(const Request& r)
   return login_form(r, 200, address, "");
 }
 
-void BuyersArea::mail_link(const std::string& address, const std::string& client_ip,
-                           util::Micros now)
+bool BuyersArea::mail_link(const std::string& address, const std::string& client_ip)
 {
+  const util::Micros now = m_app.m_clock();
   const std::string token = new_secret();
   const util::Micros expires =
       now + static_cast<util::Micros>(m_config.buyers_area.login_link_minutes) * 60000000LL;
@@ -383,7 +337,7 @@ void BuyersArea::mail_link(const std::string& address, const std::string& client
     m_app.m_metrics.error(ErrorKind::store);
     log::line(log::Level::error, "",
               {{"suivi", "login_link"}, {"to", address}, {"store", st.error().message}});
-    return;
+    return false;
   }
   const std::string name = m_en ? "suivi_login_mail.en.txt" : "suivi_login_mail.fr.txt";
   mstch::map mctx{{"link", m_config.linkd.public_url + "/suivi/login/" + token},
@@ -417,9 +371,9 @@ void BuyersArea::mail_link(const std::string& address, const std::string& client
              {"ip", client_ip},
              {"smtp", sent.empty() ? std::string("no answer") : sent.front().reply}});
   if (!ok) {
-    // Logged above; the buyer, who got no mail, asks again (the link is unusable unmailed).
-    m_app.m_metrics.error(ErrorKind::notify);
+    m_app.m_metrics.error(ErrorKind::notify); // tried again later with a new link
   }
+  return ok;
 }
 
 Response BuyersArea::link_page(const Request& r, const std::string& token)

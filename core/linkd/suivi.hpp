@@ -7,7 +7,7 @@
 // POST /suivi/                  email + csrf: mails a one-time login link when the address
 //                               is a buyer (policy.buyers or buyers_area.admins); the same
 //                               page, at once, for any address (the link is stored and mailed
-//                               by a background thread, so that neither the answer nor its
+//                               from linkd's outbox thread, so that neither the answer nor its
 //                               time tells who is a buyer); rate-limited per address and per
 //                               client
 // GET  /suivi/login/{token}     the mailed link: a page with one button (records nothing, so
@@ -33,13 +33,8 @@
 
 #include "core/linkd/app.hpp"
 
-#include <condition_variable>
-#include <deque>
-#include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace pli::linkd {
@@ -48,10 +43,6 @@ class BuyersArea
 {
 public:
   explicit BuyersArea(App& app);
-  // Mails the login links still queued, then stops the mailer thread.
-  ~BuyersArea();
-  BuyersArea(const BuyersArea&) = delete;
-  BuyersArea& operator=(const BuyersArea&) = delete;
   // Never throws for bad input.
   Response handle(const Request& r);
 
@@ -81,9 +72,9 @@ private:
   Response login_form(const Request& r, int status, const std::string& sent_to,
                       const std::string& error);
   Response ask_link(const Request& r);
-  // Records a login link for `address` and mails it (the mailer thread).
-  void mail_link(const std::string& address, const std::string& client_ip, util::Micros now);
-  void mailer();
+  // Records a login link for `address` and mails it (from the outbox). False when the
+  // mail could not leave (tried again later, with a new link).
+  bool mail_link(const std::string& address, const std::string& client_ip);
   Response link_page(const Request& r, const std::string& token);
   Response sign_in(const Request& r);
   Response sign_out(const Request& r, const Viewer& v);
@@ -111,12 +102,6 @@ private:
   bool m_en;
   FailureLimiter m_per_address;
   FailureLimiter m_per_client;
-
-  std::mutex m_jobs_mutex;
-  std::condition_variable m_jobs_cv;
-  std::deque<std::function<void()>> m_jobs;
-  bool m_stopping = false;
-  std::thread m_mailer; // last: started when everything above exists
 };
 
 } // namespace pli::linkd
