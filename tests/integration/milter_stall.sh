@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Guards against the ~40 ms per-message stalls of milters over TCP (POSTFIX-NOTES §6):
 # one SMTP session sends messages back to back with the milter on inet:, then on a unix
-# socket (no Nagle there). Pass-through must cost a few ms, and registered mail over TCP
-# must cost about what it costs over the unix socket. A bound, not a benchmark.
+# socket (no Nagle there). Pass-through and registered mail over TCP must cost about what
+# they cost over the unix socket. A bound, not a benchmark.
 set -euo pipefail
 . "$(dirname "$0")/../harness/pli_lib.sh"
 export PLI_MILTER_INET=1
@@ -35,7 +35,9 @@ pli_start_milter
 measure unix@remote.example
 pass_unix=$pass reg_unix=$reg
 echo "ms per message, one session — pass-through: tcp $pass_tcp, unix $pass_unix; registered: tcp $reg_tcp, unix $reg_unix"
-[ "$pass_tcp" -lt 30 ] || fail "pass-through over TCP costs $pass_tcp ms per message: a stall"
+# Relative bounds (a stall adds ~40 ms per message), so that a loaded machine, which slows
+# both sockets alike, does not fail the guard.
+[ "$pass_tcp" -lt $((pass_unix + 25)) ] || fail "pass-through over TCP costs $pass_tcp ms vs $pass_unix over unix: a stall"
 [ "$reg_tcp" -lt $((reg_unix + 25)) ] || fail "registered over TCP costs $reg_tcp ms vs $reg_unix over unix: a stall"
 for r in tcp unix; do
     n=$($PLI list --rcpt "$r@remote.example" --json | pli_json 'j["total"]')
