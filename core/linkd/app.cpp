@@ -109,17 +109,6 @@ bool valid_token(const std::string& t)
   return true;
 }
 
-std::string human_size(std::uint64_t n, bool en)
-{
-  if (n < 1024) {
-    return fmt::format("{} {}", n, en ? "B" : "o");
-  }
-  if (n < 1024 * 1024) {
-    return fmt::format("{:.1f} {}", static_cast<double>(n) / 1024.0, en ? "KB" : "Ko");
-  }
-  return fmt::format("{:.1f} {}", static_cast<double>(n) / (1024.0 * 1024.0), en ? "MB" : "Mo");
-}
-
 // "/a/12" -> 12; nullopt unless "/a/" and 1-4 digits.
 std::optional<int> attachment_index(const std::string& rest)
 {
@@ -165,6 +154,17 @@ Response plain(int status, std::string body, Route route)
 }
 
 } // namespace
+
+std::string human_size(std::uint64_t n, bool en)
+{
+  if (n < 1024) {
+    return fmt::format("{} {}", n, en ? "B" : "o");
+  }
+  if (n < 1024 * 1024) {
+    return fmt::format("{:.1f} {}", static_cast<double>(n) / 1024.0, en ? "KB" : "Ko");
+  }
+  return fmt::format("{:.1f} {}", static_cast<double>(n) / (1024.0 * 1024.0), en ? "MB" : "Mo");
+}
 
 std::string client_address(const std::string& peer, const std::string& forwarded_for,
                            const std::vector<std::string>& trusted_proxies)

@@ -138,6 +138,9 @@ private:
   Outbox m_outbox;
 };
 
+// A file size for people: "812 o", "12.4 Ko", "3.1 Mo" (B, KB, MB in English).
+std::string human_size(std::uint64_t bytes, bool en);
+
 // Picks the client address: the peer, or the last X-Forwarded-For hop when the peer is
 // one of `trusted_proxies`.
 std::string client_address(const std::string& peer, const std::string& forwarded_for,

@@ -148,6 +148,18 @@ std::string BuyersArea::anonymous_csrf(const Request& r, Response& resp) const
   return t;
 }
 
+Response BuyersArea::anonymous_form(const Request& r, int status, const std::string& name,
+                                    mstch::map ctx)
+{
+  Response cookie_holder;
+  ctx["csrf"] = anonymous_csrf(r, cookie_holder);
+  Response page = html(status, name, std::move(ctx), nullptr);
+  for (auto& h : cookie_holder.headers) {
+    page.headers.push_back(std::move(h));
+  }
+  return page;
+}
+
 bool BuyersArea::anonymous_csrf_ok(const Request& r) const
 {
   const std::string c = cookie_value(r.cookie, k_csrf_cookie);
@@ -267,14 +279,7 @@ Response BuyersArea::login_form(const Request& r, int status, const std::string&
   if (!error.empty()) {
     ctx["error"] = error;
   }
-  Response resp;
-  const std::string csrf = anonymous_csrf(r, resp);
-  ctx["csrf"] = csrf;
-  Response page = html(status, "suivi_login", ctx, nullptr);
-  for (auto& h : resp.headers) {
-    page.headers.push_back(std::move(h));
-  }
-  return page;
+  return anonymous_form(r, status, "suivi_login", std::move(ctx));
 }
 
 Response BuyersArea::ask_link(const Request& r)
@@ -413,13 +418,7 @@ Response BuyersArea::link_page(const Request& r, const std::string& token)
                   std::string(m_en ? "Mail tracking: sign in" : "Suivi des courriers : connexion")},
                  {"address", c->address()},
                  {"token", token}};
-  Response resp;
-  ctx["csrf"] = anonymous_csrf(r, resp);
-  Response page = html(200, "suivi_link", ctx, nullptr);
-  for (auto& h : resp.headers) {
-    page.headers.push_back(std::move(h));
-  }
-  return page;
+  return anonymous_form(r, 200, "suivi_link", std::move(ctx));
 }
 
 Response BuyersArea::sign_in(const Request& r)

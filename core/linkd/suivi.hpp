@@ -95,6 +95,8 @@ private:
   // The anonymous CSRF token (double-submit cookie), set on `resp` when new.
   std::string anonymous_csrf(const Request& r, Response& resp) const;
   bool anonymous_csrf_ok(const Request& r) const;
+  // A page with a form before login: its CSRF token, and the cookie when new.
+  Response anonymous_form(const Request& r, int status, const std::string& name, mstch::map ctx);
 
   App& m_app;
   const config::Config& m_config;

@@ -43,17 +43,6 @@ bool plain_date(const std::string& s)
   return true;
 }
 
-std::string human_size(std::uint64_t n, bool en)
-{
-  if (n < 1024) {
-    return fmt::format("{} {}", n, en ? "B" : "o");
-  }
-  if (n < 1024 * 1024) {
-    return fmt::format("{:.1f} {}", static_cast<double>(n) / 1024.0, en ? "KB" : "Ko");
-  }
-  return fmt::format("{:.1f} {}", static_cast<double>(n) / (1024.0 * 1024.0), en ? "MB" : "Mo");
-}
-
 bool reply_opened(const std::vector<store::pb::Event>& events, const std::string& reply)
 {
   for (const auto& e : events) {
