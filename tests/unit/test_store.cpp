@@ -118,16 +118,19 @@ TEST_CASE("events are chained, and statuses follow them", "[store]")
   TempDir dir;
   auto st = open(dir.path);
   REQUIRE(st->create_message(make("m1", {"bob@remote.example", "carol@other.example"}, 0)).ok());
+  REQUIRE(st->append_events(
+                {{"d10", EventKind::sent, k_t0, {}, {}}, {"d11", EventKind::sent, k_t0, {}, {}}})
+              .ok());
   REQUIRE(
-      st->append_events({{"d10", EventKind::sent, k_t0, {}}, {"d11", EventKind::sent, k_t0, {}}})
-          .ok());
-  REQUIRE(st->append_events({{"d10", EventKind::delivered, k_t0 + 1, {{"status", "2.0.0"}}}}).ok());
-  REQUIRE(st->append_events({{"d11", EventKind::failed, k_t0 + 2, {{"status", "5.1.1"}}}}).ok());
-  REQUIRE(st->append_events({{"d10", EventKind::fetched, k_t0 + 3, {{"ip", "192.0.2.1"}}}}).ok());
+      st->append_events({{"d10", EventKind::delivered, k_t0 + 1, {{"status", "2.0.0"}}, {}}}).ok());
+  REQUIRE(
+      st->append_events({{"d11", EventKind::failed, k_t0 + 2, {{"status", "5.1.1"}}, {}}}).ok());
+  REQUIRE(
+      st->append_events({{"d10", EventKind::fetched, k_t0 + 3, {{"ip", "192.0.2.1"}}, {}}}).ok());
   CHECK(static_cast<Status>(st->get_delivery("d10")->status()) == Status::delivered);
-  REQUIRE(st->append_events({{"d10", EventKind::read, k_t0 + 4, {{"ip", "192.0.2.1"}}}}).ok());
+  REQUIRE(st->append_events({{"d10", EventKind::read, k_t0 + 4, {{"ip", "192.0.2.1"}}, {}}}).ok());
   // A late failure report never undoes a read.
-  REQUIRE(st->append_events({{"d10", EventKind::failed, k_t0 + 5, {}}}).ok());
+  REQUIRE(st->append_events({{"d10", EventKind::failed, k_t0 + 5, {}, {}}}).ok());
 
   auto d10 = st->get_delivery("d10").value();
   CHECK(static_cast<Status>(d10.status()) == Status::read);
@@ -149,7 +152,7 @@ TEST_CASE("events are chained, and statuses follow them", "[store]")
   (*tampered[2].mutable_detail())["status"] = "2.0.1";
   CHECK_FALSE(store::verify_chain(tampered));
 
-  auto unknown = st->append_events({{"dnope", EventKind::read, k_t0, {}}});
+  auto unknown = st->append_events({{"dnope", EventKind::read, k_t0, {}, {}}});
   REQUIRE_FALSE(unknown.ok());
   CHECK(unknown.error().code == static_cast<int>(store::Errc::not_found));
 }
@@ -173,7 +176,8 @@ TEST_CASE("list filters combine and paginate newest first", "[store]")
   // Deliveries of messages 100..104 get read.
   for (int i = 0; i < 5; ++i) {
     REQUIRE(
-        st->append_events({{"d" + std::to_string(100 + i) + "0", EventKind::read, k_t0, {}}}).ok());
+        st->append_events({{"d" + std::to_string(100 + i) + "0", EventKind::read, k_t0, {}, {}}})
+            .ok());
   }
 
   store::Query all;
@@ -288,7 +292,7 @@ TEST_CASE("a process killed in the middle of writes leaves a consistent store", 
         }
         std::vector<store::NewEvent> evs;
         for (const auto& d : nm.deliveries) {
-          evs.push_back({d.id(), EventKind::sent, k_t0, {}});
+          evs.push_back({d.id(), EventKind::sent, k_t0, {}, {}});
         }
         if (!s.value()->append_events(evs).ok()) {
           _exit(5);
