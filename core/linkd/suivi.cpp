@@ -381,6 +381,22 @@ bool BuyersArea::mail_link(const std::string& address, const std::string& client
   return ok;
 }
 
+// A login link that is used up, expired or unknown (counted against the client, like
+// unknown recipient links, when `count`).
+Response BuyersArea::invalid_link(const Request& r, util::Micros now, bool count)
+{
+  if (count) {
+    m_app.m_unknown.failure(r.client_ip, now);
+    m_app.m_metrics.count(Counter::unknown_token);
+  }
+  return message(410, m_en ? "Sign-in link not valid" : "Lien de connexion non valable",
+                 m_en ? "This sign-in link was already used, has expired or is incomplete. "
+                        "Ask for a new one from the sign-in page."
+                      : "Ce lien de connexion a déjà servi, a expiré ou est incomplet. "
+                        "Demandez-en un nouveau depuis la page de connexion.",
+                 nullptr);
+}
+
 Response BuyersArea::link_page(const Request& r, const std::string& token)
 {
   const util::Micros now = m_app.m_clock();
@@ -388,20 +404,8 @@ Response BuyersArea::link_page(const Request& r, const std::string& token)
     m_app.m_metrics.count(Counter::rate_limited);
     return m_app.page(429, "rate_limited");
   }
-  const auto invalid = [&](bool count) {
-    if (count) {
-      m_app.m_unknown.failure(r.client_ip, now);
-      m_app.m_metrics.count(Counter::unknown_token);
-    }
-    return message(410, m_en ? "Sign-in link not valid" : "Lien de connexion non valable",
-                   m_en ? "This sign-in link was already used, has expired or is incomplete. "
-                          "Ask for a new one from the sign-in page."
-                        : "Ce lien de connexion a déjà servi, a expiré ou est incomplet. "
-                          "Demandez-en un nouveau depuis la page de connexion.",
-                   nullptr);
-  };
   if (!valid_secret(token)) {
-    return invalid(true);
+    return invalid_link(r, now, true);
   }
   auto c = m_store.get_credential(key_of(Kind::login_link, token));
   if (!c) {
@@ -409,10 +413,10 @@ Response BuyersArea::link_page(const Request& r, const std::string& token)
       m_app.m_metrics.error(ErrorKind::store);
       return m_app.page(503, "unavailable");
     }
-    return invalid(true);
+    return invalid_link(r, now, true);
   }
   if (now >= c->expires_at()) {
-    return invalid(false);
+    return invalid_link(r, now, false);
   }
   mstch::map ctx{{"page_title",
                   std::string(m_en ? "Mail tracking: sign in" : "Suivi des courriers : connexion")},
@@ -436,18 +440,8 @@ Response BuyersArea::sign_in(const Request& r)
     return m_app.page(429, "rate_limited");
   }
   const std::string token = form_value(r, "token");
-  const auto invalid = [&] {
-    m_app.m_unknown.failure(r.client_ip, now);
-    m_app.m_metrics.count(Counter::unknown_token);
-    return message(410, m_en ? "Sign-in link not valid" : "Lien de connexion non valable",
-                   m_en ? "This sign-in link was already used, has expired or is incomplete. "
-                          "Ask for a new one from the sign-in page."
-                        : "Ce lien de connexion a déjà servi, a expiré ou est incomplet. "
-                          "Demandez-en un nouveau depuis la page de connexion.",
-                   nullptr);
-  };
   if (!valid_secret(token)) {
-    return invalid();
+    return invalid_link(r, now, true);
   }
   // Used up here, whatever follows: a link opens at most one session.
   auto c = m_store.take_credential(key_of(Kind::login_link, token));
@@ -456,10 +450,10 @@ Response BuyersArea::sign_in(const Request& r)
       m_app.m_metrics.error(ErrorKind::store);
       return m_app.page(503, "unavailable");
     }
-    return invalid();
+    return invalid_link(r, now, true);
   }
   if (now >= c->expires_at() || !may_log_in(m_config, c->address())) {
-    return invalid();
+    return invalid_link(r, now, true);
   }
   const std::string secret = new_secret();
   store::pb::Credential s;

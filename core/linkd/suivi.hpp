@@ -76,6 +76,7 @@ private:
   // mail could not leave (tried again later, with a new link).
   bool mail_link(const std::string& address, const std::string& client_ip);
   Response link_page(const Request& r, const std::string& token);
+  Response invalid_link(const Request& r, util::Micros now, bool count);
   Response sign_in(const Request& r);
   Response sign_out(const Request& r, const Viewer& v);
   Response list(const Request& r, const Viewer& v);
