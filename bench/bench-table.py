@@ -28,7 +28,7 @@ def ok(cond):
 
 
 rows = []
-for size in (4, 100):
+for size in (4, 100) if reps("mta.4.none") else ():
     base = statistics.median(reps(f"mta.{size}.none"))
     dkim = ratio(size, "dkim")
     rows.append((f"MTA {size} KB, no milter (baseline)", f"{base:.0f} msg/s", "", "1.00", "", ""))
@@ -45,14 +45,17 @@ for size in (4, 100):
         rows.append((f"MTA {size} KB, {label}", f"{v:.0f} msg/s", f"{base:.0f} msg/s",
                      f"{x:.2f}", target, ok(good(x)) if good else ""))
 
-lp = {k: [float(x) for x in r[f"lat.{k}"].split()] for k in ("none", "none_buyer", "pass", "ar1")}
-for k, label, base in (("pass", "pass-through", "none"), ("ar1", "registered AR, 1 recipient", "none_buyer")):
+lp = {k: [float(x) for x in r[f"lat.{k}"].split()] for k in ("none", "none_buyer", "pass", "ar1")
+      if f"lat.{k}" in r}
+for k, label, base in (("pass", "pass-through", "none"), ("ar1", "registered AR, 1 recipient", "none_buyer")
+                       ) if lp else ():
     rows.append((f"SMTP latency per message with the milter, {label}, p50 / p99 (added)",
                  f"{lp[k][0]:.2f} / {lp[k][1]:.2f} ms ({lp[k][0] - lp[base][0]:+.2f} / "
                  f"{lp[k][1] - lp[base][1]:+.2f} ms)",
                  f"no milter: {lp[base][0]:.2f} / {lp[base][1]:.2f} ms", "", "", ""))
 
-for c in (10, 100):
+linkd = "get.linkd.10" in r
+for c in (10, 100) if linkd else ():
     n_rps, n_p99, n_bad = r[f"get.nginx.{c}"].split()
     l_rps, l_p99, l_bad = r[f"get.linkd.{c}"].split()
     x = float(l_rps) / float(n_rps)
@@ -61,18 +64,20 @@ for c in (10, 100):
                  f"{x:.2f}", "≥ 0.8", ok(x >= 0.8 and l_bad == "0")))
     rows.append((f"pli-linkd landing page p99, wrk {c} connections", f"{float(l_p99):.2f} ms",
                  f"nginx: {float(n_p99):.2f} ms", "", "< 5 ms", ok(float(l_p99) < 5)))
-for c in (10, 100):
+for c in (10, 100) if linkd else ():
     rps, p99, bad = r[f"post.linkd.{c}"].split()
     rows.append((f"pli-linkd read POSTs (event fdatasync'd), wrk {c} connections, "
                  f"{r['tokens']} links", f"{float(rps):,.0f} req/s (p99 {float(p99):.1f} ms)", "",
                  "", "≥ 3,000/s", ok(float(rps) >= 3000 and bad == "0")))
 
-mil = int(r["rss.milter"]) / 1024
-anon = f" (anonymous: {int(r['rss.milter.anon']) / 1024:.1f} MB)" if r.get("rss.milter.anon") else ""
-rows.append(("Peak RSS of pli-milter, 50 concurrent sessions (registered, 100 KB)",
-             f"{mil:.1f} MB{anon}", "", "", "< 64 MB", ok(mil < 64)))
-rows.append(("Peak RSS of pli-linkd, after the wrk runs", f"{int(r['rss.linkd']) / 1024:.1f} MB",
-             "", "", "", ""))
+if "rss.milter" in r:
+    mil = int(r["rss.milter"]) / 1024
+    anon = f" (anonymous: {int(r['rss.milter.anon']) / 1024:.1f} MB)" if r.get("rss.milter.anon") else ""
+    rows.append(("Peak RSS of pli-milter, 50 concurrent sessions (registered, 100 KB)",
+                 f"{mil:.1f} MB{anon}", "", "", "< 64 MB", ok(mil < 64)))
+if linkd:
+    rows.append(("Peak RSS of pli-linkd, after the wrk runs", f"{int(r['rss.linkd']) / 1024:.1f} MB",
+                 "", "", "", ""))
 
 print(f"pli benchmark, {r['date']}; {r['machine']}; {r['mode']}.\n")
 if r.get("tempfails", "0") != "0":

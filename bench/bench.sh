@@ -17,7 +17,8 @@
 # Environment: BENCH_QUICK=1 (small counts, ~1 min: a smoke run), BENCH_REPS (repetitions of
 # the MTA rows, interleaved; medians of the per-repetition ratios; default 2, 1 when quick),
 # BENCH_WRK_SECONDS (default 10), BENCH_OUT (also write the table there), BENCH_RESULTS (the
-# raw figures, default BUILD_DIR/bench-results.tsv).
+# raw figures, default BUILD_DIR/bench-results.tsv), BENCH_ONLY (a comma-separated subset of
+# mta, latency, memory, linkd: run only those sections, e.g. BENCH_ONLY=linkd).
 # Needs root (private Postfix) and scripts/install-deps --bench (wrk, nginx, opendkim).
 set -euo pipefail
 BUILD=$(cd "${1:-build}" && pwd)
@@ -39,6 +40,7 @@ else
     N4=1000 N100=300 R4=200 R100=100 NLAT=200 NMEM=300 NTOK=200 WRK_S=${BENCH_WRK_SECONDS:-10} REPS=${BENCH_REPS:-2}
 fi
 
+only() { [ -z "${BENCH_ONLY:-}" ] || [[ ",$BENCH_ONLY," == *",$1,"* ]]; }
 log() { printf '%s bench: %s\n' "$(date +%T)" "$*" >&2; }
 
 # Read notifications off: their receipt PDF and mail are not part of the read-POST figure.
@@ -129,6 +131,7 @@ send() {
 PASS_FROM=someone@elsewhere.example
 BUYER=alice@buyer.example
 for rep in $(seq 1 "$REPS"); do
+    only mta || break
     for size in 4 100; do
         n=$([ $size = 4 ] && echo "$N4" || echo "$N100")
         nr=$([ $size = 4 ] && echo "$R4" || echo "$R100")
@@ -150,6 +153,7 @@ for rep in $(seq 1 "$REPS"); do
         result "mta.$size.simple.$rep" "$(send "$nr" $bytes 1 "$BUYER" "[SIMPLE] Avis bench")"
     done
 done
+if only latency; then
 LAT=$HERE/smtp-latency.py
 log "latency: no milter, then pli pass-through and registered ($NLAT messages each)"
 conf_none
@@ -159,8 +163,10 @@ conf_pli
 result lat.pass "$(python3 "$LAT" "$PFX_PORT_IN" "$NLAT" 4096 "$PASS_FROM" lat@remote.example)"
 result lat.ar1 "$(python3 "$LAT" "$PFX_PORT_IN" "$NLAT" 4096 "$BUYER" lat@remote.example "[AR] Latence")"
 wait_drained 120
+fi
 
 # ---------------------------------------------------------------- 4a: milter memory
+if only memory; then
 log "pli-milter memory: 50 sessions, registered 100 KB ($NMEM messages)"
 kill "$PLI_MILTER_PID"; wait "$PLI_MILTER_PID" 2>/dev/null || true
 rm -f "$PLI_SOCKET" # pli_start_milter waits for a new socket
@@ -175,8 +181,10 @@ wait_drained 300
 result rss.milter "$(awk '/VmHWM/ {print $2}' "/proc/$PLI_MILTER_PID/status")"
 kill "$ANON_PID" 2>/dev/null; wait "$ANON_PID" 2>/dev/null || true
 result rss.milter.anon "$(sort -n "$W/milter-anon.txt" | tail -n 1)"
+fi
 
 # ---------------------------------------------------------------- 3: pli-linkd
+if only linkd; then
 log "tokens: $NTOK registered messages with 5 recipients through the milter"
 conf_tokens
 # -A: a message refused with 451 (see tempfails below) is not retried; it makes no links.
@@ -289,5 +297,6 @@ reads=$($PLI list --status read --per-page 1 --json | pli_json 'j["total"]')
 [ "$reads" -gt 0 ] || fail "no delivery is read after the POST runs"
 result reads.deliveries "$reads"
 result rss.linkd "$(awk '/VmHWM/ {print $2}' "/proc/$PLI_LINKD_PID/status")"
+fi
 
 python3 "$HERE/bench-table.py" "$RES" | tee "${BENCH_OUT:-/dev/null}"
