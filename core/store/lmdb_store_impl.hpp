@@ -36,6 +36,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -272,11 +273,39 @@ private:
   int addresses_containing(MDB_txn* txn, char kind, const std::string& needle,
                            std::vector<std::string>& out);
 
-  // The rows of `q` (no recipient or sender filter), from the counts under `prefixes` (full
-  // count keys without the day) for whole days, and from the indexes (walk) for the partial
-  // days at the ends of the date range.
-  Result<std::size_t> count_range(lmdb::Txn& txn, const Query& q,
-                                  const std::vector<std::string>& prefixes);
+  // The rows of `q` (no recipient or sender filter) sent in [since, until), from the indexes.
+  Result<std::size_t> count_rows(lmdb::Txn& txn, const Query& q, std::optional<util::Micros> since,
+                                 std::optional<util::Micros> until);
+  // The rows of `q`: `whole_days(first, end)` counts the whole UTC days [first, end) of its
+  // date range (unbounded ends are nullopt); the partial days at the ends are counted from
+  // the indexes.
+  using DaysCounter =
+      std::function<Result<std::size_t>(std::optional<util::Micros>, std::optional<util::Micros>)>;
+  Result<std::size_t> count_range(lmdb::Txn& txn, const Query& q, const DaysCounter& whole_days);
+  // The sum of the counts under `prefixes` (full count keys without the day) over the days
+  // [first, end).
+  Result<std::size_t> sum_counts(lmdb::Txn& txn, const std::vector<std::string>& prefixes,
+                                 std::optional<util::Micros> first,
+                                 std::optional<util::Micros> end);
+  // One filter of a combined query, as per-day counts: the count keys of its values (several
+  // statuses, the words a keyword starts) and whether their sum is its exact count (statuses
+  // exclude each other; one delivery may hold two of the words).
+  struct CountedFilter
+  {
+    std::vector<std::string> keys;
+    bool exact = true;
+  };
+  // The rows matching every filter over the days [first, end), day by day: a day where one
+  // filter matches nothing counts 0; a day where every filter but one (exact) matches every
+  // delivery of the day counts that one's number; only the other days are counted from the
+  // indexes. Exact, and cheap when a filter matches everything (a word in every message).
+  Result<std::size_t> count_days(lmdb::Txn& txn, const Query& q,
+                                 const std::vector<CountedFilter>& filters,
+                                 std::optional<util::Micros> first,
+                                 std::optional<util::Micros> end);
+  // The per-day counts under one count key prefix over [first, end): day -> count.
+  int day_counts(MDB_txn* txn, const std::string& prefix, std::optional<util::Micros> first,
+                 std::optional<util::Micros> end, std::map<util::Micros, std::int64_t>& out);
   // The distinct indexed words starting with `prefix`, up to `max` + 1 of them (one B-tree
   // search per word). Returns an LMDB code.
   int words_with_prefix(MDB_txn* txn, const std::string& prefix, std::size_t max,

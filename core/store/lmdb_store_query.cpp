@@ -611,9 +611,51 @@ Result<ListResult> LmdbStore::list(const Query& q)
       recipient_on_records = true;
     }
   }
-  const bool counted = !prefixes.empty() || recipient_on_records;
-  if (!prefixes.empty()) {
-    auto n = count_range(txn, q, prefixes);
+  // Combined filters that no single count answers (a keyword with a status, say): day by day
+  // from the per-day counts of each filter (count_days), when every keyword starts few words.
+  std::vector<CountedFilter> filters;
+  if (m_have_counts && m_have_v2 && !by_address && prefixes.empty() && !recipient_on_records) {
+    const std::set<model::Status> statuses(q.statuses.begin(), q.statuses.end());
+    bool plannable = true;
+    if (!statuses.empty()) {
+      CountedFilter f;
+      for (auto st : statuses) {
+        f.keys.push_back((q.type ? "X" : "S") + std::string(1, static_cast<char>(st)) +
+                         (q.type ? std::string(1, static_cast<char>(*q.type)) : std::string()));
+      }
+      filters.push_back(std::move(f));
+    } else if (q.type) {
+      filters.push_back(CountedFilter{{"T" + std::string(1, static_cast<char>(*q.type))}, true});
+    }
+    if (!q.consultation.empty()) {
+      filters.push_back(CountedFilter{{"C" + q.consultation + std::string(1, '\0')}, true});
+    }
+    for (const auto& w : words) {
+      std::vector<std::string> found;
+      if (int rc = words_with_prefix(txn.get(), w, 8, found); rc != 0) {
+        return lmdb_error(rc, "word index");
+      }
+      if (found.empty()) {
+        return result; // no such word: no row
+      }
+      plannable = plannable && found.size() <= 8;
+      CountedFilter f;
+      f.exact = found.size() == 1;
+      for (const auto& word : found) {
+        f.keys.push_back("W" + word + std::string(1, '\0'));
+      }
+      filters.push_back(std::move(f));
+    }
+    if (!plannable || filters.size() < 2) {
+      filters.clear();
+    }
+  }
+  const bool counted = !prefixes.empty() || recipient_on_records || !filters.empty();
+  if (!prefixes.empty() || !filters.empty()) {
+    auto n = count_range(txn, q, [&](auto first_day, auto end_day) {
+      return filters.empty() ? sum_counts(txn, prefixes, first_day, end_day)
+                             : count_days(txn, q, filters, first_day, end_day);
+    });
     if (!n) {
       return n.error();
     }
@@ -654,25 +696,28 @@ Result<ListResult> LmdbStore::list(const Query& q)
   return result;
 }
 
+Result<std::size_t> LmdbStore::count_rows(lmdb::Txn& txn, const Query& q,
+                                          std::optional<util::Micros> since,
+                                          std::optional<util::Micros> until)
+{
+  Query part = q;
+  part.since = since;
+  part.until = until;
+  std::size_t n = 0;
+  auto st = walk(txn, part, false, [&](util::Micros, std::string_view, auto*, auto*) {
+    ++n;
+    return true;
+  });
+  if (!st) {
+    return st.error();
+  }
+  return n;
+}
+
 Result<std::size_t> LmdbStore::count_range(lmdb::Txn& txn, const Query& q,
-                                           const std::vector<std::string>& prefixes)
+                                           const DaysCounter& whole_days)
 {
   constexpr util::Micros k_day_us = 86400LL * 1000000LL;
-  auto scan = [&](std::optional<util::Micros> a,
-                  std::optional<util::Micros> b) -> Result<std::size_t> {
-    Query part = q;
-    part.since = a;
-    part.until = b;
-    std::size_t n = 0;
-    auto st = walk(txn, part, false, [&](util::Micros, std::string_view, auto*, auto*) {
-      ++n;
-      return true;
-    });
-    if (!st) {
-      return st.error();
-    }
-    return n;
-  };
   // Whole days [first_day, end_day): from the counts; the partial days: from the indexes.
   std::optional<util::Micros> first_day;
   std::optional<util::Micros> end_day;
@@ -683,53 +728,142 @@ Result<std::size_t> LmdbStore::count_range(lmdb::Txn& txn, const Query& q,
     end_day = day_number(*q.until);
   }
   if (first_day && end_day && *first_day >= *end_day) {
-    return scan(q.since, q.until);
+    return count_rows(txn, q, q.since, q.until);
   }
   std::size_t n = 0;
   if (q.since && *q.since < *first_day * k_day_us) {
-    auto head = scan(q.since, *first_day * k_day_us);
+    auto head = count_rows(txn, q, q.since, *first_day * k_day_us);
     if (!head) {
       return head.error();
     }
     n += head.value();
   }
   if (q.until && *end_day * k_day_us < *q.until) {
-    auto tail = scan(*end_day * k_day_us, q.until);
+    auto tail = count_rows(txn, q, *end_day * k_day_us, q.until);
     if (!tail) {
       return tail.error();
     }
     n += tail.value();
   }
-  lmdb::Cursor cur(txn.get(), m_counts);
-  if (cur.rc() != 0) {
-    return lmdb_error(cur.rc(), "list counts");
+  auto days = whole_days(first_day, end_day);
+  if (!days) {
+    return days.error();
   }
-  for (const auto& key_prefix : prefixes) {
-    const std::string start = key_prefix + (first_day ? day_bytes(*first_day) : std::string());
-    const std::string stop = end_day ? key_prefix + day_bytes(*end_day) : std::string();
-    MDB_val k = val(start);
-    MDB_val v;
-    int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
-    for (; rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
-      std::string_view key = view(k);
-      if (key.substr(0, key_prefix.size()) != key_prefix) {
-        break;
-      }
-      if (key.size() != key_prefix.size() + 8) {
-        continue; // another key sharing the prefix (cannot happen: '\0' ends references)
-      }
-      if (!stop.empty() && key >= stop) {
-        break;
-      }
-      std::int64_t c = 0;
-      if (v.mv_size == 8) {
-        std::memcpy(&c, v.mv_data, 8);
-      }
-      n += static_cast<std::size_t>(std::max<std::int64_t>(c, 0));
+  return n + days.value();
+}
+
+int LmdbStore::day_counts(MDB_txn* txn, const std::string& prefix,
+                          std::optional<util::Micros> first, std::optional<util::Micros> end,
+                          std::map<util::Micros, std::int64_t>& out)
+{
+  lmdb::Cursor cur(txn, m_counts);
+  if (cur.rc() != 0) {
+    return cur.rc();
+  }
+  const std::string start = prefix + (first ? day_bytes(*first) : std::string());
+  const std::string stop = end ? prefix + day_bytes(*end) : std::string();
+  MDB_val k = val(start);
+  MDB_val v;
+  int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
+  for (; rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
+    std::string_view key = view(k);
+    if (key.substr(0, prefix.size()) != prefix) {
+      break;
     }
-    if (rc != 0 && rc != MDB_NOTFOUND) {
+    if (key.size() != prefix.size() + 8) {
+      continue; // another key sharing the prefix (cannot happen: '\0' ends references)
+    }
+    if (!stop.empty() && key >= stop) {
+      break;
+    }
+    std::uint64_t day = 0;
+    for (std::size_t i = prefix.size(); i < key.size(); ++i) {
+      day = (day << 8) | static_cast<unsigned char>(key[i]);
+    }
+    std::int64_t c = 0;
+    if (v.mv_size == 8) {
+      std::memcpy(&c, v.mv_data, 8);
+    }
+    out[static_cast<util::Micros>(day ^ (1ULL << 63))] += std::max<std::int64_t>(c, 0);
+  }
+  return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+Result<std::size_t> LmdbStore::sum_counts(lmdb::Txn& txn, const std::vector<std::string>& prefixes,
+                                          std::optional<util::Micros> first,
+                                          std::optional<util::Micros> end)
+{
+  std::map<util::Micros, std::int64_t> days;
+  for (const auto& prefix : prefixes) {
+    if (int rc = day_counts(txn.get(), prefix, first, end, days); rc != 0) {
       return lmdb_error(rc, "list counts");
     }
+  }
+  std::size_t n = 0;
+  for (const auto& [day, c] : days) {
+    n += static_cast<std::size_t>(c);
+  }
+  return n;
+}
+
+Result<std::size_t> LmdbStore::count_days(lmdb::Txn& txn, const Query& q,
+                                          const std::vector<CountedFilter>& filters,
+                                          std::optional<util::Micros> first,
+                                          std::optional<util::Micros> end)
+{
+  constexpr util::Micros k_day_us = 86400LL * 1000000LL;
+  std::map<util::Micros, std::int64_t> all;
+  if (int rc = day_counts(txn.get(), "s", first, end, all); rc != 0) {
+    return lmdb_error(rc, "list counts");
+  }
+  // Per filter and key: day -> count.
+  std::vector<std::vector<std::map<util::Micros, std::int64_t>>> counts(filters.size());
+  for (std::size_t f = 0; f < filters.size(); ++f) {
+    for (const auto& key : filters[f].keys) {
+      counts[f].emplace_back();
+      if (int rc = day_counts(txn.get(), key, first, end, counts[f].back()); rc != 0) {
+        return lmdb_error(rc, "list counts");
+      }
+    }
+  }
+  auto at = [](const std::map<util::Micros, std::int64_t>& m, util::Micros day) {
+    auto it = m.find(day);
+    return it == m.end() ? std::int64_t{0} : it->second;
+  };
+  std::size_t n = 0;
+  for (const auto& [day, everything] : all) {
+    bool none = false;
+    std::size_t unsaturated = 0;
+    std::int64_t only = everything; // the count of the one unsaturated filter, when exact
+    bool only_exact = true;
+    for (std::size_t f = 0; f < filters.size() && !none; ++f) {
+      std::int64_t sum = 0;
+      bool saturated = false;
+      for (const auto& per_key : counts[f]) {
+        const std::int64_t c = at(per_key, day);
+        sum += c;
+        saturated = saturated || c >= everything; // one key alone matches every delivery
+      }
+      if (sum == 0) {
+        none = true;
+      } else if (!saturated && !(filters[f].exact && sum >= everything)) {
+        ++unsaturated;
+        only = sum;
+        only_exact = filters[f].exact;
+      }
+    }
+    if (none) {
+      continue;
+    }
+    if (unsaturated == 0 || (unsaturated == 1 && only_exact)) {
+      n += static_cast<std::size_t>(only);
+      continue;
+    }
+    auto part = count_rows(txn, q, day * k_day_us, (day + 1) * k_day_us);
+    if (!part) {
+      return part.error();
+    }
+    n += part.value();
   }
   return n;
 }

@@ -68,7 +68,12 @@ store::NewMessage random_message(World& w, int n)
   auto& m = nm.message;
   m.set_id(fmt::format("m{:04}", n));
   m.set_subject(w.words(1 + w.pick(3)) + fmt::format(" n°{}", n));
-  m.set_text_body(w.words(w.pick(6)));
+  // Over about 12 days, so that date ranges cut days in the middle.
+  m.set_sent_at(k_t0 + static_cast<util::Micros>(w.pick(12 * 24 * 60)) * 60 * 1000000LL);
+  // A signature in every message of the first 6 days and in about half of the others: a
+  // word that matches every delivery of some days (the per-day counts answer), not others.
+  const bool early = m.sent_at() < k_t0 + 6 * 24 * k_hour;
+  m.set_text_body(w.words(w.pick(6)) + (early || w.pick(2) == 0 ? " Signature du service" : ""));
   m.set_type(static_cast<std::uint32_t>(1 + w.pick(8)));
   m.set_mode(1);
   const int buyer = w.pick(7);
@@ -79,8 +84,6 @@ store::NewMessage random_message(World& w, int n)
   if (w.pick(3) == 0) {
     m.set_consultation(fmt::format("REF{}", w.pick(4)));
   }
-  // Over about 12 days, so that date ranges cut days in the middle.
-  m.set_sent_at(k_t0 + static_cast<util::Micros>(w.pick(12 * 24 * 60)) * 60 * 1000000LL);
   const int rcpts = 1 + w.pick(3);
   std::set<std::string> seen;
   for (int i = 0; i < rcpts; ++i) {
@@ -243,6 +246,32 @@ std::vector<store::Query> random_queries(World& w, int n)
     out.push_back(q);
     q.until = k_t0 + 100 * k_hour + 3;
     out.push_back(q);
+  }
+  // Keywords with other filters (totals day by day from the per-day counts): a word in every
+  // message of some days, a prefix of several words, rare words, no word.
+  for (const char* k : {"signature", "service", "sign", "attrib", "marche", "zzz", "lot sign"}) {
+    for (int combo = 0; combo < 5; ++combo) {
+      store::Query q;
+      q.keywords = k;
+      if (combo == 0 || combo == 3) {
+        q.statuses = {Status::read};
+      }
+      if (combo == 1) {
+        q.statuses = {Status::delivered, Status::read};
+      }
+      if (combo == 2 || combo == 3) {
+        q.type = model::MessageType::rejet;
+      }
+      if (combo == 4) {
+        q.consultation = "REF1";
+      }
+      q.per_page = 5;
+      out.push_back(q);
+      q.since = k_t0 + 30 * k_hour + 17;
+      out.push_back(q);
+      q.until = k_t0 + 200 * k_hour + 5;
+      out.push_back(q);
+    }
   }
   return out;
 }
