@@ -11,7 +11,9 @@
 #include "core/util/encoding.hpp"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <optional>
 
 namespace pli::linkd {
@@ -230,7 +232,10 @@ Route classify(const std::string& method, const std::string& path)
 App::App(const config::Config& config, store::Store& store, util::Clock clock)
     : m_config(config), m_store(store), m_clock(std::move(clock)),
       m_lang(config.organisation.locale == model::Locale::en ? "en" : "fr"),
-      m_unknown(config.linkd.unknown_tokens_per_minute)
+      m_unknown(config.linkd.unknown_tokens_per_minute),
+      m_outbox(Outbox::default_delays(), 10000,
+               Outbox::Persistence{std::filesystem::path(config.store.path) / "outbox",
+                                   [this](const Outbox::Record& r) { return revive(r); }})
 {
   // Partials are expanded once here: mstch tokenizes every partial it is given on each
   // render, which was most of a landing page's cost.
@@ -542,11 +547,8 @@ Response App::open(const Request& r, Link& l)
   m_metrics.count(Counter::read);
   // The read is committed: the buyer's notification (first read only, with the receipt),
   // from the outbox, tried again while the re-injection listener refuses it.
-  m_outbox.push("read_notification " + l.delivery.id(), [this, before = l.delivery] {
-    const auto res = notify::notify_event(m_config, m_store, before, model::EventKind::read);
-    return res.outcome != notify::Outcome::reinject_error &&
-           res.outcome != notify::Outcome::store_error;
-  });
+  m_outbox.push("read_notification " + l.delivery.id(), read_notification_job(l.delivery),
+                Outbox::Record{"read_notification", l.delivery.SerializeAsString()});
   const bool en = m_lang == "en";
   const auto& m = l.message;
   mstch::map ctx{{"page_title", m.subject()}};
@@ -706,12 +708,38 @@ Response App::reply(const Request& r, Link& l)
   e.rcpt = l.message.sender();
   e.notify = "FAILURE,DELAY";
   e.data = compose_reply_notice(in);
-  smtp::Options so;
-  so.host = m_config.reinject.host;
-  so.port = m_config.reinject.port;
-  so.timeout_seconds = static_cast<int>(m_config.reinject.timeout_seconds);
-  m_outbox.push("reply_notice " + rep.id(), [this, so, e = std::move(e), reply = rep.id(),
-                                             delivery = l.delivery.id()] {
+  // Kept on disk (0600, under the store's directory) until Postfix takes it, like the queue
+  // file it becomes: it survives a restart of pli-linkd while the listener refuses it.
+  nlohmann::json record{{"mail_from", e.mail_from}, {"envid", e.envid},           {"ret", e.ret},
+                        {"rcpt", e.rcpt},           {"notify", e.notify},         {"data", e.data},
+                        {"reply", rep.id()},        {"delivery", l.delivery.id()}};
+  m_outbox.push("reply_notice " + rep.id(),
+                reply_notice_job(std::move(e), rep.id(), l.delivery.id()),
+                Outbox::Record{"reply_notice", record.dump()});
+
+  mstch::map ctx{{"page_title", std::string(m_lang == "en" ? "Reply sent" : "Réponse envoyée")},
+                 {"replied_at", util::format_human(now, m_config.organisation.timezone)},
+                 {"attachment_count", std::to_string(rep.attachments_size())}};
+  facts(l, ctx);
+  return html(200, "reply_sent", ctx);
+}
+
+Outbox::Job App::read_notification_job(store::pb::Delivery before)
+{
+  return [this, before = std::move(before)] {
+    const auto res = notify::notify_event(m_config, m_store, before, model::EventKind::read);
+    return res.outcome != notify::Outcome::reinject_error &&
+           res.outcome != notify::Outcome::store_error;
+  };
+}
+
+Outbox::Job App::reply_notice_job(smtp::Envelope e, std::string reply, std::string delivery)
+{
+  return [this, e = std::move(e), reply = std::move(reply), delivery = std::move(delivery)] {
+    smtp::Options so;
+    so.host = m_config.reinject.host;
+    so.port = m_config.reinject.port;
+    so.timeout_seconds = static_cast<int>(m_config.reinject.timeout_seconds);
     auto sent = smtp::send(so, {e});
     const bool notified = !sent.empty() && sent.front().ok;
     if (!notified) {
@@ -723,13 +751,36 @@ Response App::reply(const Request& r, Link& l)
                {"delivery", delivery},
                {"smtp", sent.empty() ? std::string("no answer") : sent.front().reply}});
     return notified;
-  });
+  };
+}
 
-  mstch::map ctx{{"page_title", std::string(m_lang == "en" ? "Reply sent" : "Réponse envoyée")},
-                 {"replied_at", util::format_human(now, m_config.organisation.timezone)},
-                 {"attachment_count", std::to_string(rep.attachments_size())}};
-  facts(l, ctx);
-  return html(200, "reply_sent", ctx);
+Outbox::Job App::revive(const Outbox::Record& r)
+{
+  if (r.kind == "read_notification") {
+    store::pb::Delivery before;
+    if (!before.ParseFromString(r.payload) || before.id().empty()) {
+      return {};
+    }
+    return read_notification_job(std::move(before));
+  }
+  if (r.kind == "reply_notice") {
+    auto j = nlohmann::json::parse(r.payload, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      return {};
+    }
+    smtp::Envelope e;
+    e.mail_from = j.value("mail_from", "");
+    e.envid = j.value("envid", "");
+    e.ret = j.value("ret", "");
+    e.rcpt = j.value("rcpt", "");
+    e.notify = j.value("notify", "");
+    e.data = j.value("data", "");
+    if (e.rcpt.empty() || e.data.empty()) {
+      return {};
+    }
+    return reply_notice_job(std::move(e), j.value("reply", ""), j.value("delivery", ""));
+  }
+  return {};
 }
 
 Response App::sender(const Request& r, const std::string& token, const std::string& rest)

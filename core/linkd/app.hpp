@@ -25,6 +25,7 @@
 #include "core/linkd/http.hpp"
 #include "core/linkd/metrics.hpp"
 #include "core/linkd/outbox.hpp"
+#include "core/smtp/client.hpp"
 #include "core/store/store.hpp"
 
 #include <mstch/mstch.hpp>
@@ -116,6 +117,11 @@ private:
   Response download(const Request& r, Link& l, const std::string& index);
   Response reply_form(Link& l);
   Response reply(const Request& r, Link& l);
+  // The outbox's durable jobs: the buyer's read notification (`before`: the delivery before
+  // the read) and the reply notice (its mail, composed when the reply was recorded).
+  Outbox::Job read_notification_job(store::pb::Delivery before);
+  Outbox::Job reply_notice_job(smtp::Envelope e, std::string reply, std::string delivery);
+  Outbox::Job revive(const Outbox::Record& r);
 
   Response page(int status, std::string_view key, const std::string& detail = "");
   Response html(int status, const std::string& name, const mstch::map& ctx);

@@ -2,21 +2,173 @@
 
 #include "core/log/log.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <exception>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <system_error>
 
 namespace pli::linkd {
 
 using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view k_magic = "pli-outbox 1\n";
+
+// Makes a record's creation (data, then its name in the directory) durable.
+void sync_record(const fs::path& file)
+{
+  for (const fs::path& p : {file, file.parent_path()}) {
+    const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || ::fsync(fd) != 0) {
+      log::line(log::Level::error, "",
+                {{"outbox", "sync_failed"}, {"file", p.string()}, {"error", std::strerror(errno)}});
+    }
+    if (fd >= 0) {
+      ::close(fd);
+    }
+  }
+}
+
+void remove_record(const fs::path& file)
+{
+  std::error_code ec;
+  if (!fs::remove(file, ec) && ec) {
+    log::line(log::Level::error, "",
+              {{"outbox", "remove_failed"}, {"file", file.string()}, {"error", ec.message()}});
+  }
+}
+
+} // namespace
 
 Outbox::Delays Outbox::default_delays()
 {
   return {30s, 2min, 10min, 30min, 1h};
 }
 
-Outbox::Outbox(Delays retry_delays, std::size_t max_jobs)
-    : m_delays(std::move(retry_delays)), m_max(max_jobs), m_thread([this] { run(); })
+Outbox::Outbox(Delays retry_delays, std::size_t max_jobs, std::optional<Persistence> persistence)
+    : m_delays(std::move(retry_delays)), m_max(max_jobs), m_persist(std::move(persistence)),
+      m_thread([this] { run(); })
 {
+  if (m_persist) {
+    revive_records();
+  }
+}
+
+std::optional<fs::path> Outbox::write_record(const std::string& what, const Record& r)
+{
+  std::uint64_t seq = 0;
+  {
+    std::lock_guard lock(m_mutex);
+    seq = ++m_seq;
+  }
+  // Named by creation time, so that a restart runs them in order.
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  char name[96];
+  std::snprintf(name, sizeof name, "%020lld-%d-%llu", static_cast<long long>(ns),
+                static_cast<int>(::getpid()), static_cast<unsigned long long>(seq));
+  const fs::path tmp = m_persist->dir / (std::string(name) + ".tmp");
+  const fs::path file = m_persist->dir / (std::string(name) + ".job");
+  std::string bytes(k_magic);
+  bytes += r.kind + "\n" + what + "\n" + r.payload;
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  bool ok = fd >= 0;
+  for (std::size_t done = 0; ok && done < bytes.size();) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    ok = n > 0;
+    done += ok ? static_cast<std::size_t>(n) : 0;
+  }
+  const int saved = errno;
+  if (fd >= 0 && ::close(fd) != 0) {
+    ok = false;
+  }
+  if (ok && ::rename(tmp.c_str(), file.c_str()) != 0) {
+    ok = false;
+  }
+  if (!ok) {
+    log::line(log::Level::error, "",
+              {{"outbox", "write_failed"},
+               {"job", what},
+               {"file", tmp.string()},
+               {"error", std::strerror(saved != 0 ? saved : errno)}});
+    ::unlink(tmp.c_str());
+    return std::nullopt;
+  }
+  return file;
+}
+
+void Outbox::revive_records()
+{
+  std::error_code ec;
+  fs::create_directories(m_persist->dir, ec);
+  std::vector<fs::path> files;
+  for (fs::directory_iterator it(m_persist->dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const auto ext = it->path().extension();
+    if (ext == ".job") {
+      files.push_back(it->path());
+    } else if (ext == ".tmp") {
+      remove_record(it->path()); // cut short while being written: its push() failed
+    }
+  }
+  if (ec) {
+    log::line(
+        log::Level::error, "",
+        {{"outbox", "dir_unreadable"}, {"dir", m_persist->dir.string()}, {"error", ec.message()}});
+    return;
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& file : files) {
+    std::ifstream in(file, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    Record r;
+    std::string what;
+    bool ok = bytes.compare(0, k_magic.size(), k_magic) == 0;
+    if (ok) {
+      const auto kind_end = bytes.find('\n', k_magic.size());
+      const auto what_end =
+          kind_end == std::string::npos ? std::string::npos : bytes.find('\n', kind_end + 1);
+      ok = what_end != std::string::npos;
+      if (ok) {
+        r.kind = bytes.substr(k_magic.size(), kind_end - k_magic.size());
+        what = bytes.substr(kind_end + 1, what_end - kind_end - 1);
+        r.payload = bytes.substr(what_end + 1);
+      }
+    }
+    Job job = ok ? m_persist->revive(r) : Job{};
+    if (!job) {
+      log::line(log::Level::error, "",
+                {{"outbox", "record_unusable"}, {"file", file.string()}, {"kind", r.kind}});
+      remove_record(file);
+      continue;
+    }
+    log::line(log::Level::info, "", {{"outbox", "revived"}, {"job", what}});
+    std::lock_guard lock(m_mutex);
+    queue_due_now(Entry{std::move(what), std::move(job), 0, {}, file});
+  }
+}
+
+void Outbox::queue_due_now(Entry e)
+{
+  const auto now = std::chrono::steady_clock::now();
+  e.due = now;
+  // Due now: before every job waiting for a retry, after those already due.
+  auto at = std::find_if(m_jobs.begin(), m_jobs.end(), [&](const Entry& x) { return x.due > now; });
+  m_jobs.insert(at, std::move(e));
+  m_cv.notify_one();
 }
 
 Outbox::~Outbox()
@@ -29,22 +181,26 @@ Outbox::~Outbox()
   m_thread.join();
 }
 
-bool Outbox::push(std::string what, Job job)
+bool Outbox::push(std::string what, Job job, std::optional<Record> record)
 {
   {
     std::lock_guard lock(m_mutex);
-    if (m_jobs.size() < m_max) {
-      const auto now = std::chrono::steady_clock::now();
-      // Due now: before every job waiting for a retry, after those already due.
-      auto at =
-          std::find_if(m_jobs.begin(), m_jobs.end(), [&](const Entry& e) { return e.due > now; });
-      m_jobs.insert(at, Entry{std::move(what), std::move(job), 0, now});
-      m_cv.notify_one();
-      return true;
+    if (m_jobs.size() >= m_max) {
+      log::line(log::Level::error, "", {{"outbox", "full"}, {"dropped", what}});
+      return false;
     }
   }
-  log::line(log::Level::error, "", {{"outbox", "full"}, {"dropped", what}});
-  return false;
+  fs::path file;
+  if (record && m_persist) {
+    auto written = write_record(what, *record);
+    if (!written) {
+      return false;
+    }
+    file = std::move(*written);
+  }
+  std::lock_guard lock(m_mutex);
+  queue_due_now(Entry{std::move(what), std::move(job), 0, {}, std::move(file)});
+  return true;
 }
 
 std::size_t Outbox::pending() const
@@ -69,6 +225,11 @@ void Outbox::run()
         log::line(log::Level::error, "",
                   {{"outbox", "error"}, {"job", e.what}, {"error", ex.what()}});
       }
+      if (!e.file.empty() && (done || e.attempts >= m_delays.size())) {
+        remove_record(e.file);
+      } else if (!e.file.empty() && e.attempts == 0) {
+        sync_record(e.file); // it waits: it must outlive a crash
+      }
       lock.lock();
       if (!done) {
         if (e.attempts < m_delays.size()) {
@@ -91,7 +252,9 @@ void Outbox::run()
     }
     if (m_stopping) {
       for (const auto& e : m_jobs) {
-        log::line(log::Level::error, "", {{"outbox", "dropped_at_stop"}, {"job", e.what}});
+        log::line(
+            e.file.empty() ? log::Level::error : log::Level::info, "",
+            {{"outbox", e.file.empty() ? "dropped_at_stop" : "kept_for_restart"}, {"job", e.what}});
       }
       m_jobs.clear();
       return;

@@ -79,3 +79,35 @@ reply_notice() { grep -q 'event=reply_notice .*queued as' "$W/linkd.log"; }
 _pfx_wait 30 "the buyer's reply notice" "" reply_notice
 [ "$(grep -c 'event=reply_notice' "$W/linkd.log")" = 1 ] || fail "not one reply notice"
 echo "ok 4 - the recipient uploads again: one reply with its file, the buyer notified"
+
+# 3. The buyer's read notification outlives pli-linkd: the listener is down when the
+#    recipient reads, linkd is killed while the notification waits for its retry, the
+#    listener comes back, linkd restarts: the notification leaves at once, exactly once.
+pfx_send --from alice@buyer.example --to later@remote.example --header "Subject: Lu pendant la panne" \
+    --header "Message-ID: <outage-1@buyer.example>" --body "À lire."
+pfx_wait_sink_count 8 30
+link=$(pli_notice_link "$(grep -l 'later@remote.example' $(pfx_sink_files) | head -n 1)")
+pfx_wait_maildir catchall 1 30 # the reply notice of part 2
+before=$(pfx_maildir_files catchall | grep -c .)
+postconf -c "$PFX_CONF_DIR" -M# "127.0.0.1:$PFX_PORT_REINJECT/inet"
+postfix -c "$PFX_CONF_DIR" reload >/dev/null 2>&1 || fail "postfix reload failed"
+_pfx_wait 20 "the re-injection listener to close" "" not_listening
+curl -fsS -o /dev/null -X POST -d open=1 "$link" || fail "the read failed while the listener was down"
+waiting() { grep -q 'outbox=retry_later .*read_notification' "$W/linkd.log"; }
+_pfx_wait 30 "the read notification to wait for a retry" "" waiting
+[ "$(find "$W/store/outbox" -name '*.job' | wc -l)" = 1 ] || fail "the waiting notification is not on disk"
+kill -9 "$PLI_LINKD_PID"; wait "$PLI_LINKD_PID" 2>/dev/null || true
+cp "$W/master.cf.orig" "$PFX_CONF_DIR/master.cf"
+postfix -c "$PFX_CONF_DIR" reload >/dev/null 2>&1 || fail "postfix reload failed"
+_pfx_wait 20 "the re-injection listener to come back" "" listening
+"$PLI_BIN_DIR/linkd/pli-linkd" --config "$PLI_CONFIG" --foreground >>"$W/linkd.log" 2>&1 &
+PLI_LINKD_PID=$!
+pfx_on_exit "kill $PLI_LINKD_PID 2>/dev/null; wait $PLI_LINKD_PID 2>/dev/null || true"
+pfx_wait_maildir catchall $((before + 1)) 30
+grep -q 'outbox=revived .*read_notification' "$W/linkd.log" || fail "no outbox=revived line"
+n=$(ls -t "$PFX_MAIL_DIR/catchall/new"/* | head -n 1)
+pli_mail_part "$n" text/plain | grep -q "later@remote.example" || fail "the notification does not name the reader"
+sleep 2
+[ "$(pfx_maildir_files catchall | grep -c .)" = $((before + 1)) ] || fail "the notification arrived twice"
+[ "$(find "$W/store/outbox" -name '*.job' | wc -l)" = 0 ] || fail "the sent notification is still on disk"
+echo "ok 5 - a read notification waiting for the listener survives pli-linkd's SIGKILL and leaves once after the restart"
