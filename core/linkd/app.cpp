@@ -547,8 +547,11 @@ Response App::open(const Request& r, Link& l)
   m_metrics.count(Counter::read);
   // The read is committed: the buyer's notification (first read only, with the receipt),
   // from the outbox, tried again while the re-injection listener refuses it.
-  m_outbox.push("read_notification " + l.delivery.id(), read_notification_job(l.delivery),
-                Outbox::Record{"read_notification", l.delivery.SerializeAsString()});
+  // (notify_event decides; the job is not even queued when it could only skip).
+  if (m_config.notify.read && l.delivery.read_at() == 0) {
+    m_outbox.push("read_notification " + l.delivery.id(), read_notification_job(l.delivery),
+                  Outbox::Record{"read_notification", l.delivery.SerializeAsString()});
+  }
   const bool en = m_lang == "en";
   const auto& m = l.message;
   mstch::map ctx{{"page_title", m.subject()}};
