@@ -295,6 +295,7 @@ int run(const config::Config& config, bool foreground)
     log::message(log::Level::error, "cannot daemonize");
     return 71;
   }
+  engine.start_outbox(); // its thread: after daemon()
   log::message(log::Level::info, "pli-milter listening on " + config.milter.socket);
   rc = smfi_main();
   log::message(log::Level::info, "pli-milter stopped");

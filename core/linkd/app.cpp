@@ -233,9 +233,10 @@ App::App(const config::Config& config, store::Store& store, util::Clock clock)
     : m_config(config), m_store(store), m_clock(std::move(clock)),
       m_lang(config.organisation.locale == model::Locale::en ? "en" : "fr"),
       m_unknown(config.linkd.unknown_tokens_per_minute),
-      m_outbox(Outbox::default_delays(), 10000,
-               Outbox::Persistence{std::filesystem::path(config.store.path) / "outbox",
-                                   [this](const Outbox::Record& r) { return revive(r); }})
+      m_outbox(notify::Outbox::default_delays(), 10000,
+               notify::Outbox::Persistence{
+                   std::filesystem::path(config.store.path) / "outbox" / "linkd",
+                   [this](const notify::Outbox::Record& r) { return revive(r); }})
 {
   // Partials are expanded once here: mstch tokenizes every partial it is given on each
   // render, which was most of a landing page's cost.
@@ -550,7 +551,7 @@ Response App::open(const Request& r, Link& l)
   // (notify_event decides; the job is not even queued when it could only skip).
   if (m_config.notify.read && l.delivery.read_at() == 0) {
     m_outbox.push("read_notification " + l.delivery.id(), read_notification_job(l.delivery),
-                  Outbox::Record{"read_notification", l.delivery.SerializeAsString()});
+                  notify::Outbox::Record{"read_notification", l.delivery.SerializeAsString()});
   }
   const bool en = m_lang == "en";
   const auto& m = l.message;
@@ -718,7 +719,7 @@ Response App::reply(const Request& r, Link& l)
                         {"reply", rep.id()},        {"delivery", l.delivery.id()}};
   m_outbox.push("reply_notice " + rep.id(),
                 reply_notice_job(std::move(e), rep.id(), l.delivery.id()),
-                Outbox::Record{"reply_notice", record.dump()});
+                notify::Outbox::Record{"reply_notice", record.dump()});
 
   mstch::map ctx{{"page_title", std::string(m_lang == "en" ? "Reply sent" : "Réponse envoyée")},
                  {"replied_at", util::format_human(now, m_config.organisation.timezone)},
@@ -727,7 +728,7 @@ Response App::reply(const Request& r, Link& l)
   return html(200, "reply_sent", ctx);
 }
 
-Outbox::Job App::read_notification_job(store::pb::Delivery before)
+notify::Outbox::Job App::read_notification_job(store::pb::Delivery before)
 {
   return [this, before = std::move(before)] {
     const auto res = notify::notify_event(m_config, m_store, before, model::EventKind::read);
@@ -736,7 +737,7 @@ Outbox::Job App::read_notification_job(store::pb::Delivery before)
   };
 }
 
-Outbox::Job App::reply_notice_job(smtp::Envelope e, std::string reply, std::string delivery)
+notify::Outbox::Job App::reply_notice_job(smtp::Envelope e, std::string reply, std::string delivery)
 {
   return [this, e = std::move(e), reply = std::move(reply), delivery = std::move(delivery)] {
     smtp::Options so;
@@ -757,7 +758,7 @@ Outbox::Job App::reply_notice_job(smtp::Envelope e, std::string reply, std::stri
   };
 }
 
-Outbox::Job App::revive(const Outbox::Record& r)
+notify::Outbox::Job App::revive(const notify::Outbox::Record& r)
 {
   if (r.kind == "read_notification") {
     store::pb::Delivery before;

@@ -24,7 +24,7 @@
 #include "core/config/config.hpp"
 #include "core/linkd/http.hpp"
 #include "core/linkd/metrics.hpp"
-#include "core/linkd/outbox.hpp"
+#include "core/notify/outbox.hpp"
 #include "core/smtp/client.hpp"
 #include "core/store/store.hpp"
 
@@ -119,9 +119,9 @@ private:
   Response reply(const Request& r, Link& l);
   // The outbox's durable jobs: the buyer's read notification (`before`: the delivery before
   // the read) and the reply notice (its mail, composed when the reply was recorded).
-  Outbox::Job read_notification_job(store::pb::Delivery before);
-  Outbox::Job reply_notice_job(smtp::Envelope e, std::string reply, std::string delivery);
-  Outbox::Job revive(const Outbox::Record& r);
+  notify::Outbox::Job read_notification_job(store::pb::Delivery before);
+  notify::Outbox::Job reply_notice_job(smtp::Envelope e, std::string reply, std::string delivery);
+  notify::Outbox::Job revive(const notify::Outbox::Record& r);
 
   Response page(int status, std::string_view key, const std::string& detail = "");
   Response html(int status, const std::string& name, const mstch::map& ctx);
@@ -141,7 +141,7 @@ private:
   std::map<std::string, util::Micros> m_last_fetch; // delivery -> last recorded `fetched`
   std::unique_ptr<BuyersArea> m_suivi;
   // Last, so destroyed first: the jobs still due run while everything they use exists.
-  Outbox m_outbox;
+  notify::Outbox m_outbox;
 };
 
 // A file size for people: "812 o", "12.4 Ko", "3.1 Mo" (B, KB, MB in English).

@@ -6,6 +6,7 @@
 #include "core/mime/compose.hpp"
 #include "core/mime/parse.hpp"
 #include "core/notify/notify.hpp"
+#include "core/notify/outbox.hpp"
 #include "core/smtp/client.hpp"
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
@@ -16,6 +17,8 @@
 #include <fnmatch.h>
 
 #include <cstring>
+#include <filesystem>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -128,12 +131,55 @@ bool cidr_match(const std::string& cidr, const std::string& ip)
 
 } // namespace
 
+namespace {
+
+notify::Outbox::Job failure_notification_job(const config::Config& config, store::Store& store,
+                                             store::pb::Delivery before)
+{
+  return [&config, &store, before = std::move(before)] {
+    const auto res = notify::notify_event(config, store, before, model::EventKind::failed);
+    return res.outcome != notify::Outcome::reinject_error &&
+           res.outcome != notify::Outcome::store_error;
+  };
+}
+
+} // namespace
+
 Engine::Engine(const config::Config& config, store::Store& store, util::Clock clock)
     : m_config(config), m_store(store), m_clock(std::move(clock))
 {
   mime::init();
   util::crypto_init();
 }
+
+notify::Outbox& Engine::outbox()
+{
+  std::call_once(m_outbox_once, [this] {
+    std::optional<notify::Outbox::Persistence> persist;
+    if (!m_config.store.path.empty()) {
+      persist = notify::Outbox::Persistence{
+          std::filesystem::path(m_config.store.path) / "outbox" / "milter",
+          [this](const notify::Outbox::Record& r) -> notify::Outbox::Job {
+            store::pb::Delivery before;
+            if (r.kind != "failure_notification" || !before.ParseFromString(r.payload) ||
+                before.id().empty()) {
+              return {};
+            }
+            return failure_notification_job(m_config, m_store, std::move(before));
+          }};
+    }
+    m_outbox = std::make_unique<notify::Outbox>(notify::Outbox::default_delays(), 10000,
+                                                std::move(persist));
+  });
+  return *m_outbox;
+}
+
+void Engine::start_outbox()
+{
+  outbox();
+}
+
+Engine::~Engine() = default;
 
 std::string Engine::normalise(const std::string& address)
 {
@@ -724,8 +770,15 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
       return store_failure_logged(queue_id, st.error(), "<>");
     }
   }
-  for (const auto& before : failed_before) {
-    notify::notify_event(m_config, m_store, before, model::EventKind::failed);
+  // The buyer's failure notifications, after the commit, from the outbox (on disk before
+  // the report is accepted; tried again while the re-injection listener refuses them).
+  for (auto& before : failed_before) {
+    if (m_config.notify.not_delivered) {
+      std::string record = before.SerializeAsString();
+      std::string what = "failure_notification " + before.id();
+      outbox().push(std::move(what), failure_notification_job(m_config, m_store, std::move(before)),
+                    notify::Outbox::Record{"failure_notification", std::move(record)});
+    }
   }
   Verdict v{events.empty() ? Outcome::dsn_unattributed : Outcome::dsn_recorded,
             !m_config.bounce.keep, "", "", ""};

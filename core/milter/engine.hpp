@@ -13,9 +13,14 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
+
+namespace pli::notify {
+class Outbox;
+}
 
 namespace pli::milter {
 
@@ -115,6 +120,15 @@ class Engine
 {
 public:
   Engine(const config::Config& config, store::Store& store, util::Clock clock = util::now_micros);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // The buyer's failure notifications leave from an outbox (its thread), kept under
+  // STORE/outbox/milter when the store has a path: starting it runs those a previous run
+  // left waiting for the re-injection listener. Called once the process is what it will be
+  // (after daemon()); otherwise started by the first notification.
+  void start_outbox();
 
   Step envfrom(Transaction& t, const std::string& sender, MtaSession& mta);
   // Classifies a recipient (external, internal, bounce address). Never refuses here:
@@ -147,6 +161,9 @@ private:
   const config::Config& m_config;
   store::Store& m_store;
   util::Clock m_clock;
+  notify::Outbox& outbox();
+  std::once_flag m_outbox_once;
+  std::unique_ptr<notify::Outbox> m_outbox; // last: its jobs use the members above
 };
 
 // Assembles the message as the milter saw it: headers then body, CRLF line endings.

@@ -5,6 +5,9 @@
 #    clients' retries are registered, each recipient gets exactly one notice, one `sent`.
 # 2. pli-linkd is killed (SIGKILL) while a reply is being uploaded: no reply and no `reply`
 #    event are recorded; after a restart the recipient uploads again and it is recorded once.
+# 3. and 4. The buyer's read notification (pli-linkd) and failure notification (pli-milter),
+#    waiting for the re-injection listener, survive a SIGKILL of their daemon (outbox on disk)
+#    and leave exactly once after the restart.
 set -euo pipefail
 . "$(dirname "$0")/../harness/pli_lib.sh"
 pli_setup
@@ -95,7 +98,7 @@ _pfx_wait 20 "the re-injection listener to close" "" not_listening
 curl -fsS -o /dev/null -X POST -d open=1 "$link" || fail "the read failed while the listener was down"
 waiting() { grep -q 'outbox=retry_later .*read_notification' "$W/linkd.log"; }
 _pfx_wait 30 "the read notification to wait for a retry" "" waiting
-[ "$(find "$W/store/outbox" -name '*.job' | wc -l)" = 1 ] || fail "the waiting notification is not on disk"
+[ "$(find "$W/store/outbox/linkd" -name '*.job' | wc -l)" = 1 ] || fail "the waiting notification is not on disk"
 kill -9 "$PLI_LINKD_PID"; wait "$PLI_LINKD_PID" 2>/dev/null || true
 cp "$W/master.cf.orig" "$PFX_CONF_DIR/master.cf"
 postfix -c "$PFX_CONF_DIR" reload >/dev/null 2>&1 || fail "postfix reload failed"
@@ -109,5 +112,42 @@ n=$(ls -t "$PFX_MAIL_DIR/catchall/new"/* | head -n 1)
 pli_mail_part "$n" text/plain | grep -q "later@remote.example" || fail "the notification does not name the reader"
 sleep 2
 [ "$(pfx_maildir_files catchall | grep -c .)" = $((before + 1)) ] || fail "the notification arrived twice"
-[ "$(find "$W/store/outbox" -name '*.job' | wc -l)" = 0 ] || fail "the sent notification is still on disk"
+[ "$(find "$W/store/outbox/linkd" -name '*.job' | wc -l)" = 0 ] || fail "the sent notification is still on disk"
 echo "ok 5 - a read notification waiting for the listener survives pli-linkd's SIGKILL and leaves once after the restart"
+
+# 4. The same for pli-milter's failure notification: the notice to hardfail@ waits in the
+#    queue (defer_transports) while the listener goes down; then Postfix delivers it, the
+#    remote refuses it (550), the milter records `failed` from Postfix's report and its
+#    notification to the buyer waits; pli-milter is killed, the listener comes back, the
+#    milter restarts: the notification leaves, once.
+postconf -c "$PFX_CONF_DIR" -e "defer_transports = smtp pli-smtp"
+postfix -c "$PFX_CONF_DIR" reload >/dev/null 2>&1 || fail "postfix reload failed"
+pfx_send --from alice@buyer.example --to hardfail@remote.example --header "Subject: Refusé pendant la panne" \
+    --header "Message-ID: <outage-2@buyer.example>" --body "Sera refusé."
+before=$(pfx_maildir_files catchall | grep -c .)
+postconf -c "$PFX_CONF_DIR" -M# "127.0.0.1:$PFX_PORT_REINJECT/inet"
+postconf -c "$PFX_CONF_DIR" -e "defer_transports ="
+postfix -c "$PFX_CONF_DIR" reload >/dev/null 2>&1 || fail "postfix reload failed"
+_pfx_wait 20 "the re-injection listener to close" "" not_listening
+postqueue -c "$PFX_CONF_DIR" -f
+status() { $PLI show outage-2@buyer.example --json | pli_json 'j["deliveries"][0]["status"]'; }
+failed() { [ "$(status)" = not_delivered ]; }
+_pfx_wait 60 "the failure to be recorded" "" failed
+milter_waits() { grep -q 'outbox=retry_later .*failure_notification' "$W/milter.log"; }
+_pfx_wait 30 "the failure notification to wait for a retry" "" milter_waits
+[ "$(find "$W/store/outbox/milter" -name '*.job' | wc -l)" = 1 ] || fail "the waiting failure notification is not on disk"
+kill -9 "$PLI_MILTER_PID"; wait "$PLI_MILTER_PID" 2>/dev/null || true
+cp "$W/master.cf.orig" "$PFX_CONF_DIR/master.cf"
+postfix -c "$PFX_CONF_DIR" reload >/dev/null 2>&1 || fail "postfix reload failed"
+_pfx_wait 20 "the re-injection listener to come back" "" listening
+rm -f "$PLI_SOCKET"
+pli_start_milter
+pfx_wait_maildir catchall $((before + 1)) 30
+grep -q 'outbox=revived .*failure_notification' "$W/milter.log" || fail "no outbox=revived line in the milter's log"
+n=$(ls -t "$PFX_MAIL_DIR/catchall/new"/* | head -n 1)
+pli_mail_part "$n" text/plain | grep -q "n'a pas pu être délivré à hardfail@remote.example" ||
+    fail "not the failure notification: $(pli_mail_part "$n" text/plain)"
+sleep 2
+[ "$(pfx_maildir_files catchall | grep -c .)" = $((before + 1)) ] || fail "the failure notification arrived twice"
+[ "$(find "$W/store/outbox/milter" -name '*.job' | wc -l)" = 0 ] || fail "the sent failure notification is still on disk"
+echo "ok 6 - a failure notification waiting for the listener survives pli-milter's SIGKILL and leaves once after the restart"

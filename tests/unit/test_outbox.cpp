@@ -1,6 +1,6 @@
 // linkd's outbox: jobs leave from a background thread, in order; a job that fails is tried
 // again after each delay, then given up; stopping runs the jobs already due.
-#include "core/linkd/outbox.hpp"
+#include "core/notify/outbox.hpp"
 #include "tests/unit/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -14,7 +14,7 @@
 #include <vector>
 
 using namespace std::chrono_literals;
-using pli::linkd::Outbox;
+using pli::notify::Outbox;
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "core/linkd/outbox.hpp"
+#include "core/notify/outbox.hpp"
 
 #include "core/log/log.hpp"
 
@@ -15,7 +15,7 @@
 #include <sstream>
 #include <system_error>
 
-namespace pli::linkd {
+namespace pli::notify {
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
@@ -267,4 +267,4 @@ void Outbox::run()
   }
 }
 
-} // namespace pli::linkd
+} // namespace pli::notify

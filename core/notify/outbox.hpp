@@ -1,7 +1,7 @@
-// pli-linkd's outbox: the mails it sends after a commit (the buyer's read notification with
-// its receipt, the reply notice, the buyers' area login links) leave from one background
-// thread, so that no HTTP answer waits for a PDF or for Postfix, and a mail the
-// re-injection listener refuses is tried again later instead of being lost.
+// The daemons' outbox: the mails pli-linkd and pli-milter send after a commit (the buyer's
+// read and failure notifications, the reply notice, the buyers' area login links) leave from
+// one background thread, so that no HTTP or SMTP answer waits for a PDF or for Postfix, and a
+// mail the re-injection listener refuses is tried again later instead of being lost.
 //
 // A job returns true when it is done (sent, or nothing to send), false to be tried again
 // after the next delay of `retry_delays`; after the last one it is given up with a log line.
@@ -9,7 +9,7 @@
 // Jobs pushed with a Record are kept on disk, one file each in the Persistence directory,
 // from push() until they are done or given up (written before push returns, synced to disk
 // when a first attempt fails and the job has to wait): a new Outbox on the same directory
-// (pli-linkd restarted, or after a crash) rebuilds them with `revive` and runs them first.
+// (the daemon restarted, or after a crash) rebuilds them with `revive` and runs them first.
 // Jobs without a Record (login links: short-lived, and their link must not sit on disk) are
 // in memory only: still waiting at stop, they are logged and dropped.
 #pragma once
@@ -28,7 +28,7 @@
 #include <thread>
 #include <vector>
 
-namespace pli::linkd {
+namespace pli::notify {
 
 class Outbox
 {
@@ -94,4 +94,4 @@ private:
   std::thread m_thread; // last: started when everything above exists
 };
 
-} // namespace pli::linkd
+} // namespace pli::notify
