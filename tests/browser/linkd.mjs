@@ -7,75 +7,19 @@
 //   node linkd.mjs sender LINK OUTDIR
 //     the buyer's reply landing -> the reply.
 // Prints one "ok ..." line per step; exits 1 on the first failure (with a screenshot).
-import { chromium } from 'playwright-core';
-import { createRequire } from 'node:module';
+import { checks, launch } from './common.mjs';
 import fs from 'node:fs';
 import path from 'node:path';
-
-const require = createRequire(import.meta.url);
-const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
 const [mode, link, outdir, attachmentName, replyFile] = process.argv.slice(2);
 if (!mode || !link || !outdir) {
   console.error('usage: node linkd.mjs recipient|sender LINK OUTDIR [ATTACHMENT_NAME REPLY_FILE]');
   process.exit(64);
 }
-fs.mkdirSync(outdir, { recursive: true });
 
-const browser = await chromium.launch({
-  executablePath: process.env.PLI_CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--disable-dev-shm-usage',
-  ],
-});
+const browser = await launch();
 let page;
-let step = 0;
-
-function fail(message) {
-  throw new Error(message);
-}
-
-async function shot(name) {
-  await page.screenshot({ path: path.join(outdir, `${mode}-${name}.png`), fullPage: true });
-}
-
-// axe-core on the current page: no violation of the WCAG 2.0/2.1 A and AA rules.
-async function axe(name) {
-  // Our CSP forbids scripts in pages; DevTools evaluation is not subject to it.
-  await page.evaluate(axeSource);
-  const result = await page.evaluate(async () =>
-    // eslint-disable-next-line no-undef
-    await axe.run(document, {
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
-      resultTypes: ['violations'],
-    }));
-  if (result.violations.length > 0) {
-    const lines = result.violations.map(
-      (v) => `  ${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-    await shot(`${name}-axe`);
-    fail(`axe-core: ${result.violations.length} violation(s) on the ${name} page:\n${lines.join('\n')}`);
-  }
-  ok(`axe-core: no WCAG 2.1 A/AA violation on the ${name} page (${result.passes ? result.passes.length : '?'} rules passed)`);
-}
-
-function ok(text) {
-  step += 1;
-  console.log(`ok ${step} - ${text}`);
-}
-
-async function noHorizontalScroll(name) {
-  const { scroll, client } = await page.evaluate(() => ({
-    scroll: document.documentElement.scrollWidth,
-    client: document.documentElement.clientWidth,
-  }));
-  if (scroll > client) {
-    await shot(`${name}-phone`);
-    fail(`the ${name} page scrolls sideways on a phone (${scroll} > ${client} px)`);
-  }
-}
+const { fail, ok, shot, axe, noHorizontalScroll } = checks(() => page, outdir, mode);
 
 async function recipient() {
   const context = await browser.newContext({ acceptDownloads: true, locale: 'fr-FR' });

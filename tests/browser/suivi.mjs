@@ -6,74 +6,20 @@
 //     -> filter "Lu par le destinataire" (in the URL; back and forward) -> detail -> the
 //     receipt PDF downloaded and read back with pdftotext -> logout; a phone-sized viewport.
 // Prints one "ok ..." line per step; exits 1 on the first failure (with a screenshot).
-import { chromium } from 'playwright-core';
-import { createRequire } from 'node:module';
+import { checks, launch } from './common.mjs';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-
-const require = createRequire(import.meta.url);
-const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
 const [base, maildir, address, outdir] = process.argv.slice(2);
 if (!base || !maildir || !address || !outdir) {
   console.error('usage: node suivi.mjs BASE_URL MAILDIR ADDRESS OUTDIR');
   process.exit(64);
 }
-fs.mkdirSync(outdir, { recursive: true });
 
-const browser = await chromium.launch({
-  executablePath: process.env.PLI_CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--disable-dev-shm-usage',
-  ],
-});
+const browser = await launch();
 let page;
-let step = 0;
-
-function fail(message) {
-  throw new Error(message);
-}
-
-function ok(text) {
-  step += 1;
-  console.log(`ok ${step} - ${text}`);
-}
-
-async function shot(name) {
-  await page.screenshot({ path: path.join(outdir, `suivi-${name}.png`), fullPage: true });
-}
-
-async function axe(name) {
-  await page.evaluate(axeSource); // DevTools evaluation is not subject to the page's CSP
-  const result = await page.evaluate(async () =>
-    // eslint-disable-next-line no-undef
-    await axe.run(document, {
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
-      resultTypes: ['violations'],
-    }));
-  if (result.violations.length > 0) {
-    const lines = result.violations.map(
-      (v) => `  ${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-    await shot(`${name}-axe`);
-    fail(`axe-core: ${result.violations.length} violation(s) on the ${name} page:\n${lines.join('\n')}`);
-  }
-  ok(`axe-core: no WCAG 2.1 A/AA violation on the ${name} page`);
-}
-
-async function noHorizontalScroll(name) {
-  const { scroll, client } = await page.evaluate(() => ({
-    scroll: document.documentElement.scrollWidth,
-    client: document.documentElement.clientWidth,
-  }));
-  if (scroll > client) {
-    await shot(`${name}-phone`);
-    fail(`the ${name} page scrolls sideways on a phone (${scroll} > ${client} px)`);
-  }
-}
+const { fail, ok, shot, axe, noHorizontalScroll } = checks(() => page, outdir, 'suivi');
 
 // The login link of a mail to ADDRESS that was not in `before` (text/plain, base64).
 async function loginLink(before) {
