@@ -151,9 +151,37 @@ private:
   int m_rc = 0;
 };
 
+// Rows collected from the index, then ordered and made unique (`finish`).
+class CollectedTails : public Stream
+{
+public:
+  bool valid() const override { return m_pos < m_tails.size(); }
+  std::string_view tail() const override { return m_tails[m_pos]; }
+  void next() override { ++m_pos; }
+  void seek(std::string_view target) override
+  {
+    m_pos = static_cast<std::size_t>(
+        std::lower_bound(m_tails.begin() + static_cast<std::ptrdiff_t>(m_pos), m_tails.end(),
+                         target, [](const std::string& a, std::string_view b) { return a < b; }) -
+        m_tails.begin());
+  }
+  int rc() const override { return m_rc; }
+
+protected:
+  void finish()
+  {
+    std::sort(m_tails.begin(), m_tails.end());
+    m_tails.erase(std::unique(m_tails.begin(), m_tails.end()), m_tails.end());
+  }
+
+  std::vector<std::string> m_tails;
+  std::size_t m_pos = 0;
+  int m_rc = 0;
+};
+
 // Word index entries under a word prefix (word, 0, inv(t), id): several words may start
 // with the prefix, so these are collected, ordered and made unique.
-class WordStream final : public Stream
+class WordStream final : public CollectedTails
 {
 public:
   WordStream(MDB_txn* txn, MDB_dbi dbi, const std::string& prefix,
@@ -185,31 +213,13 @@ public:
       m_tails.emplace_back(rest);
     }
     m_rc = rc == MDB_NOTFOUND ? 0 : rc;
-    std::sort(m_tails.begin(), m_tails.end());
-    m_tails.erase(std::unique(m_tails.begin(), m_tails.end()), m_tails.end());
+    finish();
   }
-
-  bool valid() const override { return m_pos < m_tails.size(); }
-  std::string_view tail() const override { return m_tails[m_pos]; }
-  void next() override { ++m_pos; }
-  void seek(std::string_view target) override
-  {
-    m_pos = static_cast<std::size_t>(
-        std::lower_bound(m_tails.begin() + static_cast<std::ptrdiff_t>(m_pos), m_tails.end(),
-                         target, [](const std::string& a, std::string_view b) { return a < b; }) -
-        m_tails.begin());
-  }
-  int rc() const override { return m_rc; }
-
-private:
-  std::vector<std::string> m_tails;
-  std::size_t m_pos = 0;
-  int m_rc = 0;
 };
 
 // Index entries under many fixed prefixes (prefix, inv(t), id), too many to merge as they
 // are read: collected, ordered and made unique.
-class CollectedStream final : public Stream
+class CollectedStream final : public CollectedTails
 {
 public:
   CollectedStream(MDB_txn* txn, MDB_dbi dbi, const std::vector<std::string>& prefixes,
@@ -241,26 +251,8 @@ public:
         return;
       }
     }
-    std::sort(m_tails.begin(), m_tails.end());
-    m_tails.erase(std::unique(m_tails.begin(), m_tails.end()), m_tails.end());
+    finish();
   }
-
-  bool valid() const override { return m_pos < m_tails.size(); }
-  std::string_view tail() const override { return m_tails[m_pos]; }
-  void next() override { ++m_pos; }
-  void seek(std::string_view target) override
-  {
-    m_pos = static_cast<std::size_t>(
-        std::lower_bound(m_tails.begin() + static_cast<std::ptrdiff_t>(m_pos), m_tails.end(),
-                         target, [](const std::string& a, std::string_view b) { return a < b; }) -
-        m_tails.begin());
-  }
-  int rc() const override { return m_rc; }
-
-private:
-  std::vector<std::string> m_tails;
-  std::size_t m_pos = 0;
-  int m_rc = 0;
 };
 
 // The rows present in every stream (leapfrog join): each stream seeks to the largest
