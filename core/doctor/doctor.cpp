@@ -13,9 +13,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <sstream>
@@ -418,6 +421,39 @@ std::vector<Check> run(const config::Config& config, const Options& options)
     const bool writable = st.ok() && access(config.store.path.c_str(), W_OK) == 0;
     add(writable, "the store " + config.store.path + " opens and is writable",
         "install -d -o pli -g pli -m 750 " + config.store.path, "system");
+  }
+  {
+    // Notifications to buyers waiting in the daemons' outboxes (notify/outbox.hpp): a file
+    // older than a minute means the re-injection listener refused it at least once.
+    std::size_t waiting = 0;
+    std::filesystem::file_time_type oldest = std::filesystem::file_time_type::max();
+    const auto minute_ago = std::filesystem::file_time_type::clock::now() - std::chrono::minutes(1);
+    for (const char* daemon : {"linkd", "milter"}) {
+      std::error_code ec;
+      const auto dir = std::filesystem::path(config.store.path) / "outbox" / daemon;
+      for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end;
+           it.increment(ec)) {
+        const auto t = it->last_write_time(ec);
+        if (!ec && it->path().extension() == ".job" && t < minute_ago) {
+          ++waiting;
+          oldest = std::min(oldest, t);
+        }
+      }
+    }
+    std::string what = "no notification to a buyer is waiting for the re-injection listener";
+    if (waiting > 0) {
+      const auto age = std::chrono::duration_cast<std::chrono::minutes>(
+          std::filesystem::file_time_type::clock::now() - oldest);
+      what = fmt::format("{} notification{} to buyers wait{} for the re-injection listener "
+                         "(the oldest for {} min, in {}/outbox/); they are retried, and sent "
+                         "when pli-linkd or pli-milter starts again",
+                         waiting, waiting > 1 ? "s" : "", waiting > 1 ? "" : "s", age.count(),
+                         config.store.path);
+    }
+    add(waiting == 0, what,
+        "systemctl reload postfix   # the re-injection listener " + config.reinject.host + ":" +
+            std::to_string(config.reinject.port) + " must answer (see its master.cf check)",
+        "system");
   }
   struct stat sb
   {

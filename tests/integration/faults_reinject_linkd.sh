@@ -99,6 +99,15 @@ curl -fsS -o /dev/null -X POST -d open=1 "$link" || fail "the read failed while 
 waiting() { grep -q 'outbox=retry_later .*read_notification' "$W/linkd.log"; }
 _pfx_wait 30 "the read notification to wait for a retry" "" waiting
 [ "$(find "$W/store/outbox/linkd" -name '*.job' | wc -l)" = 1 ] || fail "the waiting notification is not on disk"
+# pli doctor tells the admin once a notification has waited over a minute.
+doctor_outbox() {
+    $PLI doctor --postfix-config "$PFX_CONF_DIR" --json |
+        pli_json '[c for c in j["checks"] if "notification" in c["check"]][0]["check"]' || true
+}
+doctor_outbox | grep -q "^no notification" || fail "pli doctor: $(doctor_outbox)"
+touch -d '2 minutes ago' "$W/store/outbox/linkd"/*.job
+doctor_outbox | grep -q "^1 notification to buyers waits for the re-injection listener (the oldest for 2 min" ||
+    fail "pli doctor does not report the waiting notification: $(doctor_outbox)"
 kill -9 "$PLI_LINKD_PID"; wait "$PLI_LINKD_PID" 2>/dev/null || true
 cp "$W/master.cf.orig" "$PFX_CONF_DIR/master.cf"
 postfix -c "$PFX_CONF_DIR" reload >/dev/null 2>&1 || fail "postfix reload failed"
