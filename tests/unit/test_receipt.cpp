@@ -221,10 +221,12 @@ TEST_CASE("the receipt PDF embeds the evidence, read back byte for byte", "[rece
   {
     CHECK_FALSE(receipt::embedded_files("hello").ok());
   }
-  SECTION("a missing font is an error with its path")
+  SECTION("a missing whole font is an error with its path, when the receipt needs it")
   {
     auto bad = o;
     bad.font_path = "/nonexistent/font.ttf";
+    CHECK(receipt::make_receipt(x, bad, kp).ok()); // the subset covers this text
+    bad.font = receipt::FontChoice::whole_font;
     auto e = receipt::make_receipt(x, bad, kp);
     REQUIRE_FALSE(e.ok());
     CHECK(e.error().message.find("/nonexistent/font.ttf") != std::string::npos);
