@@ -675,6 +675,7 @@ util::Status render(const Exchange& x, const ReceiptOptions& o, const KeyPair& k
     HPDF_Page_TextOut(p, k_left, 30, left.c_str());
     if (pages.size() > 1) {
       std::string num = fmt::format("Page {} / {}", i + 1, pages.size());
+      w.note(num);
       HPDF_Page_TextOut(p, k_right - HPDF_Page_TextWidth(p, num.c_str()), 30, num.c_str());
     }
     HPDF_Page_EndText(p);
