@@ -127,13 +127,17 @@ int run_receipt(Context& ctx)
   }
   const receipt::ReceiptOptions o = receipt_options(ctx.config);
   const bool fr = o.locale == model::Locale::fr;
-  auto write_one = [&](const store::pb::Delivery& d, const std::string& path) {
+  // Writes the receipt of `d` to `path`, alone or in `batch`; returns its JSON.
+  auto write_one = [&](const store::pb::Delivery& d, const std::string& path,
+                       receipt::FileBatch* batch) {
     auto x = checked(receipt::gather(*ctx.store, d.id()));
     auto r = receipt::make_receipt(x, o, key.value());
     if (!r) {
       throw Failure(k_exit_store, r.error().message);
     }
-    if (auto st = receipt::write_file_atomic(path, r->pdf); !st) {
+    auto st =
+        batch != nullptr ? batch->add(path, r->pdf) : receipt::write_file_atomic(path, r->pdf);
+    if (!st) {
       throw Failure(k_exit_cant_create, st.error().message);
     }
     return nlohmann::json{
@@ -144,7 +148,7 @@ int run_receipt(Context& ctx)
 
   if (!bulk) {
     auto d = resolve_delivery(*ctx.store, rargs.ids.front(), rargs.recipient);
-    auto doc = write_one(d, rargs.output);
+    auto doc = write_one(d, rargs.output, nullptr);
     const int pages = doc["pages"].get<int>();
     const std::string code = doc["verification_code"].get<std::string>();
     ctx.out.document(doc);
@@ -162,14 +166,19 @@ int run_receipt(Context& ctx)
     throw Failure(k_exit_cant_create,
                   fmt::format("cannot create {}: {}", rargs.out_dir, std::strerror(errno)));
   }
+  // All or nothing, and one file system flush for all the files (FileBatch).
+  receipt::FileBatch batch;
   nlohmann::json written = nlohmann::json::array();
   std::vector<std::vector<std::string>> rows;
   for (const auto& d : deliveries) {
-    auto doc = write_one(d, rargs.out_dir + "/" + file_name(d.id()));
+    auto doc = write_one(d, rargs.out_dir + "/" + file_name(d.id()), &batch);
     rows.push_back({doc["file"].get<std::string>(), d.recipient(),
                     std::to_string(doc["pages"].get<int>()),
                     doc["verification_code"].get<std::string>()});
     written.push_back(std::move(doc));
+  }
+  if (auto st = batch.commit(); !st) {
+    throw Failure(k_exit_cant_create, st.error().message);
   }
   ctx.out.document({{"dir", rargs.out_dir}, {"count", written.size()}, {"receipts", written}});
   ctx.out.table({fr ? "Fichier" : "File", fr ? "Destinataire" : "Recipient", "Pages",
@@ -280,7 +289,8 @@ int run_verify(Context& ctx)
 Command receipt_command()
 {
   return Command{
-      "receipt", "write the signed acknowledgment of receipt (PDF) of a delivery",
+      "receipt",
+      "write the signed acknowledgment of receipt (PDF) of a delivery, or many (--out-dir)",
       StoreAccess::read,
       [](CLI::App& app) {
         app.add_option("ID", rargs.ids,

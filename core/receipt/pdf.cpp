@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -489,10 +490,19 @@ std::string human_size(std::uint64_t n, bool fr)
 
 } // namespace
 
-util::Status write_file_atomic(const std::string& path, const std::string& data)
+namespace {
+
+std::string dir_of(const std::string& path)
 {
   auto slash = path.rfind('/');
-  std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+// Writes `data` to a new temporary file beside `path` (0644), fsynced when `sync`; returns
+// its name.
+util::Result<std::string> write_temp(const std::string& path, const std::string& data, bool sync)
+{
+  const std::string dir = dir_of(path);
   std::string tmpl = dir + "/.pli-XXXXXX";
   int fd = ::mkstemp(tmpl.data());
   if (fd < 0) {
@@ -509,11 +519,81 @@ util::Status write_file_atomic(const std::string& path, const std::string& data)
     ok = n > 0;
     done += ok ? static_cast<std::size_t>(n) : 0;
   }
-  ok = ok && ::fsync(fd) == 0;
+  ok = ok && (!sync || ::fsync(fd) == 0);
   ok = ::close(fd) == 0 && ok;
-  if (!ok || ::rename(tmpl.c_str(), path.c_str()) != 0) {
+  if (!ok) {
     int e = errno;
     ::unlink(tmpl.c_str());
+    return util::Error{1, fmt::format("cannot write {}: {}", path, std::strerror(e))};
+  }
+  return tmpl;
+}
+
+} // namespace
+
+FileBatch::~FileBatch()
+{
+  for (const auto& [tmp, path] : m_pending) {
+    ::unlink(tmp.c_str());
+  }
+}
+
+util::Status FileBatch::add(const std::string& path, const std::string& data)
+{
+  auto tmp = write_temp(path, data, false);
+  if (!tmp) {
+    return tmp.error();
+  }
+  m_pending.emplace_back(tmp.value(), path);
+  return util::ok_status();
+}
+
+util::Status FileBatch::commit()
+{
+  std::vector<std::string> dirs;
+  for (const auto& [tmp, path] : m_pending) {
+    if (std::find(dirs.begin(), dirs.end(), dir_of(path)) == dirs.end()) {
+      dirs.push_back(dir_of(path));
+    }
+  }
+  // Each directory's file system flushed once (syncfs, or fsync for a directory's entries):
+  // first every temporary file's data, then, after the renames, the renames themselves.
+  auto sync_dirs = [&](bool whole_fs) -> util::Status {
+    for (const auto& d : dirs) {
+      int fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      bool ok = fd >= 0 && (whole_fs ? ::syncfs(fd) : ::fsync(fd)) == 0;
+      int e = errno;
+      if (fd >= 0) {
+        ::close(fd);
+      }
+      if (!ok) {
+        return util::Error{1, fmt::format("cannot sync {}: {}", d, std::strerror(e))};
+      }
+    }
+    return util::ok_status();
+  };
+  if (auto st = sync_dirs(true); !st) {
+    return st;
+  }
+  while (!m_pending.empty()) {
+    const auto& [tmp, path] = m_pending.back();
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+      return util::Error{1, fmt::format("cannot write {}: {}", path, std::strerror(errno))};
+    }
+    m_pending.pop_back();
+  }
+  return sync_dirs(false);
+}
+
+util::Status write_file_atomic(const std::string& path, const std::string& data)
+{
+  auto tmp = write_temp(path, data, true);
+  if (!tmp) {
+    return tmp.error();
+  }
+  if (::rename(tmp->c_str(), path.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp->c_str());
     return util::Error{1, fmt::format("cannot write {}: {}", path, std::strerror(e))};
   }
   return util::ok_status();

@@ -16,6 +16,8 @@
 #include "core/receipt/timeline.hpp"
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace pli::receipt {
 
@@ -53,5 +55,26 @@ util::Result<Receipt> make_receipt(const Exchange& x, const ReceiptOptions& opti
 
 // Writes `data` to PATH through a temporary file in the same directory (fsync, rename).
 util::Status write_file_atomic(const std::string& path, const std::string& data);
+
+// Many files written as write_file_atomic does, all or none, with one syncfs(2) for all of
+// them instead of one fsync each (receipts in bulk): add() writes each to a temporary file
+// beside its path; commit() makes them durable (syncfs), renames them into place and syncs
+// their directory. Temporary files not committed are removed by the destructor.
+class FileBatch
+{
+public:
+  FileBatch() = default;
+  FileBatch(const FileBatch&) = delete;
+  FileBatch& operator=(const FileBatch&) = delete;
+  ~FileBatch();
+  // Errors (code 1): the temporary file cannot be created or written.
+  util::Status add(const std::string& path, const std::string& data);
+  // Errors (code 1): syncfs, rename or the directory's fsync failed (files renamed before
+  // the failure stay).
+  util::Status commit();
+
+private:
+  std::vector<std::pair<std::string, std::string>> m_pending; // (temporary, final path)
+};
 
 } // namespace pli::receipt
