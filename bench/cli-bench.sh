@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The CLI benchmark (not part of make check): seeds a store with DELIVERIES deliveries
 # (default 1,000,000) through the core API (pli-seed), then prints `pli list` times for
-# typical filters (target: under 100 ms each) and receipts per second (target: over 50),
-# in process and through the CLI.
+# typical filters (target: under 100 ms each) and receipts per second (target: over 50):
+# in process, one `pli receipt` process each, and one `pli receipt --out-dir` for many.
 #
 #   bench/cli-bench.sh [BUILD_DIR=build] [DELIVERIES=1000000]
 # The store is kept in $PLI_BENCH_DIR (default /tmp/pli-bench-N) and reused when it exists.
@@ -84,13 +84,36 @@ done <<LIST
 LIST
 
 echo
-echo "Receipts (target: over 50/s):"
-"$SEED" --store "$DIR/store" --receipts 200 --keys "$DIR/keys"
+echo "Receipts (target: over 50/s), the newest deliveries:"
+rate() { # rate N START_NS END_NS: N per second, one decimal
+    python3 -c "print(round($1 * 1e9 / ($3 - $2), 1))"
+}
+"$SEED" --store "$DIR/store" --receipts 200 --keys "$DIR/keys" >"$DIR/seed-receipts.out"
+inproc=$(sed -n 's/.*: \([0-9.]*\) receipts\/s in process (\([0-9]*\) KB each).*/\1 \2/p' "$DIR/seed-receipts.out")
 ids=$($P list --per-page 100 --json | python3 -c 'import json,sys; print("\n".join(i["id"] for i in json.load(sys.stdin)["items"]))')
+n=$(echo "$ids" | wc -l)
+rm -rf "$DIR/receipts"
 start=$(date +%s%N)
 for id in $ids; do $P receipt "$id" -o "$DIR/r.pdf" >/dev/null; done
 end=$(date +%s%N)
-echo "100 receipts through the CLI (one process each): $(python3 -c "print(round(100e9 / ($end - $start), 1))") receipts/s (target: > 50)"
+cli=$(rate "$n" "$start" "$end")
+start=$(date +%s%N)
+# shellcheck disable=SC2086
+$P receipt $ids --out-dir "$DIR/receipts" >/dev/null
+end=$(date +%s%N)
+batch=$(rate "$n" "$start" "$end")
+[ "$(find "$DIR/receipts" -name '*.pdf' | wc -l)" = "$n" ] || { echo "the batch wrote $(ls "$DIR/receipts" | wc -l) of $n receipts" >&2; exit 1; }
+# The ceiling of one process each on this machine now: a pli process that reads the config
+# and does nothing else.
+start=$(date +%s%N)
+for _ in $ids; do $P check-config >/dev/null; done
+end=$(date +%s%N)
+floor=$(rate "$n" "$start" "$end")
+printf '%-62s %10s %8s\n' "how" "receipts/s" "target"
+printf '%-62s %10s %8s\n' "in process (pli-seed --receipts 200; ${inproc#* } KB each)" "${inproc% *}" "> 50"
+printf '%-62s %10s %8s\n' "pli receipt ID -o FILE, one process per receipt ($n)" "$cli" "> 50"
+printf '%-62s %10s %8s\n' "pli receipt ID... --out-dir DIR, one process for $n" "$batch" "> 50"
+printf '%-62s %10s %8s\n' "(ceiling of one process each: pli check-config per second)" "$floor" ""
 
 echo
 echo "Durable read events, one per call as pli-linkd records a POST (group commit; target: >= 3,000/s):"

@@ -1,5 +1,6 @@
 #include "core/receipt/pdf.hpp"
 
+#include "core/receipt/font.hpp"
 #include "core/receipt/signed_evidence.hpp"
 
 #include <fmt/format.h>
@@ -7,6 +8,9 @@
 #include <hpdf.h>
 #include <hpdf_catalog.h>
 #include <hpdf_doc.h>
+#include <hpdf_encoder.h>
+#include <hpdf_font.h>
+#include <hpdf_fontdef.h>
 #include <hpdf_namedict.h>
 #include <hpdf_objects.h>
 #include <hpdf_streams.h>
@@ -15,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -140,6 +145,7 @@ public:
 
   void text(float x, float y, const std::string& s, float size)
   {
+    note(s);
     HPDF_Page_BeginText(m_page);
     HPDF_Page_SetFontAndSize(m_page, m_font, size);
     HPDF_Page_TextOut(m_page, x, y, s.c_str());
@@ -249,12 +255,18 @@ public:
     }
   }
 
+  // Notes text drawn outside text() (the footers).
+  void note(const std::string& s) { scan_text(s, m_scan); }
+
   const std::vector<HPDF_Page>& pages() const { return m_pages; }
   HPDF_Font font() const { return m_font; }
+  // The characters drawn so far.
+  const TextScan& scan() const { return m_scan; }
 
 private:
   HPDF_Doc m_pdf;
   HPDF_Font m_font;
+  TextScan m_scan;
   HPDF_Page m_page = nullptr;
   std::vector<HPDF_Page> m_pages;
   float m_y = k_top;
@@ -308,11 +320,12 @@ bool embed_file(HPDF_Doc pdf, const std::string& name, const std::string& media_
 
 // libharu writes the UTF-8 encoder's CMap as the font's /ToUnicode (a `begincidrange`
 // that extractors reject: LIBHARU-NOTES §1). Codes are Unicode code points (Identity-H
-// with the UTF-8 encoder), so the right ToUnicode is the identity over the BMP.
-std::string identity_to_unicode()
+// with the UTF-8 encoder), so the right ToUnicode is the identity, here up to the block of
+// `max_code_point` (a document has no code above the highest character drawn).
+std::string identity_to_unicode(char32_t max_code_point)
 {
   std::vector<int> highs;
-  for (int hi = 0; hi < 256; ++hi) {
+  for (int hi = 0; hi <= static_cast<int>(std::min<char32_t>(max_code_point, 0xFFFF) >> 8); ++hi) {
     if (hi < 0xD8 || hi > 0xDF) { // no surrogates
       highs.push_back(hi);
     }
@@ -334,14 +347,14 @@ std::string identity_to_unicode()
 }
 
 // Replaces the font's /ToUnicode stream content. Returns false when libharu's font has none.
-bool fix_to_unicode(HPDF_Doc pdf, HPDF_Font font)
+bool fix_to_unicode(HPDF_Doc pdf, HPDF_Font font, char32_t max_code_point)
 {
   auto* to_unicode = static_cast<HPDF_Dict>(
       HPDF_Dict_GetItem(reinterpret_cast<HPDF_Dict>(font), "ToUnicode", HPDF_OCLASS_DICT));
   if (to_unicode == nullptr || to_unicode->stream == nullptr) {
     return false;
   }
-  static const std::string cmap = identity_to_unicode();
+  const std::string cmap = identity_to_unicode(max_code_point);
   HPDF_Stream fresh = HPDF_MemStream_New(pdf->mmgr, 4096);
   if (fresh == nullptr || HPDF_Stream_Write(fresh, reinterpret_cast<const HPDF_BYTE*>(cmap.data()),
                                             static_cast<HPDF_UINT>(cmap.size())) != HPDF_OK) {
@@ -352,6 +365,124 @@ bool fix_to_unicode(HPDF_Doc pdf, HPDF_Font font)
   return true;
 }
 
+// Loads the compiled-in subset of DejaVuSans (font.hpp) into `pdf`, as
+// HPDF_LoadTTFontFromFile does from a file. Returns the font's name, nullptr on error.
+const char* load_subset_font(HPDF_Doc pdf)
+{
+  const std::string_view data = subset_font_data();
+  HPDF_Stream stream = HPDF_MemStream_New(pdf->mmgr, static_cast<HPDF_UINT>(data.size()));
+  if (stream == nullptr ||
+      HPDF_Stream_Write(stream, reinterpret_cast<const HPDF_BYTE*>(data.data()),
+                        static_cast<HPDF_UINT>(data.size())) != HPDF_OK) {
+    if (stream != nullptr) {
+      HPDF_Stream_Free(stream);
+    }
+    return nullptr;
+  }
+  HPDF_FontDef def = HPDF_TTFontDef_Load(pdf->mmgr, stream, HPDF_TRUE); // owns the stream
+  if (def == nullptr) {
+    return nullptr;
+  }
+  if (HPDF_Doc_RegisterFontDef(pdf, def) != HPDF_OK) {
+    HPDF_FontDef_Free(def);
+    return nullptr;
+  }
+  char tag[] = "PLIDJV"; // the subset tag of the PDF font name: PLIDJV+DejaVuSans,Book
+  HPDF_TTFontDef_SetTagName(def, tag);
+  return def->base_font;
+}
+
+// libharu 2.3.0 builds a TrueType Type0 font (HPDF_GetFont) by looking up the glyph of
+// each of the 65,536 codes of its UTF-8 encoder, a linear search of the font's cmap each:
+// most of a receipt's cost. When the encoder's `to_unicode_fn` is libharu's default, it
+// looks up only the codes of the encoder's `cid_map` instead. NarrowedEncoder fills that map
+// with the subset's code points (CID = Unicode, as the UTF-8 encoder writes them) for the
+// time of HPDF_GetFont, then puts the UTF-8 encoder back as it was.
+// XXX: libharu internals (hpdf_encoder.h, hpdf_font_cid.c of 2.3.0, Debian 12's version);
+// receipt_font tests check the text and the glyphs drawn against the whole font.
+class NarrowedEncoder
+{
+public:
+  explicit NarrowedEncoder(HPDF_Encoder encoder) : m_encoder(encoder)
+  {
+    if (m_encoder == nullptr || m_encoder->type != HPDF_ENCODER_TYPE_DOUBLE_BYTE) {
+      m_encoder = nullptr;
+      return;
+    }
+    auto* attr = static_cast<HPDF_CMapEncoderAttr>(m_encoder->attr);
+    m_saved_fn = m_encoder->to_unicode_fn;
+    // Row 0 of cid_map is the UTF-8 encoder's parsing state: the codes go from row 1 on.
+    std::size_t k = 256;
+    for (const auto& r : subset_font_ranges()) {
+      for (char32_t c = r.first; c <= r.last && c <= 0xFFFF && k < 256 * 256; ++c, ++k) {
+        const std::size_t i = k / 256, j = k % 256;
+        m_saved.push_back({attr->cid_map[i][j], attr->unicode_map[i][j]});
+        attr->cid_map[i][j] = static_cast<HPDF_UINT16>(c);
+        attr->unicode_map[i][j] = static_cast<HPDF_UNICODE>(c);
+      }
+    }
+    m_encoder->to_unicode_fn = HPDF_CMapEncoder_ToUnicode;
+  }
+  ~NarrowedEncoder()
+  {
+    if (m_encoder == nullptr) {
+      return;
+    }
+    auto* attr = static_cast<HPDF_CMapEncoderAttr>(m_encoder->attr);
+    for (std::size_t n = 0; n < m_saved.size(); ++n) {
+      const std::size_t k = 256 + n;
+      attr->cid_map[k / 256][k % 256] = m_saved[n].first;
+      attr->unicode_map[k / 256][k % 256] = m_saved[n].second;
+    }
+    m_encoder->to_unicode_fn = m_saved_fn;
+  }
+  NarrowedEncoder(const NarrowedEncoder&) = delete;
+  NarrowedEncoder& operator=(const NarrowedEncoder&) = delete;
+
+private:
+  HPDF_Encoder m_encoder;
+  HPDF_Encoder_ToUnicode_Func m_saved_fn = nullptr;
+  std::vector<std::pair<HPDF_UINT16, HPDF_UNICODE>> m_saved;
+};
+
+// libharu's CIDToGIDMap covers every CID up to 0xFFFF (128 KB to compress into each
+// receipt); CIDs are the characters' code points, so the map up to the highest character
+// drawn is the same map for this document. Returns false when the font has no map.
+bool trim_cid_to_gid_map(HPDF_Doc pdf, HPDF_Font font, char32_t max_code_point)
+{
+  auto* attr = static_cast<HPDF_FontAttr>(font->attr);
+  if (attr == nullptr || attr->map_stream == nullptr || attr->map_stream->stream == nullptr) {
+    return false;
+  }
+  HPDF_Stream old = attr->map_stream->stream;
+  const HPDF_UINT32 want = 2 * (static_cast<HPDF_UINT32>(max_code_point) + 1);
+  if (want >= HPDF_Stream_Size(old)) {
+    return true;
+  }
+  std::string prefix(want, '\0');
+  HPDF_UINT len = want;
+  if (HPDF_Stream_Seek(old, 0, HPDF_SEEK_SET) != HPDF_OK ||
+      HPDF_Stream_Read(old, reinterpret_cast<HPDF_BYTE*>(prefix.data()), &len) != HPDF_OK ||
+      len != want) {
+    return false;
+  }
+  HPDF_Stream fresh = HPDF_MemStream_New(pdf->mmgr, want);
+  if (fresh == nullptr ||
+      HPDF_Stream_Write(fresh, reinterpret_cast<const HPDF_BYTE*>(prefix.data()), want) !=
+          HPDF_OK) {
+    return false;
+  }
+  HPDF_Stream_Free(old);
+  attr->map_stream->stream = fresh;
+  return true;
+}
+
+enum class FontSource
+{
+  subset, // the compiled-in subset (font.hpp)
+  file    // ReceiptOptions::font_path, the whole font
+};
+
 std::string human_size(std::uint64_t n, bool fr)
 {
   return fmt::format("{} {}", n, fr ? "octets" : "bytes");
@@ -359,10 +490,19 @@ std::string human_size(std::uint64_t n, bool fr)
 
 } // namespace
 
-util::Status write_file_atomic(const std::string& path, const std::string& data)
+namespace {
+
+std::string dir_of(const std::string& path)
 {
   auto slash = path.rfind('/');
-  std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+// Writes `data` to a new temporary file beside `path` (0644), fsynced when `sync`; returns
+// its name.
+util::Result<std::string> write_temp(const std::string& path, const std::string& data, bool sync)
+{
+  const std::string dir = dir_of(path);
   std::string tmpl = dir + "/.pli-XXXXXX";
   int fd = ::mkstemp(tmpl.data());
   if (fd < 0) {
@@ -379,28 +519,99 @@ util::Status write_file_atomic(const std::string& path, const std::string& data)
     ok = n > 0;
     done += ok ? static_cast<std::size_t>(n) : 0;
   }
-  ok = ok && ::fsync(fd) == 0;
+  ok = ok && (!sync || ::fsync(fd) == 0);
   ok = ::close(fd) == 0 && ok;
-  if (!ok || ::rename(tmpl.c_str(), path.c_str()) != 0) {
+  if (!ok) {
     int e = errno;
     ::unlink(tmpl.c_str());
+    return util::Error{1, fmt::format("cannot write {}: {}", path, std::strerror(e))};
+  }
+  return tmpl;
+}
+
+} // namespace
+
+FileBatch::~FileBatch()
+{
+  for (const auto& [tmp, path] : m_pending) {
+    ::unlink(tmp.c_str());
+  }
+}
+
+util::Status FileBatch::add(const std::string& path, const std::string& data)
+{
+  auto tmp = write_temp(path, data, false);
+  if (!tmp) {
+    return tmp.error();
+  }
+  m_pending.emplace_back(tmp.value(), path);
+  return util::ok_status();
+}
+
+util::Status FileBatch::commit()
+{
+  std::vector<std::string> dirs;
+  for (const auto& [tmp, path] : m_pending) {
+    if (std::find(dirs.begin(), dirs.end(), dir_of(path)) == dirs.end()) {
+      dirs.push_back(dir_of(path));
+    }
+  }
+  // Each directory's file system flushed once (syncfs, or fsync for a directory's entries):
+  // first every temporary file's data, then, after the renames, the renames themselves.
+  auto sync_dirs = [&](bool whole_fs) -> util::Status {
+    for (const auto& d : dirs) {
+      int fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      bool ok = fd >= 0 && (whole_fs ? ::syncfs(fd) : ::fsync(fd)) == 0;
+      int e = errno;
+      if (fd >= 0) {
+        ::close(fd);
+      }
+      if (!ok) {
+        return util::Error{1, fmt::format("cannot sync {}: {}", d, std::strerror(e))};
+      }
+    }
+    return util::ok_status();
+  };
+  if (auto st = sync_dirs(true); !st) {
+    return st;
+  }
+  while (!m_pending.empty()) {
+    const auto& [tmp, path] = m_pending.back();
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+      return util::Error{1, fmt::format("cannot write {}: {}", path, std::strerror(errno))};
+    }
+    m_pending.pop_back();
+  }
+  return sync_dirs(false);
+}
+
+util::Status write_file_atomic(const std::string& path, const std::string& data)
+{
+  auto tmp = write_temp(path, data, true);
+  if (!tmp) {
+    return tmp.error();
+  }
+  if (::rename(tmp->c_str(), path.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp->c_str());
     return util::Error{1, fmt::format("cannot write {}: {}", path, std::strerror(e))};
   }
   return util::ok_status();
 }
 
-util::Result<Receipt> make_receipt(const Exchange& x, const ReceiptOptions& o, const KeyPair& key)
+namespace {
+
+// Draws the receipt (its evidence, signature and code already in `r`) with the font from
+// `source` and fills r.pdf and r.pages. With the subset, `uncovered` tells whether some text
+// needs the whole font (the PDF is complete either way, with blanks for those characters).
+util::Status render(const Exchange& x, const ReceiptOptions& o, const KeyPair& key,
+                    FontSource source, Receipt& r, bool& uncovered)
 {
   const bool fr = o.locale == model::Locale::fr;
   auto L = [fr](const char* f, const char* e) { return std::string(fr ? f : e); };
   const auto human = [&](util::Micros t) {
     return t == 0 ? std::string() : util::format_human(t, o.timezone);
   };
-
-  Receipt r;
-  r.evidence = evidence_json(x, EvidenceContext{o.organisation, o.timezone, o.issued_at});
-  r.signature = sign_evidence(r.evidence, key);
-  r.code = verification_code(r.evidence);
 
   ErrorState err;
   DocPtr doc(HPDF_New(on_hpdf_error, &err));
@@ -412,17 +623,26 @@ util::Result<Receipt> make_receipt(const Exchange& x, const ReceiptOptions& o, c
   HPDF_SetCompressionMode(pdf, HPDF_COMP_ALL);
   HPDF_UseUTFEncodings(pdf);
   HPDF_SetCurrentEncoder(pdf, "UTF-8");
-  const char* font_name = HPDF_LoadTTFontFromFile(pdf, o.font_path.c_str(), HPDF_TRUE);
+  const std::string font_label =
+      source == FontSource::subset ? std::string("DejaVuSans (embedded subset)") : o.font_path;
+  const char* font_name = source == FontSource::subset
+                              ? load_subset_font(pdf)
+                              : HPDF_LoadTTFontFromFile(pdf, o.font_path.c_str(), HPDF_TRUE);
   if (font_name == nullptr) {
     return util::Error{
-        1, fmt::format("cannot load the font {} (libharu error 0x{:04X})", o.font_path, err.error)};
+        1, fmt::format("cannot load the font {} (libharu error 0x{:04X})", font_label, err.error)};
   }
-  HPDF_Font font = HPDF_GetFont(pdf, font_name, "UTF-8");
+  HPDF_Font font = nullptr;
+  if (source == FontSource::subset) {
+    NarrowedEncoder narrowed(HPDF_GetEncoder(pdf, "UTF-8"));
+    font = HPDF_GetFont(pdf, font_name, "UTF-8");
+  } else {
+    font = HPDF_GetFont(pdf, font_name, "UTF-8");
+  }
   if (font == nullptr || err.error != 0) {
     return util::Error{
-        1, fmt::format("cannot use the font {} (libharu error 0x{:04X})", o.font_path, err.error)};
+        1, fmt::format("cannot use the font {} (libharu error 0x{:04X})", font_label, err.error)};
   }
-  fix_to_unicode(pdf, font); // XXX: when it cannot, poppler still extracts (CID == Unicode)
   const std::string title = L("Accusé de réception", "Acknowledgment of receipt");
   HPDF_SetInfoAttr(pdf, HPDF_INFO_TITLE, title.c_str());
   HPDF_SetInfoAttr(pdf, HPDF_INFO_AUTHOR, printable(o.organisation).c_str());
@@ -529,16 +749,24 @@ util::Result<Receipt> make_receipt(const Exchange& x, const ReceiptOptions& o, c
   for (std::size_t i = 0; i < pages.size(); ++i) {
     HPDF_Page p = pages[i];
     std::string left = printable(o.organisation) + " — " + title + " — " + r.code;
+    w.note(left);
     HPDF_Page_BeginText(p);
     HPDF_Page_SetFontAndSize(p, font, 7.5F);
     HPDF_Page_TextOut(p, k_left, 30, left.c_str());
     if (pages.size() > 1) {
       std::string num = fmt::format("Page {} / {}", i + 1, pages.size());
+      w.note(num);
       HPDF_Page_TextOut(p, k_right - HPDF_Page_TextWidth(p, num.c_str()), 30, num.c_str());
     }
     HPDF_Page_EndText(p);
   }
   r.pages = static_cast<int>(pages.size());
+  uncovered = !w.scan().subset_covers;
+  fix_to_unicode(pdf, font, w.scan().max_code_point); // XXX: when it cannot, poppler still
+                                                      // extracts (CID == Unicode)
+  if (!trim_cid_to_gid_map(pdf, font, w.scan().max_code_point)) {
+    return util::Error{1, "libharu's font has no CIDToGIDMap"};
+  }
 
   if (!embed_file(pdf, "evidence.json", "application/json", r.evidence) ||
       !embed_file(pdf, "evidence.sig", "application/json", r.signature)) {
@@ -570,6 +798,29 @@ util::Result<Receipt> make_receipt(const Exchange& x, const ReceiptOptions& o, c
     }
   }
   r.pdf = std::move(out);
+  return util::ok_status();
+}
+
+} // namespace
+
+util::Result<Receipt> make_receipt(const Exchange& x, const ReceiptOptions& o, const KeyPair& key)
+{
+  Receipt r;
+  r.evidence = evidence_json(x, EvidenceContext{o.organisation, o.timezone, o.issued_at});
+  r.signature = sign_evidence(r.evidence, key);
+  r.code = verification_code(r.evidence);
+  bool uncovered = true;
+  util::Status st = util::ok_status();
+  if (o.font == FontChoice::subset_when_covered) {
+    st = render(x, o, key, FontSource::subset, r, uncovered);
+  }
+  if (st && uncovered) {
+    r.whole_font = true;
+    st = render(x, o, key, FontSource::file, r, uncovered);
+  }
+  if (!st) {
+    return st.error();
+  }
   return r;
 }
 

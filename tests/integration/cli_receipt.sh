@@ -155,3 +155,35 @@ $PLI keygen --force >/dev/null
 expect_invalid "$W/r.pdf" "another key"
 grep -q "$kid" "$W/vout" || fail "verify does not name the signing key"
 echo "ok 8 - a receipt signed by another key is rejected, naming the key"
+
+# Receipts in bulk: every recipient of each message ID, or every delivery of a consultation,
+# one DELIVERY.pdf each, in one process; an unknown ID writes nothing.
+did2=$($PLI show rc-2@buyer.example --json | pli_json 'j["deliveries"][0]["id"]')
+$PLI receipt rc-1@buyer.example rc-2@buyer.example --out-dir "$W/all" --json >"$W/all.json"
+[ "$(pli_json 'j["count"]' <"$W/all.json")" = 2 ] || fail "bulk: $(cat "$W/all.json")"
+for d in "$did" "$did2"; do
+    [ -f "$W/all/$d.pdf" ] || fail "bulk: no $d.pdf in $(ls "$W/all")"
+    $PLI verify "$W/all/$d.pdf" >/dev/null || fail "bulk: $d.pdf does not verify"
+done
+pdftotext -layout "$W/all/$did2.pdf" "$W/all2.txt" 2>/dev/null
+grep -q "hardfail@remote.example" "$W/all2.txt" || fail "bulk: the second receipt is not hardfail's"
+$PLI receipt --consultation 2022AK_014 --out-dir "$W/cons" >/dev/null
+[ "$(ls "$W/cons")" = "$did.pdf" ] || fail "consultation: $(ls "$W/cons")"
+set +e; $PLI receipt rc-1@buyer.example nosuchid --out-dir "$W/none" 2>/dev/null; rc=$?; set -e
+[ "$rc" = 2 ] && [ ! -e "$W/none" ] || fail "bulk with an unknown id: exit $rc, $(ls "$W/none" 2>&1)"
+set +e; $PLI receipt rc-1@buyer.example rc-2@buyer.example -o "$W/two.pdf" 2>/dev/null; rc=$?; set -e
+[ "$rc" = 64 ] || fail "-o with two ids: exit $rc"
+echo "ok 9 - receipts in bulk (--out-dir): every ID's, a consultation's; an unknown ID writes nothing"
+
+# Text the compiled-in subset lacks (Greek) is drawn with the whole DejaVuSans.
+pdffonts "$W/all/$did.pdf" >"$W/fonts1.txt" 2>/dev/null
+grep -q "PLIDJV+DejaVuSans" "$W/fonts1.txt" || fail "the subset is not used: $(cat "$W/fonts1.txt")"
+$PLI consultation set 2022AK_014 --title "Προμήθεια — Łódź, « lot » n°2" >/dev/null
+$PLI receipt rc-1@buyer.example -o "$W/greek.pdf" >/dev/null
+pdftotext -layout "$W/greek.pdf" "$W/greek.txt" 2>/dev/null
+grep -qF "Προμήθεια — Łódź, « lot » n°2" "$W/greek.txt" \
+    || fail "the Greek title does not read back: $(grep Intitul "$W/greek.txt")"
+pdffonts "$W/greek.pdf" >"$W/fonts2.txt" 2>/dev/null
+grep "DejaVuSans" "$W/fonts2.txt" | grep -qv "PLIDJV" || fail "not the whole font: $(cat "$W/fonts2.txt")"
+$PLI verify "$W/greek.pdf" >/dev/null || fail "the Greek receipt does not verify"
+echo "ok 10 - a Greek title: the whole font draws it, pdftotext reads it back"

@@ -15,7 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 
 namespace fs = std::filesystem;
 using namespace pli;
@@ -221,10 +223,12 @@ TEST_CASE("the receipt PDF embeds the evidence, read back byte for byte", "[rece
   {
     CHECK_FALSE(receipt::embedded_files("hello").ok());
   }
-  SECTION("a missing font is an error with its path")
+  SECTION("a missing whole font is an error with its path, when the receipt needs it")
   {
     auto bad = o;
     bad.font_path = "/nonexistent/font.ttf";
+    CHECK(receipt::make_receipt(x, bad, kp).ok()); // the subset covers this text
+    bad.font = receipt::FontChoice::whole_font;
     auto e = receipt::make_receipt(x, bad, kp);
     REQUIRE_FALSE(e.ok());
     CHECK(e.error().message.find("/nonexistent/font.ttf") != std::string::npos);
@@ -267,4 +271,45 @@ TEST_CASE("timeline sentences are the platform's", "[receipt]")
         "serveur distant : mx.remote.example ; diagnostic : 250 2.0.0 Ok: queued");
   CHECK(receipt::event_evidence(x.events[4], model::Locale::en) ==
         "IP address: 192.0.2.7; browser: UA");
+}
+
+TEST_CASE("FileBatch: files appear only at commit, all of them; none without commit", "[receipt]")
+{
+  TempDir dir;
+  auto read = [](const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  auto names = [&] {
+    std::vector<std::string> n;
+    for (const auto& e : fs::directory_iterator(dir.path)) {
+      n.push_back(e.path().filename().string());
+    }
+    std::sort(n.begin(), n.end());
+    return n;
+  };
+  {
+    receipt::FileBatch batch;
+    REQUIRE(batch.add((dir.path / "a.pdf").string(), "AAA").ok());
+    REQUIRE(batch.add((dir.path / "b.pdf").string(), "BB").ok());
+    CHECK_FALSE(fs::exists(dir.path / "a.pdf"));
+    CHECK(names().size() == 2); // the temporary files
+    REQUIRE(batch.commit().ok());
+  }
+  CHECK(names() == std::vector<std::string>{"a.pdf", "b.pdf"});
+  CHECK(read(dir.path / "a.pdf") == "AAA");
+  CHECK(read(dir.path / "b.pdf") == "BB");
+  CHECK((fs::status(dir.path / "b.pdf").permissions() & fs::perms::others_read) != fs::perms::none);
+  {
+    receipt::FileBatch batch;
+    REQUIRE(batch.add((dir.path / "c.pdf").string(), "C").ok());
+    REQUIRE(batch.add((dir.path / "a.pdf").string(), "new").ok());
+  } // no commit: nothing changes, no temporary file left
+  CHECK(names() == std::vector<std::string>{"a.pdf", "b.pdf"});
+  CHECK(read(dir.path / "a.pdf") == "AAA");
+  receipt::FileBatch bad;
+  auto st = bad.add((dir.path / "missing/x.pdf").string(), "x");
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().message.find("missing") != std::string::npos);
+  CHECK(bad.commit().ok()); // nothing to do
 }
