@@ -1,7 +1,9 @@
 #include "linkd/server.hpp"
 
 #include "core/linkd/app.hpp"
+#include "core/linkd/event_writer.hpp"
 #include "core/log/log.hpp"
+#include "core/templates/templates.hpp"
 
 #include <microhttpd.h>
 
@@ -10,9 +12,18 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
 
 namespace pli::linkd {
 
@@ -20,12 +31,99 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+struct Exchange;
+
+// The threads that run the requests which may wait for the store (the buyers' area, replies,
+// downloads, a landing page's first `fetched`): MHD's event threads suspend such a
+// connection, queue it here and go on serving the others; a job ends by resuming it. A read
+// does not wait here: its event goes to the EventWriter, which commits every read pending at
+// once and hands each back (`post`) for its page.
+class Workers
+{
+public:
+  using Job = std::function<void()>;
+
+  void start(std::size_t n)
+  {
+    for (std::size_t i = 0; i < n; ++i) {
+      m_threads.emplace_back([this] { loop(); });
+    }
+  }
+  // Queues `job`; false (nothing done) once stopping: run it in place.
+  bool post(Job job)
+  {
+    {
+      std::lock_guard lock(m_mutex);
+      if (m_stopping || m_threads.empty()) {
+        return false;
+      }
+      m_jobs.push_back(std::move(job));
+    }
+    m_cv.notify_one();
+    return true;
+  }
+  // Suspends `c` and queues `job` (which resumes it); false (nothing done) once stopping.
+  bool submit(MHD_Connection* c, Job job)
+  {
+    {
+      std::lock_guard lock(m_mutex);
+      if (m_stopping || m_threads.empty()) {
+        return false;
+      }
+      MHD_suspend_connection(c); // before a worker can resume it
+      m_jobs.push_back(std::move(job));
+    }
+    m_cv.notify_one();
+    return true;
+  }
+  // Runs the jobs queued so far, then joins the threads.
+  void stop()
+  {
+    {
+      std::lock_guard lock(m_mutex);
+      m_stopping = true;
+    }
+    m_cv.notify_all();
+    for (auto& t : m_threads) {
+      t.join();
+    }
+    m_threads.clear();
+  }
+
+private:
+  void loop()
+  {
+    std::unique_lock lock(m_mutex);
+    for (;;) {
+      m_cv.wait(lock, [this] { return m_stopping || !m_jobs.empty(); });
+      if (m_jobs.empty()) {
+        return; // stopping, nothing left
+      }
+      Job job = std::move(m_jobs.front());
+      m_jobs.pop_front();
+      lock.unlock();
+      job();
+      lock.lock();
+    }
+  }
+
+  std::mutex m_mutex;
+  std::condition_variable m_cv;
+  std::deque<Job> m_jobs;
+  bool m_stopping = false;
+  std::vector<std::thread> m_threads;
+};
+
 struct Server
 {
   App* app;
   const config::Config* config;
   std::size_t upload_budget; // bytes of uploads buffered at once, all clients
   std::atomic<std::size_t> upload_buffered{0};
+  Workers workers{};
+  std::unique_ptr<EventWriter> writer{};
+  store::Store* app_store = nullptr;
+  MHD_Response* stylesheet = nullptr; // built once, queued for every GET /static/pli.css
 };
 
 // One request's state, from the first access-handler call to MHD's completion callback.
@@ -41,6 +139,10 @@ struct Exchange
   bool too_large = false;
   bool overloaded = false;
   bool answered = false;
+  bool queued = false;                   // suspended: with a worker or the event writer
+  std::optional<Response> done;          // set by the worker before it resumes the connection
+  std::optional<Pending> read;           // a read whose event is with the writer
+  std::optional<util::Error> read_error; // the writer's outcome, set before it resumes
 
   ~Exchange()
   {
@@ -62,6 +164,10 @@ struct Exchange
 };
 
 constexpr std::size_t k_post_buffer = 64 * 1024;
+// Each connection's buffer (request headers, read and write buffers; bodies are streamed
+// through it). MHD zeroes it between two requests of a keep-alive connection: 64 KiB cost
+// 5 % of a landing page's CPU. 32 KiB (MHD's default) holds any sane request's headers.
+constexpr std::size_t k_connection_memory = 32 * 1024;
 
 std::string peer_of(MHD_Connection* c)
 {
@@ -79,23 +185,103 @@ std::string peer_of(MHD_Connection* c)
   return buf;
 }
 
-MHD_Result queue(MHD_Connection* c, Exchange& x, const Response& r)
+void free_body(void* body)
+{
+  delete static_cast<std::string*>(body);
+}
+
+// Adds a header, its value made header-safe only when it needs it (most are constants).
+void add_header(MHD_Response* resp, const std::string& key, const std::string& value,
+                std::size_t max)
+{
+  const bool safe = value.size() <= max && std::none_of(value.begin(), value.end(), [](char ch) {
+                      const auto u = static_cast<unsigned char>(ch);
+                      return u < 0x20 || u == 0x7f;
+                    });
+  MHD_add_response_header(resp, key.c_str(),
+                          safe ? value.c_str() : header_safe(value, max).c_str());
+}
+
+// Queues `r` (its body moved into the MHD response, not copied).
+MHD_Result queue(MHD_Connection* c, Exchange& x, Response&& r)
 {
   x.answered = true;
   const double seconds = std::chrono::duration<double>(Clock::now() - x.start).count();
   x.server->app->metrics().request(r.route, r.status, seconds);
-  MHD_Response* resp = MHD_create_response_from_buffer(
-      r.body.size(), const_cast<char*>(r.body.data()), MHD_RESPMEM_MUST_COPY);
+  auto* body = new std::string(std::move(r.body));
+  MHD_Response* resp = MHD_create_response_from_buffer_with_free_callback_cls(
+      body->size(), body->data(), &free_body, body);
   if (resp == nullptr) {
+    delete body;
     return MHD_NO;
   }
-  MHD_add_response_header(resp, "Content-Type", header_safe(r.content_type).c_str());
+  add_header(resp, "Content-Type", r.content_type, 512);
   for (const auto& [k, v] : r.headers) {
-    MHD_add_response_header(resp, k.c_str(), header_safe(v, 4096).c_str());
+    add_header(resp, k, v, 4096);
   }
   MHD_Result ret = MHD_queue_response(c, static_cast<unsigned int>(r.status), resp);
   MHD_destroy_response(resp);
   return ret;
+}
+
+Response internal_error()
+{
+  Response r;
+  r.status = 500;
+  r.content_type = "text/plain; charset=utf-8";
+  r.body = "internal error\n";
+  add_security_headers(r.headers);
+  return r;
+}
+
+// The 500 for a request whose handling threw (a bug: a broken template ...).
+Response failed(Server* server, const std::exception& e)
+{
+  log::line(log::Level::error, "", {{"http", "500"}, {"error", e.what()}});
+  server->app->metrics().error(ErrorKind::internal);
+  return internal_error();
+}
+
+// Sets the response of a suspended request, `f()` (a 500 if it throws), and resumes the
+// connection: on_request answers with it.
+template <typename F> void finish(MHD_Connection* c, Exchange* x, F&& f)
+{
+  try {
+    x->done = f();
+  } catch (const std::exception& e) {
+    x->done = failed(x->server, e);
+  }
+  MHD_resume_connection(c);
+}
+
+// A suspended request, on a worker thread: it may wait for the store.
+void run_job(MHD_Connection* c, Exchange* x)
+{
+  finish(c, x, [x] {
+    x->req.may_wait = true;
+    return x->server->app->handle(x->req);
+  });
+}
+
+// Requests the event threads answer themselves: they read the store, never wait for a write
+// (a landing page that must record its `fetched` comes back `deferred`).
+bool inline_route(const Request& req)
+{
+  if (req.method != "GET" && req.method != "HEAD") {
+    return false;
+  }
+  switch (classify("GET", req.path)) {
+  case Route::landing:
+  case Route::reply_landing:
+  case Route::html:
+  case Route::healthz:
+  case Route::metrics:
+  case Route::static_file:
+  case Route::other:
+    return true;
+  default:
+    return false;
+  }
 }
 
 MHD_Result on_post_data(void* cls, MHD_ValueKind /*kind*/, const char* key, const char* filename,
@@ -152,6 +338,22 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* url, const char*
 {
   auto* server = static_cast<Server*>(cls);
   auto* x = static_cast<Exchange*>(*con_cls);
+  if (x != nullptr && x->queued) {
+    x->queued = false; // resumed
+    if (x->read) {     // the writer is done with the read's event: its page
+      Response r;
+      try {
+        r = x->read->finish(x->read_error);
+      } catch (const std::exception& e) {
+        r = failed(server, e);
+      }
+      x->read.reset();
+      return queue(c, *x, std::move(r));
+    }
+    Response r = x->done ? std::move(*x->done) : internal_error();
+    x->done.reset();
+    return queue(c, *x, std::move(r));
+  }
   try {
     // First call for a request: check the declared size, prepare the form parser.
     if (x == nullptr) {
@@ -210,19 +412,55 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* url, const char*
       const char* cookie = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Cookie");
       x->req.cookie = cookie == nullptr ? "" : cookie;
     }
+    if (x->req.method == "GET" && x->req.path == "/static/pli.css" &&
+        server->stylesheet != nullptr) {
+      x->answered = true;
+      const double seconds = std::chrono::duration<double>(Clock::now() - x->start).count();
+      server->app->metrics().request(Route::static_file, 200, seconds);
+      return MHD_queue_response(c, 200, server->stylesheet);
+    }
+    if (inline_route(x->req)) {
+      x->req.may_wait = false;
+      Response r = server->app->handle(x->req);
+      if (!r.deferred) {
+        return queue(c, *x, std::move(r));
+      }
+    } else if (classify(x->req.method, x->req.path) == Route::open) {
+      // A read: checked here, its event to the writer, which commits it with every read
+      // pending; the connection waits suspended, and its page is made once it is resumed.
+      x->req.may_wait = false;
+      Outcome o = server->app->start(x->req);
+      if (auto* r = std::get_if<Response>(&o)) {
+        return queue(c, *x, std::move(*r));
+      }
+      x->read = std::move(std::get<Pending>(o));
+      x->queued = true;
+      MHD_suspend_connection(c); // before the writer can resume it
+      const bool queued =
+          server->writer->submit(x->read->event, [c, x](const std::optional<util::Error>& error) {
+            x->read_error = error;
+            MHD_resume_connection(c);
+          });
+      if (!queued) { // stopping: appended here; on_request answers once resumed
+        auto st = server->app_store->append_events({x->read->event});
+        x->read_error = st ? std::nullopt : std::optional<util::Error>(st.error());
+        MHD_resume_connection(c);
+      }
+      return MHD_YES;
+    }
+    x->queued = true;
+    if (server->workers.submit(c, [c, x] { run_job(c, x); })) {
+      return MHD_YES; // answered when the connection is resumed
+    }
+    x->queued = false;
+    x->req.may_wait = true; // stopping: no workers left, handle it here
     return queue(c, *x, server->app->handle(x->req));
   } catch (const std::exception& e) {
-    log::line(log::Level::error, "", {{"http", "500"}, {"error", e.what()}});
-    server->app->metrics().error(ErrorKind::internal);
-    Response r;
-    r.status = 500;
-    r.content_type = "text/plain; charset=utf-8";
-    r.body = "internal error\n";
-    add_security_headers(r.headers);
+    Response r = failed(server, e);
     if (x == nullptr) {
       return MHD_NO;
     }
-    return queue(c, *x, r);
+    return queue(c, *x, std::move(r));
   }
 }
 
@@ -245,7 +483,7 @@ int serve(const config::Config& config, bool foreground)
   int port = std::atoi(config.linkd.listen.c_str() + colon + 1);
   sockaddr_storage addr{};
   socklen_t addr_len = 0;
-  unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+  unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
   if (host.find(':') != std::string::npos) {
     auto* a6 = reinterpret_cast<sockaddr_in6*>(&addr);
     a6->sin6_family = AF_INET6;
@@ -282,16 +520,37 @@ int serve(const config::Config& config, bool foreground)
   Server server{&app, &config,
                 static_cast<std::size_t>(config.linkd.reply_max_mb) * 4 * 1024 * 1024};
 
+  // The event threads only parse, render and send (what may wait goes to the workers): one
+  // per core, as more only adds context switches.
+  const unsigned int event_threads = std::clamp(std::thread::hardware_concurrency(), 1u, 16u);
+  const std::string css(templates::get("pli.css"));
+  server.stylesheet = MHD_create_response_from_buffer(css.size(), const_cast<char*>(css.data()),
+                                                      MHD_RESPMEM_MUST_COPY);
+  if (server.stylesheet != nullptr) {
+    MHD_add_response_header(server.stylesheet, "Content-Type", "text/css; charset=utf-8");
+    Headers h;
+    add_security_headers(h);
+    for (const auto& [k, v] : h) {
+      MHD_add_response_header(server.stylesheet, k.c_str(), v.c_str());
+    }
+  }
+  server.writer = std::make_unique<EventWriter>(*store);
+  server.app_store = store.get();
+  server.workers.start(config.linkd.threads);
+
   MHD_Daemon* daemon = MHD_start_daemon(
       flags, static_cast<uint16_t>(port), nullptr, nullptr, &on_request, &server,
       MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&addr), MHD_OPTION_THREAD_POOL_SIZE,
-      static_cast<unsigned int>(config.linkd.threads), MHD_OPTION_CONNECTION_LIMIT,
+      event_threads, MHD_OPTION_CONNECTION_LIMIT,
       static_cast<unsigned int>(config.linkd.max_connections), MHD_OPTION_CONNECTION_TIMEOUT,
       static_cast<unsigned int>(config.linkd.timeout_seconds), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-      static_cast<size_t>(64 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-      MHD_OPTION_NOTIFY_COMPLETED, &on_completed, nullptr, MHD_OPTION_END);
+      k_connection_memory, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED,
+      &on_completed, nullptr, MHD_OPTION_END);
   if (daemon == nullptr) {
     log::message(log::Level::error, "cannot listen on " + config.linkd.listen);
+    server.workers.stop();
+    server.writer.reset();
+    MHD_destroy_response(server.stylesheet);
     return 71;
   }
   log::message(log::Level::info, "pli-linkd listening on " + config.linkd.listen);
@@ -301,7 +560,16 @@ int serve(const config::Config& config, bool foreground)
   while (g_stop == 0) {
     pause();
   }
+  // No new connection; the queued requests are answered (their connections resumed) before
+  // the daemon stops. Requests still arriving on open connections are handled in place.
+  if (const MHD_socket listener = MHD_quiesce_daemon(daemon); listener != MHD_INVALID_SOCKET) {
+    close(listener);
+  }
+  server.workers.stop();
+  server.writer->stop(); // the reads queued are committed, their connections resumed
   MHD_stop_daemon(daemon);
+  server.writer.reset();
+  MHD_destroy_response(server.stylesheet);
   log::message(log::Level::info, "pli-linkd stopped");
   return 0;
 }

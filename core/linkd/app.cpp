@@ -232,14 +232,15 @@ Route classify(const std::string& method, const std::string& path)
 App::App(const config::Config& config, store::Store& store, util::Clock clock)
     : m_config(config), m_store(store), m_clock(std::move(clock)),
       m_lang(config.organisation.locale == model::Locale::en ? "en" : "fr"),
+      m_globals{{"organisation", config.organisation.name}},
       m_unknown(config.linkd.unknown_tokens_per_minute),
       m_outbox(notify::Outbox::default_delays(), 10000,
                notify::Outbox::Persistence{
                    std::filesystem::path(config.store.path) / "outbox" / "linkd",
                    [this](const notify::Outbox::Record& r) { return revive(r); }})
 {
-  // Partials are expanded once here: mstch tokenizes every partial it is given on each
-  // render, which was most of a landing page's cost.
+  // Partials are expanded once here, then each page is parsed once (PageTemplate): mstch
+  // tokenized the page, and every partial it was given, on each render.
   std::map<std::string, std::string> partials;
   for (const char* p : {"top", "bottom", "facts", "suivi_top", "suivi_bottom"}) {
     const std::string name = std::string("_") + p + "." + m_lang + ".html";
@@ -262,7 +263,7 @@ App::App(const config::Config& config, store::Store& store, util::Clock clock)
         t.replace(at, tag.size(), text);
       }
     }
-    m_pages[page] = std::move(t);
+    m_pages.emplace(page, PageTemplate(t));
   }
   m_suivi = std::make_unique<BuyersArea>(*this);
 }
@@ -283,9 +284,7 @@ std::string App::render(const std::string& name, const mstch::map& ctx) const
   if (it == m_pages.end()) {
     throw std::runtime_error("missing page template " + name);
   }
-  mstch::map full = ctx;
-  full.emplace("organisation", m_config.organisation.name);
-  return mstch::render(it->second, full);
+  return it->second.render(ctx, &m_globals);
 }
 
 Response App::html(int status, const std::string& name, const mstch::map& ctx)
@@ -327,18 +326,29 @@ Response App::refuse(const Request& request, Refusal why)
 
 Response App::handle(const Request& request)
 {
-  Request r = request;
-  if (r.method == "HEAD") {
-    r.method = "GET"; // MHD sends no body for HEAD; it records nothing more than a GET
+  Outcome o = start(request);
+  if (auto* p = std::get_if<Pending>(&o)) {
+    auto st = m_store.append_events({p->event});
+    return p->finish(st ? std::nullopt : std::optional<util::Error>(st.error()));
   }
-  Response resp = route(r);
-  if (resp.route == Route::other) {
-    resp.route = classify(r.method, r.path);
-  }
-  return resp;
+  return std::move(std::get<Response>(o));
 }
 
-Response App::route(const Request& request)
+Outcome App::start(const Request& request)
+{
+  if (request.method == "HEAD") {
+    Request r = request;
+    r.method = "GET"; // MHD sends no body for HEAD; it records nothing more than a GET
+    return start(r);
+  }
+  Outcome o = route(request);
+  if (auto* resp = std::get_if<Response>(&o); resp != nullptr && resp->route == Route::other) {
+    resp->route = classify(request.method, request.path);
+  }
+  return o;
+}
+
+Outcome App::route(const Request& request)
 {
   if (request.path == "/healthz") {
     return plain(200, "ok\n", Route::healthz);
@@ -367,13 +377,16 @@ Response App::route(const Request& request)
     auto slash = rest.find('/');
     std::string token = rest.substr(0, slash);
     rest = slash == std::string::npos ? "" : rest.substr(slash);
-    return m ? recipient(request, token, rest) : sender(request, token, rest);
+    if (m) {
+      return recipient(request, token, rest);
+    }
+    return sender(request, token, rest);
   }
   return page(404, "not_found");
 }
 
-bool App::record(const std::string& delivery, model::EventKind kind, const Request& r,
-                 std::map<std::string, std::string> detail)
+store::NewEvent App::event(const std::string& delivery, model::EventKind kind, const Request& r,
+                           std::map<std::string, std::string> detail) const
 {
   detail["ip"] = r.client_ip;
   detail["user_agent"] = r.user_agent;
@@ -382,17 +395,30 @@ bool App::record(const std::string& delivery, model::EventKind kind, const Reque
   e.kind = kind;
   e.at = m_clock();
   e.detail = std::move(detail);
-  auto st = m_store.append_events({e});
-  if (!st) {
+  return e;
+}
+
+bool App::recorded(const store::NewEvent& e, const std::string& ip,
+                   const std::optional<util::Error>& error)
+{
+  if (error) {
     m_metrics.error(ErrorKind::store);
     log::line(
         log::Level::error, "",
-        {{"event", model::code(kind)}, {"delivery", delivery}, {"store", st.error().message}});
+        {{"event", model::code(e.kind)}, {"delivery", e.delivery}, {"store", error->message}});
     return false;
   }
   log::line(log::Level::info, "",
-            {{"event", model::code(kind)}, {"delivery", delivery}, {"ip", r.client_ip}});
+            {{"event", model::code(e.kind)}, {"delivery", e.delivery}, {"ip", ip}});
   return true;
+}
+
+bool App::record(const std::string& delivery, model::EventKind kind, const Request& r,
+                 std::map<std::string, std::string> detail)
+{
+  const store::NewEvent e = event(delivery, kind, r, std::move(detail));
+  auto st = m_store.append_events({e});
+  return recorded(e, r.client_ip, st ? std::nullopt : std::optional<util::Error>(st.error()));
 }
 
 void App::facts(Link& l, mstch::map& ctx)
@@ -459,7 +485,7 @@ std::optional<store::pb::Token> App::token_for(const Request& r, const std::stri
   return std::move(tok.value());
 }
 
-Response App::recipient(const Request& r, const std::string& token, const std::string& rest)
+Outcome App::recipient(const Request& r, const std::string& token, const std::string& rest)
 {
   const util::Micros now = m_clock();
   std::optional<Response> refused;
@@ -526,6 +552,12 @@ Response App::landing(const Request& r, Link& l)
     }
     auto& last = m_last_fetch[l.delivery.id()];
     if (l.now - last >= k_fetch_interval) {
+      if (!r.may_wait) {
+        Response deferred;
+        deferred.deferred = true;
+        deferred.route = Route::landing;
+        return deferred;
+      }
       last = l.now;
       record_fetch = true;
     }
@@ -540,11 +572,24 @@ Response App::landing(const Request& r, Link& l)
   return html(200, "landing", ctx);
 }
 
-Response App::open(const Request& r, Link& l)
+Outcome App::open(const Request& r, Link& l)
 {
-  if (!record(l.delivery.id(), model::EventKind::read, r)) {
-    return page(503, "unavailable");
-  }
+  Pending p;
+  p.event = event(l.delivery.id(), model::EventKind::read, r, {});
+  p.finish = [this, link = std::make_shared<Link>(std::move(l)), ip = r.client_ip,
+              e = p.event](const std::optional<util::Error>& error) {
+    if (!recorded(e, ip, error)) {
+      return page(503, "unavailable");
+    }
+    return opened(link);
+  };
+  return p;
+}
+
+// The content page, once the read is committed.
+Response App::opened(const std::shared_ptr<Link>& link)
+{
+  Link& l = *link;
   m_metrics.count(Counter::read);
   // The read is committed: the buyer's notification (first read only, with the receipt),
   // from the outbox, tried again while the re-injection listener refuses it.

@@ -24,17 +24,20 @@
 #include "core/config/config.hpp"
 #include "core/linkd/http.hpp"
 #include "core/linkd/metrics.hpp"
+#include "core/linkd/page_template.hpp"
 #include "core/notify/outbox.hpp"
 #include "core/smtp/client.hpp"
 #include "core/store/store.hpp"
 
 #include <mstch/mstch.hpp>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace pli::linkd {
@@ -58,6 +61,10 @@ struct Request
   std::vector<std::pair<std::string, std::string>> query; // decoded, in order, repeats kept
   std::string cookie;                                     // the Cookie header
   std::vector<UploadedFile> files;                        // files of a multipart/form-data POST
+  // false on the server's event threads: a GET that would have to wait for a store write
+  // (a landing page's `fetched`) is not handled but answered `deferred`, to be handled
+  // again with may_wait on a thread that may wait for the fsync.
+  bool may_wait = true;
 };
 
 struct Response
@@ -67,7 +74,20 @@ struct Response
   std::string body;
   Headers headers;
   Route route = Route::other;
+  bool deferred = false; // see Request::may_wait: nothing was done, handle it again
 };
+
+// A request whose answer waits for one event to be durable (a read): `event` to append,
+// then `finish` with the append's outcome (nullopt: committed) gives the answer.
+// App::handle does both in place; pli-linkd's server hands `event` to its EventWriter so
+// that every read pending shares one commit, and calls `finish` once it is committed.
+struct Pending
+{
+  store::NewEvent event;
+  std::function<Response(const std::optional<util::Error>& error)> finish;
+};
+
+using Outcome = std::variant<Response, Pending>;
 
 // Why the server refused a request before handing it to App::handle.
 enum class Refusal
@@ -86,6 +106,9 @@ public:
 
   // Never throws for bad input; may throw on a broken template (a bug).
   Response handle(const Request& request);
+  // The same, except that a read's event is not appended: the caller appends it and calls
+  // Pending::finish (after the commit) for the answer.
+  Outcome start(const Request& request);
   // The page for a request refused by the server (already counted in metrics by it).
   Response refuse(const Request& request, Refusal why);
 
@@ -104,16 +127,17 @@ private:
     std::optional<store::pb::Reply> reply; // sender links
     util::Micros now = 0;
   };
-  Response route(const Request& r);
+  Outcome route(const Request& r);
   // The token of a link, checked (rate limit, syntax, lookup, purpose); nullopt with
   // `refused` set to the page to answer (429, 404, 503).
   std::optional<store::pb::Token> token_for(const Request& r, const std::string& token,
                                             std::uint32_t purpose, util::Micros now,
                                             std::optional<Response>& refused);
-  Response recipient(const Request& r, const std::string& token, const std::string& rest);
+  Outcome recipient(const Request& r, const std::string& token, const std::string& rest);
   Response sender(const Request& r, const std::string& token, const std::string& rest);
   Response landing(const Request& r, Link& l);
-  Response open(const Request& r, Link& l);
+  Outcome open(const Request& r, Link& l);
+  Response opened(const std::shared_ptr<Link>& l);
   Response download(const Request& r, Link& l, const std::string& index);
   Response reply_form(Link& l);
   Response reply(const Request& r, Link& l);
@@ -129,12 +153,18 @@ private:
   void facts(Link& l, mstch::map& ctx);
   bool record(const std::string& delivery, model::EventKind kind, const Request& r,
               std::map<std::string, std::string> detail = {});
+  store::NewEvent event(const std::string& delivery, model::EventKind kind, const Request& r,
+                        std::map<std::string, std::string> detail) const;
+  // Logs an append's outcome (and counts a store error); true when committed.
+  bool recorded(const store::NewEvent& e, const std::string& ip,
+                const std::optional<util::Error>& error);
 
   const config::Config& m_config;
   store::Store& m_store;
   util::Clock m_clock;
   std::string m_lang;
-  std::map<std::string, std::string> m_pages; // page -> template, partials expanded
+  std::map<std::string, PageTemplate> m_pages; // page -> template (partials expanded), parsed
+  mstch::map m_globals;                        // names every page may use (organisation)
   Metrics m_metrics;
   FailureLimiter m_unknown;
   std::mutex m_fetch_mutex;

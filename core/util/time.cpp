@@ -4,7 +4,9 @@
 #include <date/tz.h>
 
 #include <chrono>
+#include <cstdio>
 #include <sstream>
+#include <utility>
 
 namespace pli::util {
 
@@ -55,14 +57,38 @@ std::string format_iso(Micros t, std::string_view timezone)
   return s;
 }
 
+// The local date and time of `t` in `timezone` (UTC when unknown), without date::format's
+// stream and locale set-up (most of a landing page's date cost).
+static std::pair<date::year_month_day, date::hh_mm_ss<seconds>>
+local_parts(Micros t, std::string_view timezone)
+{
+  const auto* zone = zone_or_null(timezone);
+  if (zone == nullptr) {
+    zone = date::locate_zone("UTC");
+  }
+  const auto local = zone->to_local(to_sys(t));
+  const auto day = date::floor<date::days>(local);
+  return {date::year_month_day(day), date::hh_mm_ss<seconds>(local - day)};
+}
+
 std::string format_human(Micros t, std::string_view timezone)
 {
-  return format_zoned(t, timezone, "%d/%m/%Y - %H:%M:%S");
+  const auto [ymd, hms] = local_parts(t, timezone);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%02u/%02u/%04d - %02d:%02d:%02d", unsigned(ymd.day()),
+                unsigned(ymd.month()), int(ymd.year()), int(hms.hours().count()),
+                int(hms.minutes().count()), int(hms.seconds().count()));
+  return buf;
 }
 
 std::string format_human_short(Micros t, std::string_view timezone)
 {
-  return format_zoned(t, timezone, "%d/%m/%Y %H:%M");
+  const auto [ymd, hms] = local_parts(t, timezone);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%02u/%02u/%04d %02d:%02d", unsigned(ymd.day()),
+                unsigned(ymd.month()), int(ymd.year()), int(hms.hours().count()),
+                int(hms.minutes().count()));
+  return buf;
 }
 
 std::string format_rfc5322(Micros t)

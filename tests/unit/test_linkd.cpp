@@ -4,17 +4,24 @@
 // escaping of hostile text, English pages, replies; and the header helpers.
 #include "core/config/config.hpp"
 #include "core/linkd/app.hpp"
+#include "core/linkd/event_writer.hpp"
 #include "core/linkd/http.hpp"
 #include "core/linkd/reply_mail.hpp"
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
+#include "core/util/time.hpp"
 
 #include "tests/unit/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
+#include <date/date.h>
+#include <date/tz.h>
 
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 
 namespace fs = std::filesystem;
 using namespace pli;
@@ -433,4 +440,131 @@ TEST_CASE("linkd: the buyer's reply notice", "[linkd]")
   auto en_body = util::base64_decode(en.substr(en.find("\r\n\r\n") + 4));
   REQUIRE(en_body);
   CHECK(contains(*en_body, "bob@remote.example replied to your mail"));
+}
+
+TEST_CASE("linkd: a read is Pending until its event is appended; finish gives the page", "[linkd]")
+{
+  Fixture f;
+  Request r;
+  r.method = "POST";
+  r.path = "/m/" + f.token;
+  r.client_ip = "192.0.2.7";
+  r.user_agent = "UA/2";
+  linkd::Outcome o = f.app->start(r);
+  REQUIRE(std::holds_alternative<linkd::Pending>(o));
+  auto& p = std::get<linkd::Pending>(o);
+  CHECK(p.event.delivery == f.delivery);
+  CHECK(p.event.kind == model::EventKind::read);
+  CHECK(p.event.detail.at("ip") == "192.0.2.7");
+  CHECK(f.count(model::EventKind::read) == 0); // nothing before the caller appends it
+  REQUIRE(f.store->append_events({p.event}).ok());
+  Response page = p.finish(std::nullopt);
+  CHECK(page.status == 200);
+  CHECK(contains(page.body, "Accusé de réception enregistré"));
+  CHECK(f.count(model::EventKind::read) == 1);
+  // An append that failed: no content, 503.
+  linkd::Outcome again = f.app->start(r);
+  REQUIRE(std::holds_alternative<linkd::Pending>(again));
+  Response refused = std::get<linkd::Pending>(again).finish(util::Error{5, "disk full"});
+  CHECK(refused.status == 503);
+  CHECK(!contains(refused.body, "Bonjour"));
+  // A bad token is answered at once.
+  r.path = "/m/tok_unknownunknownunknown";
+  CHECK(std::get<Response>(f.app->start(r)).status == 404);
+}
+
+TEST_CASE("linkd: a landing page that must record `fetched` is deferred when it may not wait",
+          "[linkd]")
+{
+  Fixture f;
+  Request r;
+  r.method = "GET";
+  r.path = "/m/" + f.token;
+  r.client_ip = "192.0.2.1";
+  r.may_wait = false;
+  Response deferred = f.app->handle(r);
+  CHECK(deferred.deferred);
+  CHECK(deferred.body.empty());
+  CHECK(f.count(model::EventKind::fetched) == 0);
+  r.may_wait = true;
+  Response page = f.app->handle(r);
+  CHECK(!page.deferred);
+  CHECK(page.status == 200);
+  CHECK(f.count(model::EventKind::fetched) == 1);
+  r.may_wait = false; // recorded less than 10 minutes ago: answered at once
+  Response again = f.app->handle(r);
+  CHECK(!again.deferred);
+  CHECK(again.body == page.body);
+  CHECK(f.count(model::EventKind::fetched) == 1);
+}
+
+TEST_CASE("linkd: the event writer commits the reads pending together; a bad one fails alone",
+          "[linkd]")
+{
+  Fixture f;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  int done = 0, failed = 0;
+  std::string bad_error;
+  {
+    linkd::EventWriter writer(*f.store);
+    auto ev = [&](const std::string& delivery) {
+      store::NewEvent e;
+      e.delivery = delivery;
+      e.kind = model::EventKind::read;
+      e.at = k_t0 + 2 * k_second;
+      return e;
+    };
+    // The first batch holds the writer (its callback waits) while the others queue up.
+    REQUIRE(writer.submit(ev(f.delivery), [&](const std::optional<util::Error>& error) {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return release; });
+      ++done;
+      failed += error.has_value();
+    }));
+    while (writer.batches() == 0) { // taken by the writer: the next ones make another batch
+      std::this_thread::yield();
+    }
+    for (int i = 0; i < 30; ++i) {
+      const std::string d = i == 17 ? std::string("dunknown000000017") : f.delivery;
+      REQUIRE(writer.submit(ev(d), [&, i](const std::optional<util::Error>& error) {
+        std::lock_guard lock(mu);
+        ++done;
+        failed += error.has_value();
+        if (i == 17 && error) {
+          bad_error = error->message;
+        }
+        cv.notify_all();
+      }));
+    }
+    {
+      std::lock_guard lock(mu);
+      release = true;
+    }
+    cv.notify_all();
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return done == 31; });
+    CHECK(writer.batches() == 2);
+  } // stops the writer
+  CHECK(failed == 1);
+  CHECK(!bad_error.empty());
+  CHECK(f.count(model::EventKind::read) == 30);
+  CHECK(f.get().read_at() == k_t0 + 2 * k_second);
+}
+
+TEST_CASE("linkd: the pages' dates are date::format's, across DST changes and zones", "[linkd]")
+{
+  for (const char* tz : {"Europe/Paris", "America/Cayenne", "Pacific/Noumea", "UTC", "Nope/Nope"}) {
+    const auto* zone = util::valid_timezone(tz) ? date::locate_zone(tz) : date::locate_zone("UTC");
+    // every 7 h 13 min 17 s over 2019-2027 (a few thousand instants, DST days included)
+    for (util::Micros t = 1546300800LL * k_second; t < 1798761600LL * k_second;
+         t += 26000LL * k_second + 17 * k_second) {
+      const auto s = date::floor<std::chrono::seconds>(
+          date::sys_time<std::chrono::microseconds>(std::chrono::microseconds(t)));
+      const auto z = date::make_zoned(zone, s);
+      REQUIRE(util::format_human(t, tz) == date::format("%d/%m/%Y - %H:%M:%S", z));
+      REQUIRE(util::format_human_short(t, tz) == date::format("%d/%m/%Y %H:%M", z));
+    }
+  }
 }
