@@ -250,7 +250,9 @@ void set_nodelay_on_listener()
 int run(const config::Config& config, bool foreground)
 {
   log::open("pli-milter", foreground);
-  auto opened = store::open_lmdb({config.store.path, config.store.map_size_mb, false});
+  store::OpenOptions options{config.store.path, config.store.map_size_mb, false};
+  options.write_mostly = true; // see OpenOptions: its peak RSS would grow with the store
+  auto opened = store::open_lmdb(options);
   if (!opened) {
     log::message(log::Level::error, "cannot open the store: " + opened.error().message);
     return 75; // EX_TEMPFAIL

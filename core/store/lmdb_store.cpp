@@ -6,6 +6,10 @@
 #include "core/util/encoding.hpp"
 
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <cstdio>
+#include <fstream>
 
 #include <algorithm>
 #include <cerrno>
@@ -175,6 +179,31 @@ int LmdbStore::rebuild_indexes(lmdb::Txn& txn)
   return 0;
 }
 
+std::pair<void*, std::size_t> LmdbStore::find_map() const
+{
+  mdb_filehandle_t fd = -1;
+  struct stat st
+  {
+  };
+  if (mdb_env_get_fd(m_env.get(), &fd) != 0 || ::fstat(fd, &st) != 0) {
+    return {nullptr, 0};
+  }
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    // start-end perms offset major:minor inode path
+    unsigned long start = 0, end = 0, offset = 0, inode = 0;
+    unsigned int major = 0, minor = 0;
+    char perms[8] = {};
+    if (std::sscanf(line.c_str(), "%lx-%lx %7s %lx %x:%x %lu", &start, &end, perms, &offset, &major,
+                    &minor, &inode) == 7 &&
+        offset == 0 && inode == st.st_ino && makedev(major, minor) == st.st_dev) {
+      return {reinterpret_cast<void*>(start), end - start};
+    }
+  }
+  return {nullptr, 0};
+}
+
 Result<pb::Message> LmdbStore::get_message(const std::string& id)
 {
   return read_record<pb::Message>(m_messages, id, "message");
@@ -263,15 +292,16 @@ Result<std::unique_ptr<Store>> open_lmdb(const OpenOptions& options)
   mdb_env_set_maxdbs(raw, 32);
   mdb_env_set_maxreaders(raw, 512);
   mdb_env_set_mapsize(raw, static_cast<std::size_t>(options.map_size_mb) * 1024 * 1024);
-  unsigned int flags =
-      MDB_NOTLS | (options.read_only ? MDB_RDONLY : 0) | (options.no_sync ? MDB_NOSYNC : 0);
+  unsigned int flags = MDB_NOTLS | (options.read_only ? MDB_RDONLY : 0) |
+                       (options.no_sync ? MDB_NOSYNC : 0) |
+                       (options.write_mostly ? MDB_NORDAHEAD : 0);
   if (int rc = mdb_env_open(raw, options.path.c_str(), flags, 0660); rc != 0) {
     return util::Error{static_cast<int>(Errc::io), fmt::format("cannot open the store at {}: {}",
                                                                options.path, mdb_strerror(rc))};
   }
   int dead = 0;
   mdb_reader_check(raw, &dead);
-  auto store = std::make_unique<detail::LmdbStore>(std::move(env));
+  auto store = std::make_unique<detail::LmdbStore>(std::move(env), options.write_mostly);
   if (auto st = store->open_dbs(options.read_only); !st) {
     return st.error();
   }

@@ -2,12 +2,14 @@
 // the CLI on one host. Opened with MDB_NOTLS so that transactions are not tied to the
 // threads of libmilter's or libmicrohttpd's pools; each transaction lives inside one
 // call. Writers are serialised by LMDB's lock; every commit is synced to disk; concurrent
-// append_events calls of one process share a commit (group commit, see run_event_batch).
+// create_message and append_events calls of one process share a commit (group commit, see
+// group_write).
 //
 // Databases (keys -> values):
 //   messages       message id -> pb::Message
 //   deliveries     delivery id -> pb::Delivery
-//   events         message id, 0, seq (4 bytes BE) -> pb::Event
+//   events         message id, 0, seq (4 bytes BE) -> pb::Event (the last one of a message
+//                  is the head of its hash chain)
 //   tokens         token hash (hex) -> pb::Token
 //   blobs          sha256 (hex) -> bytes (originals and attachments, stored once)
 //   consultations  reference -> pb::Consultation
@@ -32,6 +34,7 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <climits>
 #include <condition_variable>
 #include <cstdint>
@@ -109,7 +112,13 @@ template <typename Pb> util::Result<Pb> decode(std::string_view bytes, std::stri
 class LmdbStore final : public Store
 {
 public:
-  explicit LmdbStore(lmdb::Env env) : m_env(std::move(env)) {}
+  explicit LmdbStore(lmdb::Env env, bool write_mostly = false)
+      : m_env(std::move(env)), m_release_pages(write_mostly)
+  {
+    if (m_release_pages) {
+      m_map = find_map();
+    }
+  }
 
   util::Status open_dbs(bool read_only);
 
@@ -311,24 +320,53 @@ private:
   int words_with_prefix(MDB_txn* txn, const std::string& prefix, std::size_t max,
                         std::vector<std::string>& out);
 
+  // A new message's records and indexes, inside `txn` (create_message's part of a group
+  // commit). `record` and the deliveries' bytes are serialised by the caller beforehand.
+  util::Status write_message(lmdb::Txn& txn, const pb::Message& msg, const std::string& record,
+                             const std::vector<std::pair<pb::Delivery, std::string>>& deliveries,
+                             const std::map<std::string, std::string>& blobs,
+                             const std::vector<std::string>& words);
+
+  // What an event needs of its message record (the send time and type that key its
+  // delivery's indexes and counts), read without touching the rest: the bodies of a 100 KB
+  // message would otherwise be paged in (and the record rewritten) for every event.
+  struct MessageHead
+  {
+    util::Micros sent_at = 0;
+    std::uint32_t type = 0;
+  };
+  util::Result<MessageHead> read_message_head(lmdb::Txn& txn, const std::string& id);
+  // The newest event of a message, the head of its hash chain (the events are keyed by
+  // message and sequence number). `seq` 0 and `hash` "" when it has none. An LMDB code.
+  int chain_head(lmdb::Txn& txn, const std::string& message, std::uint32_t& seq, std::string& hash);
+
   // The events of one append_events call, applied inside `txn` (a nested transaction of a
   // group commit). Returns the stored events.
   Result<std::vector<pb::Event>> apply_events(lmdb::Txn& txn, const std::vector<NewEvent>& events);
 
-  // Group commit: concurrent append_events calls of this process (linkd's thread pool) are
-  // applied in one write transaction, each in its own nested transaction (one call's error
-  // undoes only its own events), and share one commit and its fsync. Every caller gets its
-  // answer only after that commit.
-  struct EventRequest
+  // Group commit: concurrent writes of this process (create_message and append_events from
+  // libmilter's and libmicrohttpd's threads) are applied in one write transaction, each in
+  // its own nested transaction (one caller's error undoes only its own writes), and share
+  // one commit and its fsync. Every caller gets its answer only after that commit.
+  using WriteFn = std::function<util::Status(lmdb::Txn&)>;
+  struct WriteRequest
   {
-    const std::vector<NewEvent>* events = nullptr;
-    Result<std::vector<pb::Event>> result = util::Error{static_cast<int>(Errc::io), "not run"};
+    const WriteFn* apply = nullptr;
+    util::Status result = util::Error{static_cast<int>(Errc::io), "not run"};
     bool done = false;
   };
-  void run_event_batch(std::vector<EventRequest*>& batch);
+  // Runs `apply` in a nested transaction of the next group commit; returns once it is
+  // durable (or failed).
+  util::Status group_write(const WriteFn& apply);
+  void run_batch(std::vector<WriteRequest*>& batch);
+  // OpenOptions::write_mostly: unmaps the store's pages from the process after a commit.
+  void release_pages();
+  // The address and length of the environment's memory map (LMDB does not tell it): the
+  // mapping of its data file in /proc/self/maps. {nullptr, 0} when not found.
+  std::pair<void*, std::size_t> find_map() const;
   std::mutex m_group_mu;
   std::condition_variable m_group_cv;
-  std::vector<EventRequest*> m_group_queue;
+  std::vector<WriteRequest*> m_group_queue;
   bool m_group_leader = false;
 
   static constexpr std::string_view k_counts_built{"\0built", 6};
@@ -336,6 +374,10 @@ private:
   static constexpr std::string_view k_counts_built2{"\0built2", 7};
 
   lmdb::Env m_env;
+  bool m_release_pages = false;
+  static constexpr unsigned k_release_every = 8; // commits
+  std::atomic<unsigned> m_commits_unreleased{0};
+  std::pair<void*, std::size_t> m_map{nullptr, 0};
   MDB_dbi m_credentials = 0;
   MDB_dbi m_counts = 0;
   bool m_have_counts = false;

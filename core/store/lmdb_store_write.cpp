@@ -5,6 +5,10 @@
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -19,16 +23,45 @@ namespace pli::store::detail {
 
 Result<util::Unit> LmdbStore::create_message(const NewMessage& m)
 {
-  lmdb::Txn txn;
-  if (int rc = txn.begin(m_env.get(), 0); rc != 0) {
-    return lmdb_error(rc, "begin");
+  // Everything that needs no transaction is done before joining the group commit: the
+  // leader applies every caller's writes while the others wait for the shared fsync.
+  const pb::Message& msg = m.message; // its version is set in the stored record only
+  std::string record;
+  if (msg.version() == k_schema_version) {
+    record = msg.SerializeAsString();
+  } else {
+    pb::Message copy = msg;
+    copy.set_version(k_schema_version);
+    record = copy.SerializeAsString();
   }
-  pb::Message msg = m.message;
-  msg.set_version(k_schema_version);
-  if (auto rc = put_new(txn, m_messages, msg.id(), msg.SerializeAsString()); rc != 0) {
+  const std::vector<std::string> words = index_words(msg.subject() + "\n" + msg.text_body());
+  std::vector<std::pair<pb::Delivery, std::string>> deliveries;
+  deliveries.reserve(m.deliveries.size());
+  for (pb::Delivery d : m.deliveries) {
+    d.set_version(k_schema_version);
+    d.set_message(msg.id());
+    if (d.status() == 0) {
+      d.set_status(static_cast<std::uint32_t>(model::Status::sending));
+    }
+    std::string bytes = d.SerializeAsString();
+    deliveries.emplace_back(std::move(d), std::move(bytes));
+  }
+  const WriteFn apply = [&](lmdb::Txn& txn) -> util::Status {
+    return write_message(txn, msg, record, deliveries, m.blobs, words);
+  };
+  return group_write(apply);
+}
+
+util::Status
+LmdbStore::write_message(lmdb::Txn& txn, const pb::Message& msg, const std::string& record,
+                         const std::vector<std::pair<pb::Delivery, std::string>>& deliveries,
+                         const std::map<std::string, std::string>& blobs,
+                         const std::vector<std::string>& words)
+{
+  if (auto rc = put_new(txn, m_messages, msg.id(), record); rc != 0) {
     return rc == MDB_KEYEXIST ? conflict("message " + msg.id()) : lmdb_error(rc, "message");
   }
-  for (const auto& [sha, bytes] : m.blobs) {
+  for (const auto& [sha, bytes] : blobs) {
     int rc = put_new(txn, m_blobs, sha, bytes);
     if (rc != 0 && rc != MDB_KEYEXIST) {
       return lmdb_error(rc, "blob");
@@ -40,14 +73,8 @@ Result<util::Unit> LmdbStore::create_message(const NewMessage& m)
     }
   }
   const std::string inv = inv_time(msg.sent_at());
-  std::vector<std::string> words = index_words(msg.subject() + "\n" + msg.text_body());
-  for (pb::Delivery d : m.deliveries) {
-    d.set_version(k_schema_version);
-    d.set_message(msg.id());
-    if (d.status() == 0) {
-      d.set_status(static_cast<std::uint32_t>(model::Status::sending));
-    }
-    if (int rc = put_new(txn, m_deliveries, d.id(), d.SerializeAsString()); rc != 0) {
+  for (const auto& [d, bytes] : deliveries) {
+    if (int rc = put_new(txn, m_deliveries, d.id(), bytes); rc != 0) {
       return rc == MDB_KEYEXIST ? conflict("delivery " + d.id()) : lmdb_error(rc, "delivery");
     }
     if (!d.token_hash().empty()) {
@@ -87,16 +114,27 @@ Result<util::Unit> LmdbStore::create_message(const NewMessage& m)
       return lmdb_error(rc, "indexes");
     }
   }
-  if (int rc = txn.commit(); rc != 0) {
-    return lmdb_error(rc, "commit");
-  }
-  return util::Unit{};
+  return util::ok_status();
 }
 
 Result<std::vector<pb::Event>> LmdbStore::append_events(const std::vector<NewEvent>& events)
 {
-  EventRequest request;
-  request.events = &events;
+  Result<std::vector<pb::Event>> stored = util::Error{static_cast<int>(Errc::io), "not run"};
+  const WriteFn apply = [&](lmdb::Txn& txn) -> util::Status {
+    stored = apply_events(txn, events);
+    return stored ? util::ok_status() : util::Status(stored.error());
+  };
+  if (auto st = group_write(apply); !st) {
+    return st.error();
+  }
+  return stored;
+}
+
+util::Status LmdbStore::group_write(const WriteFn& apply)
+{
+  WriteRequest request;
+  request.apply = &apply;
+  bool led = false;
   std::unique_lock lock(m_group_mu);
   m_group_queue.push_back(&request);
   while (!request.done) {
@@ -106,18 +144,25 @@ Result<std::vector<pb::Event>> LmdbStore::append_events(const std::vector<NewEve
     }
     // Leader: everything queued so far (this request included) in one transaction.
     m_group_leader = true;
-    std::vector<EventRequest*> batch;
+    std::vector<WriteRequest*> batch;
     batch.swap(m_group_queue);
     lock.unlock();
-    run_event_batch(batch);
+    run_batch(batch);
     lock.lock();
     m_group_leader = false;
     m_group_cv.notify_all();
+    led = true;
+  }
+  lock.unlock();
+  // Every few commits (each costs page-table work and a TLB flush): the callers have their
+  // answers already.
+  if (led && m_release_pages && ++m_commits_unreleased % k_release_every == 0) {
+    release_pages();
   }
   return std::move(request.result);
 }
 
-void LmdbStore::run_event_batch(std::vector<EventRequest*>& batch)
+void LmdbStore::run_batch(std::vector<WriteRequest*>& batch)
 {
   auto fail_all = [&](const util::Error& e) {
     for (auto* r : batch) {
@@ -127,6 +172,15 @@ void LmdbStore::run_event_batch(std::vector<EventRequest*>& batch)
   lmdb::Txn txn;
   if (int rc = txn.begin(m_env.get(), 0); rc != 0) {
     fail_all(lmdb_error(rc, "begin"));
+  } else if (batch.size() == 1) {
+    // Alone: no nested transaction (it would only add its allocations).
+    auto* r = batch.front();
+    r->result = (*r->apply)(txn);
+    if (r->result) {
+      if (int rc = txn.commit(); rc != 0) {
+        r->result = lmdb_error(rc, "commit");
+      }
+    }
   } else {
     bool any = false;
     for (auto* r : batch) {
@@ -135,7 +189,7 @@ void LmdbStore::run_event_batch(std::vector<EventRequest*>& batch)
         r->result = lmdb_error(rc, "begin");
         continue;
       }
-      r->result = apply_events(child, *r->events);
+      r->result = (*r->apply)(child);
       if (r->result) {
         if (int rc = child.commit(); rc != 0) {
           r->result = lmdb_error(rc, "commit");
@@ -158,6 +212,16 @@ void LmdbStore::run_event_batch(std::vector<EventRequest*>& batch)
   std::lock_guard lock(m_group_mu);
   for (auto* r : batch) {
     r->done = true;
+  }
+}
+
+void LmdbStore::release_pages()
+{
+  // The map is read-only (no MDB_WRITEMAP: LMDB writes with pwrite), so dropping its page
+  // table entries loses nothing: a later read maps the same page-cache pages again, also
+  // in a reader of another thread running meanwhile.
+  if (m_map.first != nullptr) {
+    ::madvise(m_map.first, m_map.second, MADV_DONTNEED);
   }
 }
 
@@ -185,30 +249,30 @@ Result<std::vector<pb::Event>> LmdbStore::apply_events(lmdb::Txn& txn,
     if (!delivery) {
       return delivery.error();
     }
-    auto message = get_in<pb::Message>(txn, m_messages, delivery->message(), "message");
+    auto message = read_message_head(txn, delivery->message());
     if (!message) {
       return message.error();
     }
+    std::uint32_t last_seq = 0;
+    std::string last_hash;
+    if (int rc = chain_head(txn, delivery->message(), last_seq, last_hash); rc != 0) {
+      return lmdb_error(rc, "event chain");
+    }
     pb::Event e;
     e.set_version(k_schema_version);
-    e.set_message(message->id());
+    e.set_message(delivery->message());
     e.set_delivery(delivery->id());
-    e.set_seq(message->event_count() + 1);
+    e.set_seq(last_seq + 1);
     e.set_kind(static_cast<std::uint32_t>(ne.kind));
     e.set_at(ne.at);
     for (const auto& [k, v] : ne.detail) {
       (*e.mutable_detail())[k] = v;
     }
-    e.set_prev_hash(message->last_event_hash());
+    e.set_prev_hash(last_hash);
     e.set_hash(event_hash(e));
     if (int rc = put_new(txn, m_events, seq_key(e.message(), e.seq()), e.SerializeAsString());
         rc != 0) {
       return lmdb_error(rc, "event");
-    }
-    message->set_event_count(e.seq());
-    message->set_last_event_hash(e.hash());
-    if (int rc = put(txn, m_messages, message->id(), message->SerializeAsString()); rc != 0) {
-      return lmdb_error(rc, "message");
     }
     auto old_status = static_cast<model::Status>(delivery->status());
     auto new_status = model::apply_event(old_status, ne.kind);
@@ -218,7 +282,7 @@ Result<std::vector<pb::Event>> LmdbStore::apply_events(lmdb::Txn& txn,
       return lmdb_error(rc, "delivery");
     }
     if (new_status != old_status) {
-      std::string tail = inv_time(message->sent_at()) + delivery->id();
+      std::string tail = inv_time(message->sent_at) + delivery->id();
       std::string old_key = std::string(1, static_cast<char>(old_status)) + tail;
       MDB_val k = val(old_key);
       int rc = mdb_del(txn.get(), m_idx_status, &k, nullptr);
@@ -229,11 +293,11 @@ Result<std::vector<pb::Event>> LmdbStore::apply_events(lmdb::Txn& txn,
           rc != 0) {
         return lmdb_error(rc, "status index");
       }
-      const std::string t = day_of(message->sent_at());
+      const std::string t = day_of(message->sent_at);
       rc = bump(txn.get(), "S" + std::string(1, static_cast<char>(old_status)) + t, -1);
       rc = rc != 0 ? rc
                    : bump(txn.get(), "S" + std::string(1, static_cast<char>(new_status)) + t, 1);
-      const std::string type(1, static_cast<char>(message->type()));
+      const std::string type(1, static_cast<char>(message->type));
       rc = rc != 0 ? rc
                    : bump(txn.get(), "X" + std::string(1, static_cast<char>(old_status)) + type + t,
                           -1);
@@ -247,6 +311,95 @@ Result<std::vector<pb::Event>> LmdbStore::apply_events(lmdb::Txn& txn,
     stored.push_back(std::move(e));
   }
   return stored;
+}
+
+util::Result<LmdbStore::MessageHead> LmdbStore::read_message_head(lmdb::Txn& txn,
+                                                                  const std::string& id)
+{
+  if (id.empty() || id.size() > 511) {
+    return not_found(fmt::format("no message '{}'", id));
+  }
+  MDB_val k = val(id);
+  MDB_val v;
+  if (int rc = mdb_get(txn.get(), m_messages, &k, &v); rc != 0) {
+    return rc == MDB_NOTFOUND ? not_found(fmt::format("no message '{}'", id))
+                              : lmdb_error(rc, "message");
+  }
+  // The wire format, field by field: length-delimited fields (the bodies) are skipped by
+  // their length, without reading their bytes.
+  namespace wire = google::protobuf::internal;
+  google::protobuf::io::CodedInputStream in(static_cast<const std::uint8_t*>(v.mv_data),
+                                            static_cast<int>(v.mv_size));
+  MessageHead head;
+  std::uint32_t version = 0;
+  const auto invalid = util::Error{static_cast<int>(Errc::invalid), "message: undecodable record"};
+  while (std::uint32_t tag = in.ReadTag()) {
+    const int field = wire::WireFormatLite::GetTagFieldNumber(tag);
+    const auto type = wire::WireFormatLite::GetTagWireType(tag);
+    std::uint64_t n = 0;
+    if (type == wire::WireFormatLite::WIRETYPE_VARINT &&
+        (field == pb::Message::kVersionFieldNumber || field == pb::Message::kTypeFieldNumber ||
+         field == pb::Message::kSentAtFieldNumber)) {
+      if (!in.ReadVarint64(&n)) {
+        return invalid;
+      }
+      if (field == pb::Message::kVersionFieldNumber) {
+        version = static_cast<std::uint32_t>(n);
+      } else if (field == pb::Message::kTypeFieldNumber) {
+        head.type = static_cast<std::uint32_t>(n);
+      } else {
+        head.sent_at = static_cast<util::Micros>(n);
+      }
+    } else if (!wire::WireFormatLite::SkipField(&in, tag)) {
+      return invalid;
+    }
+  }
+  if (!in.ConsumedEntireMessage() || in.CurrentPosition() != static_cast<int>(v.mv_size)) {
+    return invalid;
+  }
+  if (version != k_schema_version) {
+    return util::Error{
+        static_cast<int>(Errc::invalid),
+        fmt::format("message: schema version {} is not supported by this pli", version)};
+  }
+  return head;
+}
+
+int LmdbStore::chain_head(lmdb::Txn& txn, const std::string& message, std::uint32_t& seq,
+                          std::string& hash)
+{
+  seq = 0;
+  hash.clear();
+  lmdb::Cursor cur(txn.get(), m_events);
+  if (cur.rc() != 0) {
+    return cur.rc();
+  }
+  // The last key before (message, 0, 0xffffffff) is the message's newest event, if any.
+  const std::string after = seq_key(message, 0xffffffffU);
+  MDB_val k = val(after);
+  MDB_val v;
+  int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
+  rc = rc == 0              ? mdb_cursor_get(cur.get(), &k, &v, MDB_PREV)
+       : rc == MDB_NOTFOUND ? mdb_cursor_get(cur.get(), &k, &v, MDB_LAST)
+                            : rc;
+  if (rc == MDB_NOTFOUND) {
+    return 0;
+  }
+  if (rc != 0) {
+    return rc;
+  }
+  const std::string_view key = view(k);
+  if (key.size() != message.size() + 5 ||
+      key.substr(0, message.size() + 1) != after.substr(0, message.size() + 1)) {
+    return 0; // another message's event: this one has none
+  }
+  pb::Event e;
+  if (!e.ParseFromArray(v.mv_data, static_cast<int>(v.mv_size))) {
+    return MDB_CORRUPTED;
+  }
+  seq = e.seq();
+  hash = e.hash();
+  return 0;
 }
 
 Result<util::Unit> LmdbStore::add_token(const std::string& delivery, const std::string& token_hash,
@@ -574,9 +727,13 @@ Result<PurgeResult> LmdbStore::purge(util::Micros before, PurgeMode mode)
         rc = rc != 0 ? rc : del(m_msgids, m->message_id());
       }
     }
-    for (std::uint32_t seq = 1; seq <= m->event_count(); ++seq) {
+    // Its events: the chain head's sequence number is their number (1 to seq).
+    std::uint32_t events = 0;
+    std::string head_hash;
+    rc = rc != 0 ? rc : chain_head(txn, mid, events, head_hash);
+    for (std::uint32_t seq = 1; rc == 0 && seq <= events; ++seq) {
       ++result.events;
-      rc = rc != 0 ? rc : del(m_events, seq_key(mid, seq));
+      rc = del(m_events, seq_key(mid, seq));
     }
     if (rc != 0) {
       return lmdb_error(rc, "purge");

@@ -484,3 +484,84 @@ TEST_CASE("concurrent appends share commits: each caller's events are committed 
   }
   CHECK(total == stored.load());
 }
+
+TEST_CASE("concurrent create_message calls share commits with appends: each is durable and "
+          "whole when it returns, a conflicting one fails alone",
+          "[store][group]")
+{
+  TempDir dir;
+  auto opened = store::open_lmdb({dir.path.string(), 64, false});
+  REQUIRE(opened.ok());
+  auto& st = *opened.value();
+  World w;
+  std::vector<store::NewMessage> all;
+  for (int n = 0; n < 8 * 25; ++n) {
+    all.push_back(random_message(w, n));
+    // A large body (stored in overflow pages) on some: events do not read it back.
+    if (n % 5 == 0) {
+      all.back().message.set_text_body(std::string(150 * 1024, 'x') + " fin");
+    }
+  }
+  std::atomic<int> created{0}, conflicts{0}, invisible{0}, events{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        const auto& nm = all[static_cast<std::size_t>(t * 25 + i)];
+        if (i == 3) {
+          // A new message whose second delivery exists already (this thread's first): it
+          // fails alone, and its message and first delivery are not recorded either.
+          store::NewMessage bad = all[static_cast<std::size_t>(t * 25 + 1)];
+          bad.message.set_id(fmt::format("mbad{}", t));
+          bad.deliveries.resize(1);
+          bad.deliveries[0].set_id(fmt::format("dbad{}", t));
+          bad.deliveries.push_back(all[static_cast<std::size_t>(t * 25)].deliveries.front());
+          auto r = st.create_message(bad);
+          conflicts +=
+              (!r && r.error().code == static_cast<int>(store::Errc::conflict) &&
+               !st.get_message(bad.message.id()) && !st.get_delivery(bad.deliveries[0].id()))
+                  ? 1
+                  : 0;
+        }
+        auto r = st.create_message(nm);
+        if (!r) {
+          continue;
+        }
+        ++created;
+        // Durable and visible to another transaction once it returns.
+        auto d = st.get_delivery(nm.deliveries.front().id());
+        auto m = st.get_message(nm.message.id());
+        invisible += d && m && m->text_body() == nm.message.text_body() ? 0 : 1;
+        for (const auto& dl : nm.deliveries) {
+          auto e = st.append_events({{dl.id(), EventKind::sent, k_t0, {}, {}},
+                                     {dl.id(), EventKind::delivered, k_t0 + 1, {}, {}}});
+          events += e ? static_cast<int>(e->size()) : 0;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  CHECK(created == 8 * 25);
+  CHECK(conflicts == 8);
+  CHECK(invisible == 0);
+  int total = 0;
+  for (const auto& nm : all) {
+    auto m = st.get_message(nm.message.id());
+    REQUIRE(m.ok());
+    auto evs = st.events_of_message(nm.message.id());
+    REQUIRE(evs.ok());
+    CHECK(store::verify_chain(evs.value()));
+    for (std::size_t i = 0; i < evs->size(); ++i) {
+      CHECK((*evs)[i].seq() == i + 1);
+    }
+    total += static_cast<int>(evs->size());
+    for (const auto& dl : nm.deliveries) {
+      auto d = st.get_delivery(dl.id());
+      REQUIRE(d.ok());
+      CHECK(d->status() == static_cast<std::uint32_t>(Status::delivered));
+    }
+  }
+  CHECK(total == events.load());
+}
