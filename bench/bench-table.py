@@ -67,7 +67,8 @@ for c in (10, 100) if linkd else ():
 for c in (10, 100) if linkd else ():
     rps, p99, bad = r[f"post.linkd.{c}"].split()
     rows.append((f"pli-linkd read POSTs (event fdatasync'd), wrk {c} connections, "
-                 f"{r['tokens']} links", f"{float(rps):,.0f} req/s (p99 {float(p99):.1f} ms)", "",
+                 f"{r['tokens']} links", f"{float(rps):,.0f} req/s (p99 {float(p99):.1f} ms)"
+                 + (f", **{int(bad):,} errors**" if bad != "0" else ""), "",
                  "", "≥ 3,000/s", ok(float(rps) >= 3000 and bad == "0")))
 
 if "rss.milter" in r:

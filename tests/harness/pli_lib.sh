@@ -36,7 +36,7 @@ pli_setup() {
     PLI_CONFIG=$PLI_WORK/pli.yaml
     cat >"$PLI_CONFIG" <<YAML
 organisation: { name: "Région Exemple", locale: fr, timezone: Europe/Paris }
-store: { path: $PLI_WORK/store, map_size_mb: 256 }
+store: { path: $PLI_WORK/store, map_size_mb: ${PLI_MAP_MB:-256} }
 milter: { socket: "$pli_spec" }
 policy:
   buyers: ["*@buyer.example"]
