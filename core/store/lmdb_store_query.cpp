@@ -822,7 +822,21 @@ Result<std::size_t> LmdbStore::count_days(lmdb::Txn& txn, const Query& q,
     auto it = m.find(day);
     return it == m.end() ? std::int64_t{0} : it->second;
   };
+  // Days that need the indexes are counted by runs of consecutive days: one scan each.
   std::size_t n = 0;
+  std::optional<util::Micros> run_first;
+  util::Micros run_end = 0;
+  auto flush = [&]() -> util::Status {
+    if (run_first) {
+      auto part = count_rows(txn, q, *run_first * k_day_us, run_end * k_day_us);
+      if (!part) {
+        return part.error();
+      }
+      n += part.value();
+      run_first.reset();
+    }
+    return util::ok_status();
+  };
   for (const auto& [day, everything] : all) {
     bool none = false;
     std::size_t unsaturated = 0;
@@ -845,17 +859,22 @@ Result<std::size_t> LmdbStore::count_days(lmdb::Txn& txn, const Query& q,
       }
     }
     if (none) {
-      continue;
+      continue; // no row that day: a run of scanned days may go on over it
     }
     if (unsaturated == 0 || (unsaturated == 1 && only_exact)) {
+      if (auto st = flush(); !st) {
+        return st.error();
+      }
       n += static_cast<std::size_t>(only);
       continue;
     }
-    auto part = count_rows(txn, q, day * k_day_us, (day + 1) * k_day_us);
-    if (!part) {
-      return part.error();
+    if (!run_first) {
+      run_first = day;
     }
-    n += part.value();
+    run_end = day + 1;
+  }
+  if (auto st = flush(); !st) {
+    return st.error();
   }
   return n;
 }
