@@ -785,10 +785,7 @@ notify::Outbox::Job App::read_notification_job(store::pb::Delivery before)
 notify::Outbox::Job App::reply_notice_job(smtp::Envelope e, std::string reply, std::string delivery)
 {
   return [this, e = std::move(e), reply = std::move(reply), delivery = std::move(delivery)] {
-    smtp::Options so;
-    so.host = m_config.reinject.host;
-    so.port = m_config.reinject.port;
-    so.timeout_seconds = static_cast<int>(m_config.reinject.timeout_seconds);
+    const smtp::Options so = notify::reinject_options(m_config);
     auto sent = smtp::send(so, {e});
     const bool notified = !sent.empty() && sent.front().ok;
     if (!notified) {

@@ -2,6 +2,7 @@
 
 #include "core/linkd/reply_mail.hpp"
 #include "core/log/log.hpp"
+#include "core/notify/notify.hpp"
 #include "core/smtp/client.hpp"
 #include "core/templates/templates.hpp"
 #include "core/util/crypto.hpp"
@@ -364,10 +365,7 @@ bool BuyersArea::mail_link(const std::string& address, const std::string& client
   e.mail_from = ""; // a null return path: an automatic mail never bounces back at pli
   e.rcpt = address;
   e.data = compose_plain_mail(mail);
-  smtp::Options so;
-  so.host = m_config.reinject.host;
-  so.port = m_config.reinject.port;
-  so.timeout_seconds = static_cast<int>(m_config.reinject.timeout_seconds);
+  const smtp::Options so = notify::reinject_options(m_config);
   auto sent = smtp::send(so, {e});
   const bool ok = !sent.empty() && sent.front().ok;
   log::line(ok ? log::Level::info : log::Level::error, "",

@@ -579,10 +579,7 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
     to_send.push_back(&p);
   }
 
-  smtp::Options so;
-  so.host = m_config.reinject.host;
-  so.port = m_config.reinject.port;
-  so.timeout_seconds = static_cast<int>(m_config.reinject.timeout_seconds);
+  const smtp::Options so = notify::reinject_options(m_config);
   const auto results =
       envelopes.empty() ? std::vector<smtp::TxnResult>{} : smtp::send(so, envelopes);
 

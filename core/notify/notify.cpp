@@ -171,6 +171,15 @@ std::optional<Mail> compose(const config::Config& config, store::Store& store,
   return Mail{m.sender(), std::move(mail), !pdf.empty()};
 }
 
+smtp::Options reinject_options(const config::Config& config)
+{
+  smtp::Options so;
+  so.host = config.reinject.host;
+  so.port = config.reinject.port;
+  so.timeout_seconds = static_cast<int>(config.reinject.timeout_seconds);
+  return so;
+}
+
 Result notify_event(const config::Config& config, store::Store& store,
                     const store::pb::Delivery& before, model::EventKind kind)
 {
@@ -223,10 +232,7 @@ Result notify_event(const config::Config& config, store::Store& store,
       return done(Outcome::no_sender, "the message has no envelope sender");
     }
     r.receipt_attached = mail->receipt_attached;
-    smtp::Options so;
-    so.host = config.reinject.host;
-    so.port = config.reinject.port;
-    so.timeout_seconds = static_cast<int>(config.reinject.timeout_seconds);
+    const smtp::Options so = reinject_options(config);
     smtp::Envelope env;
     env.mail_from = ""; // null return path: never registered, never bounced back to pli
     env.rcpt = mail->to;

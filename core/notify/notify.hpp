@@ -10,6 +10,7 @@
 #pragma once
 
 #include "core/config/config.hpp"
+#include "core/smtp/client.hpp"
 #include "core/store/store.hpp"
 
 #include <optional>
@@ -51,6 +52,10 @@ std::optional<Mail> compose(const config::Config& config, store::Store& store,
 
 // Decides and sends. `before` is the delivery as it was before the event was recorded.
 // Logs what it did (one line); never throws.
+// The SMTP client options for Postfix's re-injection listener (`reinject` in pli.yaml), by
+// which every mail pli makes leaves: notices, notifications, reply notices, login links.
+smtp::Options reinject_options(const config::Config& config);
+
 Result notify_event(const config::Config& config, store::Store& store,
                     const store::pb::Delivery& before, model::EventKind kind);
 
