@@ -61,14 +61,15 @@ util::Status LmdbStore::open_dbs(bool read_only)
       MDB_val v;
       return mdb_get(txn.get(), m_counts, &k, &v);
     };
-    int rc = marked(k_counts_built2);
+    int rc = marked(k_counts_built3);
     if (rc == MDB_NOTFOUND && !read_only) {
       if (rc = rebuild_indexes(txn); rc != 0) {
         return lmdb_error(rc, "building the list counts and the address index");
       }
       rc = 0;
     }
-    m_have_v2 = rc == 0 && arc == 0;
+    m_have_v3 = rc == 0 && arc == 0;
+    m_have_v2 = m_have_v3 || (marked(k_counts_built2) == 0 && arc == 0);
     m_have_counts = m_have_v2 || marked(k_counts_built) == 0;
   }
   if (int rc = credentials::open(txn.get(), read_only, &m_credentials);
@@ -126,8 +127,13 @@ int LmdbStore::rebuild_indexes(lmdb::Txn& txn)
       return rc;
     }
   }
-  // X (status + type) and the address index from the records.
-  std::unordered_map<std::string, pb::Message> messages;
+  // X (status + type), W + type, A and the address index from the records.
+  struct Cached
+  {
+    pb::Message message;
+    std::vector<std::string> words;
+  };
+  std::unordered_map<std::string, Cached> messages;
   lmdb::Cursor cur(txn.get(), m_deliveries);
   if (cur.rc() != 0) {
     return cur.rc();
@@ -149,11 +155,19 @@ int LmdbStore::rebuild_indexes(lmdb::Txn& txn)
       if (!m) {
         continue;
       }
-      mit = messages.emplace(d->message(), std::move(m.value())).first;
+      auto words = index_words(m->subject() + "\n" + m->text_body());
+      mit = messages.emplace(d->message(), Cached{std::move(m.value()), std::move(words)}).first;
     }
-    const pb::Message& m = mit->second;
-    ++counts["X" + std::string(1, static_cast<char>(d->status())) +
-             std::string(1, static_cast<char>(m.type())) + day_of(m.sent_at())];
+    const pb::Message& m = mit->second.message;
+    const std::string day = day_of(m.sent_at());
+    const std::string type(1, static_cast<char>(m.type()));
+    const std::string status(1, static_cast<char>(d->status()));
+    ++counts["X" + status + type + day];
+    for (const auto& w : mit->second.words) {
+      ++counts["W" + w + std::string(1, '\0') + day + type];
+    }
+    ++counts["A" + addr_id('r', util::ascii_lower(d->recipient())) + day + status];
+    ++counts["A" + pair_id(m.sender(), m.from_header()) + day + status];
     if (int r = index_addresses(txn.get(), m, d.value(), inv_time(m.sent_at()) + d->id(), 1);
         r != 0) {
       return r;
@@ -169,7 +183,7 @@ int LmdbStore::rebuild_indexes(lmdb::Txn& txn)
       return r;
     }
   }
-  for (auto marker : {k_counts_built, k_counts_built2}) {
+  for (auto marker : {k_counts_built, k_counts_built2, k_counts_built3}) {
     MDB_val mk = val(marker);
     MDB_val mv = val("1");
     if (int r = mdb_put(txn.get(), m_counts, &mk, &mv, 0); r != 0) {

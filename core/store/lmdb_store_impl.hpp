@@ -21,7 +21,14 @@
 //   idx_type       type byte, inv(sent_at), delivery id -> ""
 //   idx_consult    reference, 0, inv(sent_at), delivery id -> ""
 //   idx_word       word, 0, inv(sent_at), delivery id -> ""
-//   counts         index letter, prefix, UTC day (8 bytes BE) -> number of index entries
+//   counts         index letter, prefix, UTC day (8 bytes BE) -> number of index entries;
+//                  and with one byte after the day: W word, 0, day, type (the word's
+//                  deliveries of that type); A address id, day, status (the deliveries of a
+//                  recipient, or of a sender pair, in that status)
+//   idx_addr       address id, inv(sent_at), delivery id -> ""
+//   addrs          address id -> count (8 bytes) + lower-case text; ids are kind + h16 of
+//                  the text: r recipient, s envelope sender, f From header, p the pair
+//                  "sender\nfrom" (no postings: the key of a delivery's sender counts)
 //
 // The implementation is split by concern: lmdb_store.cpp (environment, opening, records),
 // lmdb_store_write.cpp (writes, events, counts, purge), lmdb_store_query.cpp (index
@@ -261,9 +268,21 @@ private:
   int bump(MDB_txn* txn, const std::string& key, std::int64_t delta);
 
   // The counts of one delivery's index entries (sent, status, type, consultation,
-  // status+type, words).
-  int count_delivery(MDB_txn* txn, const pb::Message& m, model::Status status, std::int64_t delta,
+  // status+type, words, words+type, recipient+status, sender pair+status).
+  int count_delivery(MDB_txn* txn, const pb::Message& m, const pb::Delivery& d,
+                     model::Status status, std::int64_t delta,
                      const std::vector<std::string>& words);
+  // The A counts of a delivery (recipient id `rid`, sender pair id `pid`) in `status` on
+  // `day` (day_of).
+  int count_addresses(MDB_txn* txn, const std::string& rid, const std::string& pid,
+                      const std::string& day, model::Status status, std::int64_t delta);
+  // The text of a message's sender pair (lower-case envelope sender, newline, lower-case
+  // From header) and its id.
+  static std::string pair_text(std::string_view sender, std::string_view from);
+  static std::string pair_id(std::string_view sender, std::string_view from)
+  {
+    return addr_id('p', pair_text(sender, from));
+  }
 
   // Builds the counts and the address index from the records and the indexes (a store made
   // before they existed), once.
@@ -275,7 +294,12 @@ private:
   // + delivery id) with its distinct-address count. Returns an LMDB code.
   int index_address(MDB_txn* txn, char kind, const std::string& text, const std::string& tail,
                     std::int64_t delta);
-  // Every address posting of a delivery (recipient, envelope sender, From header).
+  // The distinct-address entry `id` (text `lower`) counts `delta` more deliveries (removed at
+  // 0). Returns an LMDB code.
+  int count_address(MDB_txn* txn, const std::string& id, const std::string& lower,
+                    std::int64_t delta);
+  // Every address posting of a delivery (recipient, envelope sender, From header), and the
+  // count of its message's sender pair.
   int index_addresses(MDB_txn* txn, const pb::Message& m, const pb::Delivery& d,
                       const std::string& tail, std::int64_t delta);
   // The ids (kind + h16) of the addresses of `kind` whose lower-case text contains `needle`.
@@ -291,9 +315,16 @@ private:
   using DaysCounter =
       std::function<Result<std::size_t>(std::optional<util::Micros>, std::optional<util::Micros>)>;
   Result<std::size_t> count_range(lmdb::Txn& txn, const Query& q, const DaysCounter& whole_days);
-  // The sum of the counts under `prefixes` (full count keys without the day) over the days
-  // [first, end).
-  Result<std::size_t> sum_counts(lmdb::Txn& txn, const std::vector<std::string>& prefixes,
+  // A count key without its day: `prefix` + day (+ `suffix`: the type of a W count, the
+  // status of an A count).
+  struct CountKey
+  {
+    std::string prefix;
+    std::string suffix;
+    CountKey(std::string p, std::string s = {}) : prefix(std::move(p)), suffix(std::move(s)) {}
+  };
+  // The sum of the counts under `keys` over the days [first, end).
+  Result<std::size_t> sum_counts(lmdb::Txn& txn, const std::vector<CountKey>& keys,
                                  std::optional<util::Micros> first,
                                  std::optional<util::Micros> end);
   // One filter of a combined query, as per-day counts: the count keys of its values (several
@@ -301,7 +332,7 @@ private:
   // exclude each other; one delivery may hold two of the words).
   struct CountedFilter
   {
-    std::vector<std::string> keys;
+    std::vector<CountKey> keys;
     bool exact = true;
   };
   // The rows matching every filter over the days [first, end), day by day: a day where one
@@ -312,8 +343,8 @@ private:
                                  const std::vector<CountedFilter>& filters,
                                  std::optional<util::Micros> first,
                                  std::optional<util::Micros> end);
-  // The per-day counts under one count key prefix over [first, end): day -> count.
-  int day_counts(MDB_txn* txn, const std::string& prefix, std::optional<util::Micros> first,
+  // The per-day counts under one count key over [first, end): day -> count.
+  int day_counts(MDB_txn* txn, const CountKey& key, std::optional<util::Micros> first,
                  std::optional<util::Micros> end, std::map<util::Micros, std::int64_t>& out);
   // The distinct indexed words starting with `prefix`, up to `max` + 1 of them (one B-tree
   // search per word). Returns an LMDB code.
@@ -327,13 +358,15 @@ private:
                              const std::map<std::string, std::string>& blobs,
                              const std::vector<std::string>& words);
 
-  // What an event needs of its message record (the send time and type that key its
-  // delivery's indexes and counts), read without touching the rest: the bodies of a 100 KB
+  // What an event needs of its message record (the send time, type and senders that
+  // key its delivery's indexes and counts), read without touching the rest: the bodies of a 100 KB
   // message would otherwise be paged in (and the record rewritten) for every event.
   struct MessageHead
   {
     util::Micros sent_at = 0;
     std::uint32_t type = 0;
+    std::string sender;
+    std::string from_header;
   };
   util::Result<MessageHead> read_message_head(lmdb::Txn& txn, const std::string& id);
   // The newest event of a message, the head of its hash chain (the events are keyed by
@@ -372,6 +405,8 @@ private:
   static constexpr std::string_view k_counts_built{"\0built", 6};
   // Counts X and W and the address index (added later than the first counts).
   static constexpr std::string_view k_counts_built2{"\0built2", 7};
+  // Counts W + type, A (recipient or sender pair + status) and the sender pairs (later).
+  static constexpr std::string_view k_counts_built3{"\0built3", 7};
 
   lmdb::Env m_env;
   bool m_release_pages = false;
@@ -382,6 +417,7 @@ private:
   MDB_dbi m_counts = 0;
   bool m_have_counts = false;
   bool m_have_v2 = false; // counts X, W and the address index are there
+  bool m_have_v3 = false; // counts W + type, A and the sender pairs are there
   MDB_dbi m_idx_addr = 0, m_addrs = 0;
   MDB_dbi m_messages = 0, m_deliveries = 0, m_events = 0, m_tokens = 0, m_blobs = 0,
           m_consultations = 0, m_msgids = 0, m_idem = 0, m_idx_sent = 0, m_idx_status = 0,

@@ -540,7 +540,7 @@ Result<ListResult> LmdbStore::list(const Query& q)
   // Totals from the per-day counts when the filters have counts of their own (none; one of
   // statuses, type, consultation; statuses and type; one keyword that starts one indexed
   // word only), with or without a date range: then the scan stops once the page is full.
-  std::vector<std::string> prefixes;
+  std::vector<CountKey> prefixes;
   const auto words = index_words(q.keywords);
   const bool by_address = !q.recipient.empty() || !q.sender.empty() || !q.senders.empty();
   if (m_have_counts && !by_address) {
@@ -603,11 +603,38 @@ Result<ListResult> LmdbStore::list(const Query& q)
       recipient_on_records = true;
     }
   }
+  // One recipient or sender filter with statuses (and a date range or not): the counts of
+  // each matching address (a recipient, or a sender pair: every delivery has one of each)
+  // in each status.
+  if (m_have_v3 && by_address && q.senders.empty() && !q.statuses.empty() && !q.type &&
+      q.consultation.empty() && words.empty() && (q.recipient.empty() != q.sender.empty()) &&
+      q.sender.find('\n') == std::string::npos) {
+    std::vector<std::string> ids;
+    const bool rcpt = !q.recipient.empty();
+    if (int rc = addresses_containing(txn.get(), rcpt ? 'r' : 'p',
+                                      util::ascii_lower(rcpt ? q.recipient : q.sender), ids);
+        rc != 0) {
+      return lmdb_error(rc, "address index");
+    }
+    if (ids.empty()) {
+      return result; // no such address: no row
+    }
+    const std::set<model::Status> statuses(q.statuses.begin(), q.statuses.end());
+    for (const auto& id : ids) {
+      for (auto st : statuses) {
+        prefixes.emplace_back("A" + id, std::string(1, static_cast<char>(st)));
+      }
+    }
+  }
   // Combined filters that no single count answers (a keyword with a status, say): day by day
   // from the per-day counts of each filter (count_days), when every keyword starts few words.
+  // A type with keywords and no status: the words' counts of that type.
   std::vector<CountedFilter> filters;
   if (m_have_counts && m_have_v2 && !by_address && prefixes.empty() && !recipient_on_records) {
     const std::set<model::Status> statuses(q.statuses.begin(), q.statuses.end());
+    const bool typed_words = m_have_v3 && q.type && statuses.empty() && !words.empty();
+    const std::string word_suffix =
+        typed_words ? std::string(1, static_cast<char>(*q.type)) : std::string();
     bool plannable = true;
     if (!statuses.empty()) {
       CountedFilter f;
@@ -616,7 +643,7 @@ Result<ListResult> LmdbStore::list(const Query& q)
                          (q.type ? std::string(1, static_cast<char>(*q.type)) : std::string()));
       }
       filters.push_back(std::move(f));
-    } else if (q.type) {
+    } else if (q.type && !typed_words) {
       filters.push_back(CountedFilter{{"T" + std::string(1, static_cast<char>(*q.type))}, true});
     }
     if (!q.consultation.empty()) {
@@ -634,11 +661,11 @@ Result<ListResult> LmdbStore::list(const Query& q)
       CountedFilter f;
       f.exact = found.size() == 1;
       for (const auto& word : found) {
-        f.keys.push_back("W" + word + std::string(1, '\0'));
+        f.keys.emplace_back("W" + word + std::string(1, '\0'), word_suffix);
       }
       filters.push_back(std::move(f));
     }
-    if (!plannable || filters.size() < 2) {
+    if (!plannable || filters.size() < (typed_words ? 1U : 2U)) {
       filters.clear();
     }
   }
@@ -744,10 +771,12 @@ Result<std::size_t> LmdbStore::count_range(lmdb::Txn& txn, const Query& q,
   return n + days.value();
 }
 
-int LmdbStore::day_counts(MDB_txn* txn, const std::string& prefix,
-                          std::optional<util::Micros> first, std::optional<util::Micros> end,
+int LmdbStore::day_counts(MDB_txn* txn, const CountKey& ck, std::optional<util::Micros> first,
+                          std::optional<util::Micros> end,
                           std::map<util::Micros, std::int64_t>& out)
 {
+  const std::string& prefix = ck.prefix;
+  const std::string& suffix = ck.suffix;
   lmdb::Cursor cur(txn, m_counts);
   if (cur.rc() != 0) {
     return cur.rc();
@@ -762,14 +791,16 @@ int LmdbStore::day_counts(MDB_txn* txn, const std::string& prefix,
     if (key.substr(0, prefix.size()) != prefix) {
       break;
     }
-    if (key.size() != prefix.size() + 8) {
-      continue; // another key sharing the prefix (cannot happen: '\0' ends references)
-    }
     if (!stop.empty() && key >= stop) {
       break;
     }
+    // Another key sharing the prefix: the same day with another suffix (or none).
+    if (key.size() != prefix.size() + 8 + suffix.size() ||
+        key.substr(prefix.size() + 8) != suffix) {
+      continue;
+    }
     std::uint64_t day = 0;
-    for (std::size_t i = prefix.size(); i < key.size(); ++i) {
+    for (std::size_t i = prefix.size(); i < prefix.size() + 8; ++i) {
       day = (day << 8) | static_cast<unsigned char>(key[i]);
     }
     std::int64_t c = 0;
@@ -781,13 +812,13 @@ int LmdbStore::day_counts(MDB_txn* txn, const std::string& prefix,
   return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-Result<std::size_t> LmdbStore::sum_counts(lmdb::Txn& txn, const std::vector<std::string>& prefixes,
+Result<std::size_t> LmdbStore::sum_counts(lmdb::Txn& txn, const std::vector<CountKey>& keys,
                                           std::optional<util::Micros> first,
                                           std::optional<util::Micros> end)
 {
   std::map<util::Micros, std::int64_t> days;
-  for (const auto& prefix : prefixes) {
-    if (int rc = day_counts(txn.get(), prefix, first, end, days); rc != 0) {
+  for (const auto& key : keys) {
+    if (int rc = day_counts(txn.get(), key, first, end, days); rc != 0) {
       return lmdb_error(rc, "list counts");
     }
   }
@@ -805,7 +836,7 @@ Result<std::size_t> LmdbStore::count_days(lmdb::Txn& txn, const Query& q,
 {
   constexpr util::Micros k_day_us = 86400LL * 1000000LL;
   std::map<util::Micros, std::int64_t> all;
-  if (int rc = day_counts(txn.get(), "s", first, end, all); rc != 0) {
+  if (int rc = day_counts(txn.get(), CountKey("s"), first, end, all); rc != 0) {
     return lmdb_error(rc, "list counts");
   }
   // Per filter and key: day -> count.

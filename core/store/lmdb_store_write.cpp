@@ -108,8 +108,9 @@ LmdbStore::write_message(lmdb::Txn& txn, const pb::Message& msg, const std::stri
       }
     }
     rc = rc != 0 ? rc : index_addresses(txn.get(), msg, d, tail, 1);
-    rc = rc != 0 ? rc
-                 : count_delivery(txn.get(), msg, static_cast<model::Status>(d.status()), 1, words);
+    rc = rc != 0
+             ? rc
+             : count_delivery(txn.get(), msg, d, static_cast<model::Status>(d.status()), 1, words);
     if (rc != 0) {
       return lmdb_error(rc, "indexes");
     }
@@ -304,6 +305,12 @@ Result<std::vector<pb::Event>> LmdbStore::apply_events(lmdb::Txn& txn,
       rc = rc != 0
                ? rc
                : bump(txn.get(), "X" + std::string(1, static_cast<char>(new_status)) + type + t, 1);
+      if (rc == 0) {
+        const std::string rid = addr_id('r', util::ascii_lower(delivery->recipient()));
+        const std::string pid = pair_id(message->sender, message->from_header);
+        rc = count_addresses(txn.get(), rid, pid, t, old_status, -1);
+        rc = rc != 0 ? rc : count_addresses(txn.get(), rid, pid, t, new_status, 1);
+      }
       if (rc != 0) {
         return lmdb_error(rc, "list counts");
       }
@@ -349,6 +356,14 @@ util::Result<LmdbStore::MessageHead> LmdbStore::read_message_head(lmdb::Txn& txn
         head.type = static_cast<std::uint32_t>(n);
       } else {
         head.sent_at = static_cast<util::Micros>(n);
+      }
+    } else if (type == wire::WireFormatLite::WIRETYPE_LENGTH_DELIMITED &&
+               (field == pb::Message::kSenderFieldNumber ||
+                field == pb::Message::kFromHeaderFieldNumber)) {
+      std::uint32_t len = 0;
+      std::string& out = field == pb::Message::kSenderFieldNumber ? head.sender : head.from_header;
+      if (!in.ReadVarint32(&len) || !in.ReadString(&out, static_cast<int>(len))) {
+        return invalid;
       }
     } else if (!wire::WireFormatLite::SkipField(&in, tag)) {
       return invalid;
@@ -553,8 +568,9 @@ int LmdbStore::bump(MDB_txn* txn, const std::string& key, std::int64_t delta)
   return mdb_put(txn, m_counts, &k, &nv, 0);
 }
 
-int LmdbStore::count_delivery(MDB_txn* txn, const pb::Message& m, model::Status status,
-                              std::int64_t delta, const std::vector<std::string>& words)
+int LmdbStore::count_delivery(MDB_txn* txn, const pb::Message& m, const pb::Delivery& d,
+                              model::Status status, std::int64_t delta,
+                              const std::vector<std::string>& words)
 {
   const std::string t = day_of(m.sent_at());
   int rc = bump(txn, "s" + t, delta);
@@ -568,10 +584,30 @@ int LmdbStore::count_delivery(MDB_txn* txn, const pb::Message& m, model::Status 
                       "X" + std::string(1, static_cast<char>(status)) +
                           std::string(1, static_cast<char>(m.type())) + t,
                       delta);
+  // W word, 0, day: the word's deliveries; followed by W word, 0, day, type (the same
+  // B-tree leaf, mostly: no page more to write).
+  const std::string type(1, static_cast<char>(m.type()));
   for (const auto& w : words) {
-    rc = rc != 0 ? rc : bump(txn, "W" + w + std::string(1, '\0') + t, delta);
+    const std::string key = "W" + w + std::string(1, '\0') + t;
+    rc = rc != 0 ? rc : bump(txn, key, delta);
+    rc = rc != 0 ? rc : bump(txn, key + type, delta);
   }
-  return rc;
+  return rc != 0 ? rc
+                 : count_addresses(txn, addr_id('r', util::ascii_lower(d.recipient())),
+                                   pair_id(m.sender(), m.from_header()), t, status, delta);
+}
+
+int LmdbStore::count_addresses(MDB_txn* txn, const std::string& rid, const std::string& pid,
+                               const std::string& day, model::Status status, std::int64_t delta)
+{
+  const std::string st(1, static_cast<char>(status));
+  int rc = bump(txn, "A" + rid + day + st, delta);
+  return rc != 0 ? rc : bump(txn, "A" + pid + day + st, delta);
+}
+
+std::string LmdbStore::pair_text(std::string_view sender, std::string_view from)
+{
+  return util::ascii_lower(sender) + "\n" + util::ascii_lower(from);
 }
 
 std::string LmdbStore::addr_id(char kind, std::string_view lower)
@@ -607,6 +643,12 @@ int LmdbStore::index_address(MDB_txn* txn, char kind, const std::string& text,
       return rc;
     }
   }
+  return count_address(txn, id, lower, delta);
+}
+
+int LmdbStore::count_address(MDB_txn* txn, const std::string& id, const std::string& lower,
+                             std::int64_t delta)
+{
   MDB_val k = val(id);
   MDB_val v;
   std::int64_t n = 0;
@@ -633,7 +675,12 @@ int LmdbStore::index_addresses(MDB_txn* txn, const pb::Message& m, const pb::Del
 {
   int rc = index_address(txn, 'r', d.recipient(), tail, delta);
   rc = rc != 0 ? rc : index_address(txn, 's', m.sender(), tail, delta);
-  return rc != 0 ? rc : index_address(txn, 'f', m.from_header(), tail, delta);
+  rc = rc != 0 ? rc : index_address(txn, 'f', m.from_header(), tail, delta);
+  if (rc != 0 || m_addrs == 0) {
+    return rc;
+  }
+  const std::string pair = pair_text(m.sender(), m.from_header());
+  return count_address(txn, addr_id('p', pair), pair, delta);
 }
 
 Result<PurgeResult> LmdbStore::purge(util::Micros before, PurgeMode mode)
@@ -702,8 +749,8 @@ Result<PurgeResult> LmdbStore::purge(util::Micros before, PurgeMode mode)
       }
       const std::string tail = inv + did;
       if (mode == PurgeMode::apply && rc == 0) {
-        rc = count_delivery(txn.get(), m.value(), static_cast<model::Status>(d->status()), -1,
-                            words);
+        rc = count_delivery(txn.get(), m.value(), d.value(),
+                            static_cast<model::Status>(d->status()), -1, words);
         rc = rc != 0 ? rc : index_addresses(txn.get(), m.value(), d.value(), tail, -1);
       }
       rc = rc != 0 ? rc : del(m_deliveries, did);

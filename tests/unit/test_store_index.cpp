@@ -247,6 +247,40 @@ std::vector<store::Query> random_queries(World& w, int n)
     q.until = k_t0 + 100 * k_hour + 3;
     out.push_back(q);
   }
+  // A recipient or a sender with statuses, and keywords with a type (totals from the counts
+  // of each address in each status, and of each word of each type), alone and with ranges.
+  for (int i = 0; i < 24; ++i) {
+    store::Query q;
+    if (i % 3 == 0) {
+      q.recipient = rcpts[i % 8];
+    } else {
+      q.sender = senders[i % 5];
+    }
+    q.statuses = {static_cast<Status>(1 + i % 4)};
+    if (i % 4 == 1) {
+      q.statuses.push_back(Status::read);
+    }
+    q.per_page = 4;
+    q.page = 1 + static_cast<std::size_t>(i % 2);
+    out.push_back(q);
+    q.since = k_t0 + 30 * k_hour + 17;
+    out.push_back(q);
+    q.until = k_t0 + 200 * k_hour + 5;
+    out.push_back(q);
+  }
+  for (const char* k : {"attestation", "attrib", "signature", "lot sign", "zzz"}) {
+    for (int t = 1; t <= 8; t += 3) {
+      store::Query q;
+      q.keywords = k;
+      q.type = static_cast<model::MessageType>(t);
+      q.per_page = 6;
+      out.push_back(q);
+      q.since = k_t0 + 30 * k_hour + 17;
+      out.push_back(q);
+      q.until = k_t0 + 200 * k_hour + 5;
+      out.push_back(q);
+    }
+  }
   // Keywords with other filters (totals day by day from the per-day counts): a word in every
   // message of some days, a prefix of several words, rare words, no word.
   for (const char* k : {"signature", "service", "sign", "attrib", "marche", "zzz", "lot sign"}) {
@@ -310,8 +344,8 @@ void check_all(store::Store& st, const std::vector<std::string>& messages,
   CHECK(nonempty > queries.size() / 3); // the queries find something
 }
 
-// Turns the store back into one made before the address index and the status+type and
-// word counts: those databases and keys removed, the marker of their build gone.
+// Turns the store back into one made before the address index and the status+type, word
+// and address counts: those databases and keys removed, the markers of their build gone.
 void make_old(const fs::path& path)
 {
   MDB_env* env = nullptr;
@@ -335,12 +369,50 @@ void make_old(const fs::path& path)
   for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
     std::string key(static_cast<const char*>(k.mv_data), k.mv_size);
-    if (key[0] == 'X' || key[0] == 'W' || key == std::string("\0built2", 7)) {
+    if (key[0] == 'X' || key[0] == 'W' || key[0] == 'A' || key == std::string("\0built2", 7) ||
+        key == std::string("\0built3", 7)) {
       REQUIRE(mdb_cursor_del(cur, 0) == 0);
       ++removed;
     }
   }
   mdb_cursor_close(cur);
+  REQUIRE(mdb_txn_commit(txn) == 0);
+  mdb_env_close(env);
+  CHECK(removed > 10);
+}
+
+// Turns the store back into one of the version before the counts of words by type, of
+// addresses by status and the sender pairs: those keys removed, the marker gone.
+void make_v2(const fs::path& path)
+{
+  MDB_env* env = nullptr;
+  REQUIRE(mdb_env_create(&env) == 0);
+  mdb_env_set_maxdbs(env, 32);
+  REQUIRE(mdb_env_open(env, path.c_str(), 0, 0660) == 0);
+  MDB_txn* txn = nullptr;
+  REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+  int removed = 0;
+  for (const char* name : {"counts", "addrs"}) {
+    MDB_dbi dbi;
+    REQUIRE(mdb_dbi_open(txn, name, 0, &dbi) == 0);
+    MDB_cursor* cur = nullptr;
+    REQUIRE(mdb_cursor_open(txn, dbi, &cur) == 0);
+    MDB_val k;
+    MDB_val v;
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+      std::string key(static_cast<const char*>(k.mv_data), k.mv_size);
+      const auto nul = key.find('\0', 1);
+      const bool typed_word = key[0] == 'W' && nul != std::string::npos && key.size() == nul + 10;
+      if ((std::string(name) == "counts" &&
+           (key[0] == 'A' || typed_word || key == std::string("\0built3", 7))) ||
+          (std::string(name) == "addrs" && key[0] == 'p')) {
+        REQUIRE(mdb_cursor_del(cur, 0) == 0);
+        ++removed;
+      }
+    }
+    mdb_cursor_close(cur);
+  }
   REQUIRE(mdb_txn_commit(txn) == 0);
   mdb_env_close(env);
   CHECK(removed > 10);
@@ -387,6 +459,19 @@ TEST_CASE("list and for_each equal brute force over the records: addresses, send
     // Purge the first two days: postings, addresses and counts go with the deliveries.
     REQUIRE(st.purge(k_t0 + 48 * k_hour + 5, store::PurgeMode::apply).ok());
     check_all(st, messages, queries);
+  }
+  // A store of the version before: read-only, totals as that version made them; read-write,
+  // the new counts are built on open.
+  make_v2(dir.path);
+  {
+    auto ro = store::open_lmdb({dir.path.string(), 64, true});
+    REQUIRE(ro.ok());
+    check_all(*ro.value(), messages, random_queries(w, 100));
+  }
+  {
+    auto rw = store::open_lmdb({dir.path.string(), 64, false});
+    REQUIRE(rw.ok());
+    check_all(*rw.value(), messages, random_queries(w, 100));
   }
   make_old(dir.path);
   const auto queries = random_queries(w, 150);
