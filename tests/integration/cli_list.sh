@@ -93,6 +93,18 @@ expect_total 1 --sender alice --type rejet --status read
 expect_total 0 --sender bernard --status read
 expect_total 3 --rcpt remote.example --status delivered --since "$today"
 expect_total 1 --keywords offre --sender alice --consultation 2024AK_001 --status read
+# Totals from the counts of an address in a status and of a word in a type.
+expect_total 1 --sender alice --status read
+expect_total 3 --sender ALICE --status delivered
+expect_total 4 --sender alice --status delivered --status read
+expect_total 1 --sender bernard --status not_delivered
+expect_total 0 --sender nobody --status read
+expect_total 3 --rcpt remote.example --status delivered
+expect_total 1 --rcpt OK1 --status read
+expect_total 1 --keywords attestation --type complement
+expect_total 0 --keywords attestation --type rejet
+expect_total 2 --keywords offre --type attribution
+expect_total 1 --keywords "reponse offre" --type rejet --since "$today"
 echo "ok 3 - filters combine"
 
 p=$($PLI list --per-page 4 --json)
