@@ -358,8 +358,8 @@ private:
                              const std::map<std::string, std::string>& blobs,
                              const std::vector<std::string>& words);
 
-  // What an event needs of its message record (the send time, type and senders that
-  // key its delivery's indexes and counts), read without touching the rest: the bodies of a 100 KB
+  // What an event needs of its message record (the send time, type and senders that key its
+  // delivery's indexes and counts), read without touching the rest: the bodies of a 100 KB
   // message would otherwise be paged in (and the record rewritten) for every event.
   struct MessageHead
   {
