@@ -21,6 +21,11 @@ MapPages::MapPages(void* addr, std::size_t length, Limits limits)
     : m_addr(addr), m_length(length), m_soft_pages(pages(limits.soft_limit)),
       m_gain_pages(pages(limits.min_gain))
 {
+  if (m_addr != nullptr) {
+    // The page cache holds large folios of the file (LMDB writes runs of pages): without
+    // this, one read maps a whole 2 MB folio at once (FilePmdMapped in smaps).
+    ::madvise(m_addr, m_length, MADV_NOHUGEPAGE);
+  }
 }
 
 MapPages::~MapPages()

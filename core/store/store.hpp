@@ -187,9 +187,10 @@ struct OpenOptions
   // Never for the daemons or the CLI.
   bool no_sync = false;
   // A process that writes much and reads little of what it writes (pli-milter): no
-  // read-ahead (MDB_NORDAHEAD), and after each commit the store's pages are unmapped from
-  // the process (they stay in the page cache). The kernel maps up to 64 KB around every page
-  // a read touches, and LMDB's copy-on-write moves the pages it touches across the whole
+  // read-ahead (MDB_NORDAHEAD), and once its resident size passes 32 MB the store's pages
+  // are unmapped from the process (they stay in the page cache), checked after each write of
+  // a group commit and after the commit. The kernel maps up to 64 KB around every page a
+  // read touches, and LMDB's copy-on-write moves the pages it touches across the whole
   // file, so the process's mapped part would otherwise grow to the size of the store.
   bool write_mostly = false;
 };
