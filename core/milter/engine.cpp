@@ -465,7 +465,8 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
     planned.push_back(std::move(p));
   }
 
-  if (!nm.deliveries.empty()) {
+  const std::size_t created = nm.deliveries.size();
+  if (created != 0) {
     auto& m = nm.message;
     m.set_id(util::random_id("m"));
     message_id = m.id();
@@ -504,12 +505,11 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
         p.delivery.set_message(m.id());
       }
     }
-    if (auto st = m_store.create_message(nm); !st) {
+    // Moved: the store frees the bodies and blobs once copied into its transaction, while
+    // this session waits for the group's commit.
+    if (auto st = m_store.create_message(std::move(nm)); !st) {
       return store_failure_logged(queue_id, st.error(), t.sender);
     }
-    // Stored: the copies are not held during the re-injection.
-    nm.blobs.clear();
-    nm.message.Clear();
   }
 
   // Consultation details for the notice, when the reference is known.
@@ -634,7 +634,7 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
   for (const auto& p : planned) {
     ids += (ids.empty() ? "" : ",") + p.delivery.id();
   }
-  const bool retry = nm.deliveries.empty();
+  const bool retry = created == 0;
   log::line(log::Level::info, queue_id,
             {{"decision", retry ? "registered_retry" : "registered"},
              {"mode", model::code(mode)},

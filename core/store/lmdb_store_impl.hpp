@@ -124,7 +124,7 @@ public:
 
   util::Status open_dbs(bool read_only);
 
-  Result<util::Unit> create_message(const NewMessage& m) override;
+  Result<util::Unit> create_message(NewMessage m) override;
   Result<std::vector<pb::Event>> append_events(const std::vector<NewEvent>& events) override;
   Result<util::Unit> add_token(const std::string& delivery, const std::string& token_hash,
                                util::Micros expires_at) override;

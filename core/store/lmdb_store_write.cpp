@@ -21,7 +21,7 @@
 
 namespace pli::store::detail {
 
-Result<util::Unit> LmdbStore::create_message(const NewMessage& m)
+Result<util::Unit> LmdbStore::create_message(NewMessage m)
 {
   // Everything that needs no transaction is done before joining the group commit: the
   // leader applies every caller's writes while the others wait for the shared fsync.
@@ -49,7 +49,13 @@ Result<util::Unit> LmdbStore::create_message(const NewMessage& m)
       copy.set_version(k_schema_version);
       record = copy.SerializeAsString();
     }
-    return write_message(txn, msg, record, deliveries, m.blobs, words);
+    auto st = write_message(txn, msg, record, deliveries, m.blobs, words);
+    // Copied into the transaction's pages (or failed): the caller, waiting for the commit,
+    // need not hold the bodies and blobs meanwhile.
+    m.blobs.clear();
+    m.message.clear_text_body();
+    m.message.clear_html_body();
+    return st;
   };
   return group_write(apply);
 }

@@ -115,8 +115,9 @@ public:
   virtual ~Store() = default;
 
   // Records a message, its deliveries, their tokens and the blobs, atomically.
-  // Errors: full, io, conflict (an id already exists).
-  virtual Result<util::Unit> create_message(const NewMessage& m) = 0;
+  // Errors: full, io, conflict (an id already exists). Taken by value: a caller that moves
+  // it in lets the store free the bodies and blobs once copied into the transaction.
+  virtual Result<util::Unit> create_message(NewMessage m) = 0;
 
   // Appends events (each to its delivery's message chain) and updates statuses
   // and indexes, in one transaction. Returns the stored events (without the
