@@ -37,6 +37,7 @@
 
 #include "core/store/credentials.hpp"
 #include "core/store/lmdb.hpp"
+#include "core/store/map_pages.hpp"
 #include "core/store/store.hpp"
 
 #include <fmt/format.h>
@@ -47,6 +48,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -119,17 +121,17 @@ template <typename Pb> util::Result<Pb> decode(std::string_view bytes, std::stri
 class LmdbStore final : public Store
 {
 public:
-  explicit LmdbStore(lmdb::Env env, bool write_mostly = false)
-      : m_env(std::move(env)), m_release_pages(write_mostly)
+  explicit LmdbStore(lmdb::Env env, bool write_mostly = false) : m_env(std::move(env))
   {
-    if (m_release_pages) {
-      m_map = find_map();
+    if (write_mostly) {
+      const auto map = find_map();
+      m_pages = std::make_unique<MapPages>(map.first, map.second, MapPages::Limits{});
     }
   }
 
   util::Status open_dbs(bool read_only);
 
-  Result<util::Unit> create_message(const NewMessage& m) override;
+  Result<util::Unit> create_message(NewMessage m) override;
   Result<std::vector<pb::Event>> append_events(const std::vector<NewEvent>& events) override;
   Result<util::Unit> add_token(const std::string& delivery, const std::string& token_hash,
                                util::Micros expires_at) override;
@@ -392,8 +394,6 @@ private:
   // durable (or failed).
   util::Status group_write(const WriteFn& apply);
   void run_batch(std::vector<WriteRequest*>& batch);
-  // OpenOptions::write_mostly: unmaps the store's pages from the process after a commit.
-  void release_pages();
   // The address and length of the environment's memory map (LMDB does not tell it): the
   // mapping of its data file in /proc/self/maps. {nullptr, 0} when not found.
   std::pair<void*, std::size_t> find_map() const;
@@ -409,10 +409,7 @@ private:
   static constexpr std::string_view k_counts_built3{"\0built3", 7};
 
   lmdb::Env m_env;
-  bool m_release_pages = false;
-  static constexpr unsigned k_release_every = 8; // commits
-  std::atomic<unsigned> m_commits_unreleased{0};
-  std::pair<void*, std::size_t> m_map{nullptr, 0};
+  std::unique_ptr<MapPages> m_pages; // OpenOptions::write_mostly only
   MDB_dbi m_credentials = 0;
   MDB_dbi m_counts = 0;
   bool m_have_counts = false;

@@ -21,19 +21,11 @@
 
 namespace pli::store::detail {
 
-Result<util::Unit> LmdbStore::create_message(const NewMessage& m)
+Result<util::Unit> LmdbStore::create_message(NewMessage m)
 {
   // Everything that needs no transaction is done before joining the group commit: the
   // leader applies every caller's writes while the others wait for the shared fsync.
   const pb::Message& msg = m.message; // its version is set in the stored record only
-  std::string record;
-  if (msg.version() == k_schema_version) {
-    record = msg.SerializeAsString();
-  } else {
-    pb::Message copy = msg;
-    copy.set_version(k_schema_version);
-    record = copy.SerializeAsString();
-  }
   const std::vector<std::string> words = index_words(msg.subject() + "\n" + msg.text_body());
   std::vector<std::pair<pb::Delivery, std::string>> deliveries;
   deliveries.reserve(m.deliveries.size());
@@ -46,8 +38,24 @@ Result<util::Unit> LmdbStore::create_message(const NewMessage& m)
     std::string bytes = d.SerializeAsString();
     deliveries.emplace_back(std::move(d), std::move(bytes));
   }
+  // The record (it holds the bodies) is serialized by the group's leader, and freed once
+  // written: the callers waiting for the shared commit do not each hold a copy.
   const WriteFn apply = [&](lmdb::Txn& txn) -> util::Status {
-    return write_message(txn, msg, record, deliveries, m.blobs, words);
+    std::string record;
+    if (msg.version() == k_schema_version) {
+      record = msg.SerializeAsString();
+    } else {
+      pb::Message copy = msg;
+      copy.set_version(k_schema_version);
+      record = copy.SerializeAsString();
+    }
+    auto st = write_message(txn, msg, record, deliveries, m.blobs, words);
+    // Copied into the transaction's pages (or failed): the caller, waiting for the commit,
+    // need not hold the bodies and blobs meanwhile.
+    m.blobs.clear();
+    m.message.clear_text_body();
+    m.message.clear_html_body();
+    return st;
   };
   return group_write(apply);
 }
@@ -155,10 +163,9 @@ util::Status LmdbStore::group_write(const WriteFn& apply)
     led = true;
   }
   lock.unlock();
-  // Every few commits (each costs page-table work and a TLB flush): the callers have their
-  // answers already.
-  if (led && m_release_pages && ++m_commits_unreleased % k_release_every == 0) {
-    release_pages();
+  // The callers have their answers already.
+  if (led && m_pages) {
+    m_pages->check();
   }
   return std::move(request.result);
 }
@@ -191,6 +198,9 @@ void LmdbStore::run_batch(std::vector<WriteRequest*>& batch)
         continue;
       }
       r->result = (*r->apply)(child);
+      if (m_pages) {
+        m_pages->check(); // a large group's reads map much of the file before its commit
+      }
       if (r->result) {
         if (int rc = child.commit(); rc != 0) {
           r->result = lmdb_error(rc, "commit");
@@ -213,16 +223,6 @@ void LmdbStore::run_batch(std::vector<WriteRequest*>& batch)
   std::lock_guard lock(m_group_mu);
   for (auto* r : batch) {
     r->done = true;
-  }
-}
-
-void LmdbStore::release_pages()
-{
-  // The map is read-only (no MDB_WRITEMAP: LMDB writes with pwrite), so dropping its page
-  // table entries loses nothing: a later read maps the same page-cache pages again, also
-  // in a reader of another thread running meanwhile.
-  if (m_map.first != nullptr) {
-    ::madvise(m_map.first, m_map.second, MADV_DONTNEED);
   }
 }
 

@@ -115,8 +115,9 @@ public:
   virtual ~Store() = default;
 
   // Records a message, its deliveries, their tokens and the blobs, atomically.
-  // Errors: full, io, conflict (an id already exists).
-  virtual Result<util::Unit> create_message(const NewMessage& m) = 0;
+  // Errors: full, io, conflict (an id already exists). Taken by value: a caller that moves
+  // it in lets the store free the bodies and blobs once copied into the transaction.
+  virtual Result<util::Unit> create_message(NewMessage m) = 0;
 
   // Appends events (each to its delivery's message chain) and updates statuses
   // and indexes, in one transaction. Returns the stored events (without the
@@ -187,9 +188,10 @@ struct OpenOptions
   // Never for the daemons or the CLI.
   bool no_sync = false;
   // A process that writes much and reads little of what it writes (pli-milter): no
-  // read-ahead (MDB_NORDAHEAD), and after each commit the store's pages are unmapped from
-  // the process (they stay in the page cache). The kernel maps up to 64 KB around every page
-  // a read touches, and LMDB's copy-on-write moves the pages it touches across the whole
+  // read-ahead (MDB_NORDAHEAD), and once its resident size passes 32 MB the store's pages
+  // are unmapped from the process (they stay in the page cache), checked after each write of
+  // a group commit and after the commit. The kernel maps up to 64 KB around every page a
+  // read touches, and LMDB's copy-on-write moves the pages it touches across the whole
   // file, so the process's mapped part would otherwise grow to the size of the store.
   bool write_mostly = false;
 };
