@@ -137,7 +137,7 @@ grep -qi '^Content-Type: application/pdf$' "$hdrs.lf" || fail "attachment 0 type
 grep -qi '^X-Content-Type-Options: nosniff$' "$hdrs.lf" || fail "attachment lacks nosniff"
 if grep -qi '^Set-Cookie' "$hdrs.lf"; then fail "a file name injected a header"; fi
 cd_line=$(grep -i '^Content-Disposition:' "$hdrs.lf")
-echo "$cd_line" | grep -qE "^Content-Disposition: attachment; filename=\"[^\"/\\\\]*\"; filename\*=UTF-8''[A-Za-z0-9!#$&+.^_\`|~%-]+$" \
+echo "$cd_line" | grep -E "^Content-Disposition: attachment; filename=\"[^\"/\\\\]*\"; filename\*=UTF-8''[A-Za-z0-9!#$&+.^_\`|~%-]+$" >/dev/null \
     || fail "bad Content-Disposition: $cd_line"
 case "$cd_line" in *../*|*'..%2F'*) fail "the name keeps directories: $cd_line" ;; esac
 head -c 5 "$PLI_WORK/a0" | grep -q '%PDF-' || fail "attachment 0 has the wrong bytes"

@@ -125,9 +125,9 @@ echo "ok 2 - a buyer and a non-buyer get the same page; only the buyer is mailed
 tr -d '\r' <"$W/login.h" | grep -i '^Location: /suivi/$' >/dev/null || fail "no redirect to /suivi/"
 sc=$(tr -d '\r' <"$W/login.h" | grep -i '^Set-Cookie: pli_session=')
 for attr in HttpOnly SameSite=Strict Path=/suivi/ Max-Age=28800; do
-    echo "$sc" | grep -q "; $attr" || fail "session cookie without $attr: $sc"
+    echo "$sc" | grep "; $attr" >/dev/null || fail "session cookie without $attr: $sc"
 done
-if echo "$sc" | grep -q Secure; then fail "Secure cookie over http"; fi
+if echo "$sc" | grep Secure >/dev/null; then fail "Secure cookie over http"; fi
 code -b "$W/a.jar" "$U/" >/dev/null
 grep -q "Connecté : alice@buyer.example" "$W/out" || fail "not signed in"
 grep -q 'id="results-title">16 courriers' "$W/out" || fail "alice does not see her 16 deliveries"
