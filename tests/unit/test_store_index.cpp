@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <set>
 #include <thread>
@@ -344,9 +345,8 @@ void check_all(store::Store& st, const std::vector<std::string>& messages,
   CHECK(nonempty > queries.size() / 3); // the queries find something
 }
 
-// Turns the store back into one made before the address index and the status+type, word
-// and address counts: those databases and keys removed, the markers of their build gone.
-void make_old(const fs::path& path)
+// Opens the store's LMDB environment directly and runs `fn` in one write transaction.
+void in_raw_txn(const fs::path& path, const std::function<void(MDB_txn*)>& fn)
 {
   MDB_env* env = nullptr;
   REQUIRE(mdb_env_create(&env) == 0);
@@ -354,30 +354,49 @@ void make_old(const fs::path& path)
   REQUIRE(mdb_env_open(env, path.c_str(), 0, 0660) == 0);
   MDB_txn* txn = nullptr;
   REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
-  for (const char* name : {"idx_addr", "addrs"}) {
-    MDB_dbi dbi;
-    REQUIRE(mdb_dbi_open(txn, name, 0, &dbi) == 0);
-    REQUIRE(mdb_drop(txn, dbi, 1) == 0);
-  }
-  MDB_dbi counts;
-  REQUIRE(mdb_dbi_open(txn, "counts", 0, &counts) == 0);
+  fn(txn);
+  REQUIRE(mdb_txn_commit(txn) == 0);
+  mdb_env_close(env);
+}
+
+// Deletes the keys of database `name` that `doomed` selects; returns how many.
+int delete_keys(MDB_txn* txn, const char* name,
+                const std::function<bool(const std::string&)>& doomed)
+{
+  MDB_dbi dbi;
+  REQUIRE(mdb_dbi_open(txn, name, 0, &dbi) == 0);
   MDB_cursor* cur = nullptr;
-  REQUIRE(mdb_cursor_open(txn, counts, &cur) == 0);
+  REQUIRE(mdb_cursor_open(txn, dbi, &cur) == 0);
   MDB_val k;
   MDB_val v;
   int removed = 0;
   for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-    std::string key(static_cast<const char*>(k.mv_data), k.mv_size);
-    if (key[0] == 'X' || key[0] == 'W' || key[0] == 'A' || key == std::string("\0built2", 7) ||
-        key == std::string("\0built3", 7)) {
+    if (doomed(std::string(static_cast<const char*>(k.mv_data), k.mv_size))) {
       REQUIRE(mdb_cursor_del(cur, 0) == 0);
       ++removed;
     }
   }
   mdb_cursor_close(cur);
-  REQUIRE(mdb_txn_commit(txn) == 0);
-  mdb_env_close(env);
+  return removed;
+}
+
+// Turns the store back into one made before the address index and the status+type, word
+// and address counts: those databases and keys removed, the markers of their build gone.
+void make_old(const fs::path& path)
+{
+  int removed = 0;
+  in_raw_txn(path, [&](MDB_txn* txn) {
+    for (const char* name : {"idx_addr", "addrs"}) {
+      MDB_dbi dbi;
+      REQUIRE(mdb_dbi_open(txn, name, 0, &dbi) == 0);
+      REQUIRE(mdb_drop(txn, dbi, 1) == 0);
+    }
+    removed = delete_keys(txn, "counts", [](const std::string& key) {
+      return key[0] == 'X' || key[0] == 'W' || key[0] == 'A' || key == std::string("\0built2", 7) ||
+             key == std::string("\0built3", 7);
+    });
+  });
   CHECK(removed > 10);
 }
 
@@ -385,36 +404,15 @@ void make_old(const fs::path& path)
 // addresses by status and the sender pairs: those keys removed, the marker gone.
 void make_v2(const fs::path& path)
 {
-  MDB_env* env = nullptr;
-  REQUIRE(mdb_env_create(&env) == 0);
-  mdb_env_set_maxdbs(env, 32);
-  REQUIRE(mdb_env_open(env, path.c_str(), 0, 0660) == 0);
-  MDB_txn* txn = nullptr;
-  REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
   int removed = 0;
-  for (const char* name : {"counts", "addrs"}) {
-    MDB_dbi dbi;
-    REQUIRE(mdb_dbi_open(txn, name, 0, &dbi) == 0);
-    MDB_cursor* cur = nullptr;
-    REQUIRE(mdb_cursor_open(txn, dbi, &cur) == 0);
-    MDB_val k;
-    MDB_val v;
-    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-      std::string key(static_cast<const char*>(k.mv_data), k.mv_size);
+  in_raw_txn(path, [&](MDB_txn* txn) {
+    removed = delete_keys(txn, "counts", [](const std::string& key) {
       const auto nul = key.find('\0', 1);
       const bool typed_word = key[0] == 'W' && nul != std::string::npos && key.size() == nul + 10;
-      if ((std::string(name) == "counts" &&
-           (key[0] == 'A' || typed_word || key == std::string("\0built3", 7))) ||
-          (std::string(name) == "addrs" && key[0] == 'p')) {
-        REQUIRE(mdb_cursor_del(cur, 0) == 0);
-        ++removed;
-      }
-    }
-    mdb_cursor_close(cur);
-  }
-  REQUIRE(mdb_txn_commit(txn) == 0);
-  mdb_env_close(env);
+      return key[0] == 'A' || typed_word || key == std::string("\0built3", 7);
+    });
+    removed += delete_keys(txn, "addrs", [](const std::string& key) { return key[0] == 'p'; });
+  });
   CHECK(removed > 10);
 }
 
