@@ -248,6 +248,14 @@ std::vector<store::Query> random_queries(World& w, int n)
     q.until = k_t0 + 100 * k_hour + 3;
     out.push_back(q);
   }
+  // `q` alone, from a time in a day, and within a range of days.
+  auto with_ranges = [&out](store::Query q) {
+    out.push_back(q);
+    q.since = k_t0 + 30 * k_hour + 17;
+    out.push_back(q);
+    q.until = k_t0 + 200 * k_hour + 5;
+    out.push_back(q);
+  };
   // A recipient or a sender with statuses, and keywords with a type (totals from the counts
   // of each address in each status, and of each word of each type), alone and with ranges.
   for (int i = 0; i < 24; ++i) {
@@ -263,11 +271,7 @@ std::vector<store::Query> random_queries(World& w, int n)
     }
     q.per_page = 4;
     q.page = 1 + static_cast<std::size_t>(i % 2);
-    out.push_back(q);
-    q.since = k_t0 + 30 * k_hour + 17;
-    out.push_back(q);
-    q.until = k_t0 + 200 * k_hour + 5;
-    out.push_back(q);
+    with_ranges(q);
   }
   for (const char* k : {"attestation", "attrib", "signature", "lot sign", "zzz"}) {
     for (int t = 1; t <= 8; t += 3) {
@@ -275,11 +279,7 @@ std::vector<store::Query> random_queries(World& w, int n)
       q.keywords = k;
       q.type = static_cast<model::MessageType>(t);
       q.per_page = 6;
-      out.push_back(q);
-      q.since = k_t0 + 30 * k_hour + 17;
-      out.push_back(q);
-      q.until = k_t0 + 200 * k_hour + 5;
-      out.push_back(q);
+      with_ranges(q);
     }
   }
   // Keywords with other filters (totals day by day from the per-day counts): a word in every
@@ -301,11 +301,7 @@ std::vector<store::Query> random_queries(World& w, int n)
         q.consultation = "REF1";
       }
       q.per_page = 5;
-      out.push_back(q);
-      q.since = k_t0 + 30 * k_hour + 17;
-      out.push_back(q);
-      q.until = k_t0 + 200 * k_hour + 5;
-      out.push_back(q);
+      with_ranges(q);
     }
   }
   return out;
