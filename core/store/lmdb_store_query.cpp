@@ -472,8 +472,10 @@ util::Status LmdbStore::walk(lmdb::Txn& txn, const Query& q, bool need_records, 
                                      ? std::move(streams.front())
                                      : std::make_unique<Intersection>(std::move(streams));
 
+  // The recipient filtered on the records (its postings are not scanned): each row's
+  // delivery is read, and the rows of other recipients skipped.
   const bool read_records =
-      need_records ||
+      need_records || recipient_on_records ||
       (!m_have_v2 && (!q.recipient.empty() || !q.sender.empty() || !q.senders.empty()));
   const std::string rcpt = util::ascii_lower(q.recipient);
   const std::string sender = util::ascii_lower(q.sender);
@@ -619,6 +621,9 @@ Result<ListResult> LmdbStore::list(const Query& q)
     if (ids.empty()) {
       return result; // no such address: no row
     }
+    // Many recipients (a domain, say): the page from the status index filtered on the
+    // records, stopping once full, rather than from their sorted postings.
+    recipient_on_records = rcpt && ids.size() > 64;
     const std::set<model::Status> statuses(q.statuses.begin(), q.statuses.end());
     for (const auto& id : ids) {
       for (auto st : statuses) {

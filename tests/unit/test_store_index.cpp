@@ -230,7 +230,7 @@ std::vector<store::Query> random_queries(World& w, int n)
   }
   // A recipient substring alone that matches very many addresses (totals from their
   // counts, pages from the records), then the same with other filters.
-  for (const char* r : {".example", "@dom", "CONTACT"}) {
+  for (const char* r : {".example", "@dom", "CONTACT", "1", "2"}) {
     for (std::size_t page : {1, 3}) {
       store::Query q;
       q.recipient = r;
