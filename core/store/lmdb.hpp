@@ -93,4 +93,21 @@ inline std::string_view view(const MDB_val& v)
   return {static_cast<const char*>(v.mv_data), v.mv_size};
 }
 
+// Visits, in key order from `start`, the entries of `cursor`'s database whose keys begin
+// with `prefix`, until `fn(key, value)` returns false. Returns 0 or an LMDB error code.
+template <typename Fn>
+int scan_prefix(MDB_cursor* cursor, std::string_view start, std::string_view prefix, Fn&& fn)
+{
+  MDB_val k = val(start);
+  MDB_val v;
+  int rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
+  for (; rc == 0; rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
+    const std::string_view key = view(k);
+    if (key.substr(0, prefix.size()) != prefix || !fn(key, view(v))) {
+      return 0;
+    }
+  }
+  return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 } // namespace pli::store::lmdb

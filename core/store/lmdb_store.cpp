@@ -265,18 +265,21 @@ Result<std::vector<pb::Event>> LmdbStore::events_of_message(const std::string& m
   if (cur.rc() != 0) {
     return lmdb_error(cur.rc(), "cursor");
   }
-  MDB_val k = val(prefix);
-  MDB_val v;
-  for (int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE); rc == 0;
-       rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
-    if (view(k).substr(0, prefix.size()) != prefix) {
-      break;
-    }
-    auto e = decode<pb::Event>(view(v), "event");
+  std::optional<util::Error> bad;
+  int rc = lmdb::scan_prefix(cur.get(), prefix, prefix, [&](auto, std::string_view value) {
+    auto e = decode<pb::Event>(value, "event");
     if (!e) {
-      return e.error();
+      bad = e.error();
+      return false;
     }
     out.push_back(std::move(e.value()));
+    return true;
+  });
+  if (bad) {
+    return *bad;
+  }
+  if (rc != 0) {
+    return lmdb_error(rc, "events");
   }
   return out;
 }

@@ -192,27 +192,19 @@ public:
       m_rc = cur.rc();
       return;
     }
-    MDB_val k = val(prefix);
-    MDB_val v;
-    int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
-    for (; rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
-      std::string_view key = view(k);
-      if (key.substr(0, prefix.size()) != prefix) {
-        break;
-      }
+    m_rc = lmdb::scan_prefix(cur.get(), prefix, prefix, [&](std::string_view key, auto) {
       std::string_view rest = key.substr(prefix.size());
       auto nul = rest.find('\0');
       if (nul == std::string_view::npos || rest.size() - nul - 1 <= 8) {
-        continue;
+        return true;
       }
       rest = rest.substr(nul + 1);
       util::Micros t = from_inv_time(rest.substr(0, 8));
-      if ((since && t < *since) || (until && t >= *until)) {
-        continue;
+      if ((!since || t >= *since) && (!until || t < *until)) {
+        m_tails.emplace_back(rest);
       }
-      m_tails.emplace_back(rest);
-    }
-    m_rc = rc == MDB_NOTFOUND ? 0 : rc;
+      return true;
+    });
     finish();
   }
 };
@@ -232,21 +224,15 @@ public:
     }
     for (const auto& prefix : prefixes) {
       const std::string start = prefix + (until ? inv_time(*until - 1) : std::string());
-      MDB_val k = val(start);
-      MDB_val v;
-      int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
-      for (; rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
-        std::string_view key = view(k);
-        if (key.substr(0, prefix.size()) != prefix || key.size() <= prefix.size() + 8) {
-          break;
-        }
+      int rc = lmdb::scan_prefix(cur.get(), start, prefix, [&](std::string_view key, auto) {
         std::string_view rest = key.substr(prefix.size());
-        if (since && from_inv_time(rest.substr(0, 8)) < *since) {
-          break;
+        if (rest.size() <= 8 || (since && from_inv_time(rest.substr(0, 8)) < *since)) {
+          return false;
         }
         m_tails.emplace_back(rest);
-      }
-      if (rc != 0 && rc != MDB_NOTFOUND) {
+        return true;
+      });
+      if (rc != 0) {
         m_rc = rc;
         return;
       }
@@ -362,20 +348,13 @@ int LmdbStore::addresses_containing(MDB_txn* txn, char kind, const std::string& 
     return cur.rc();
   }
   const std::string start(1, kind);
-  MDB_val k = val(start);
-  MDB_val v;
-  int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
-  for (; rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
-    std::string_view key = view(k);
-    if (key.empty() || key[0] != kind) {
-      break;
-    }
-    std::string_view value = view(v);
-    if (value.size() > 8 && value.substr(8).find(needle) != std::string_view::npos) {
-      out.emplace_back(key);
-    }
-  }
-  return rc == MDB_NOTFOUND ? 0 : rc;
+  return lmdb::scan_prefix(
+      cur.get(), start, start, [&](std::string_view key, std::string_view value) {
+        if (value.size() > 8 && value.substr(8).find(needle) != std::string_view::npos) {
+          out.emplace_back(key);
+        }
+        return true;
+      });
 }
 
 // Runs a query: `fn(sent_at, delivery id, records)` for every matching row, newest first,
@@ -788,33 +767,27 @@ int LmdbStore::day_counts(MDB_txn* txn, const CountKey& ck, std::optional<util::
   }
   const std::string start = prefix + (first ? day_bytes(*first) : std::string());
   const std::string stop = end ? prefix + day_bytes(*end) : std::string();
-  MDB_val k = val(start);
-  MDB_val v;
-  int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
-  for (; rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
-    std::string_view key = view(k);
-    if (key.substr(0, prefix.size()) != prefix) {
-      break;
-    }
-    if (!stop.empty() && key >= stop) {
-      break;
-    }
-    // Another key sharing the prefix: the same day with another suffix (or none).
-    if (key.size() != prefix.size() + 8 + suffix.size() ||
-        key.substr(prefix.size() + 8) != suffix) {
-      continue;
-    }
-    std::uint64_t day = 0;
-    for (std::size_t i = prefix.size(); i < prefix.size() + 8; ++i) {
-      day = (day << 8) | static_cast<unsigned char>(key[i]);
-    }
-    std::int64_t c = 0;
-    if (v.mv_size == 8) {
-      std::memcpy(&c, v.mv_data, 8);
-    }
-    out[static_cast<util::Micros>(day ^ (1ULL << 63))] += std::max<std::int64_t>(c, 0);
-  }
-  return rc == MDB_NOTFOUND ? 0 : rc;
+  return lmdb::scan_prefix(
+      cur.get(), start, prefix, [&](std::string_view key, std::string_view value) {
+        if (!stop.empty() && key >= stop) {
+          return false;
+        }
+        // Another key sharing the prefix: the same day with another suffix (or none).
+        if (key.size() != prefix.size() + 8 + suffix.size() ||
+            key.substr(prefix.size() + 8) != suffix) {
+          return true;
+        }
+        std::uint64_t day = 0;
+        for (std::size_t i = prefix.size(); i < prefix.size() + 8; ++i) {
+          day = (day << 8) | static_cast<unsigned char>(key[i]);
+        }
+        std::int64_t c = 0;
+        if (value.size() == 8) {
+          std::memcpy(&c, value.data(), 8);
+        }
+        out[static_cast<util::Micros>(day ^ (1ULL << 63))] += std::max<std::int64_t>(c, 0);
+        return true;
+      });
 }
 
 Result<std::size_t> LmdbStore::sum_counts(lmdb::Txn& txn, const std::vector<CountKey>& keys,
