@@ -43,6 +43,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <chrono>
 #include <climits>
 #include <condition_variable>
 #include <cstdint>
@@ -121,7 +122,8 @@ template <typename Pb> util::Result<Pb> decode(std::string_view bytes, std::stri
 class LmdbStore final : public Store
 {
 public:
-  explicit LmdbStore(lmdb::Env env, bool write_mostly = false) : m_env(std::move(env))
+  explicit LmdbStore(lmdb::Env env, bool write_mostly = false, std::uint32_t group_wait_us = 0)
+      : m_group_wait(group_wait_us), m_env(std::move(env))
   {
     if (write_mostly) {
       const auto map = find_map();
@@ -401,6 +403,11 @@ private:
   std::condition_variable m_group_cv;
   std::vector<WriteRequest*> m_group_queue;
   bool m_group_leader = false;
+  // OpenOptions::group_wait_us: the leader waits (m_linger_cv) for m_last_batch writers.
+  std::chrono::microseconds m_group_wait;
+  std::size_t m_last_batch = 0;
+  bool m_lingering = false;
+  std::condition_variable m_linger_cv;
 
   static constexpr std::string_view k_counts_built{"\0built", 6};
   // Counts X and W and the address index (added later than the first counts).

@@ -495,8 +495,13 @@ TEST_CASE("concurrent appends share commits: each caller's events are committed 
           "returns, chains stay whole, one caller's error spares the others",
           "[store][group]")
 {
+  // Without and with the leader's wait for more writers (OpenOptions::group_wait_us).
+  const std::uint32_t wait_us = GENERATE(0u, 2000u);
+  CAPTURE(wait_us);
   TempDir dir;
-  auto opened = store::open_lmdb({dir.path.string(), 64, false});
+  store::OpenOptions options{dir.path.string(), 64, false};
+  options.group_wait_us = wait_us;
+  auto opened = store::open_lmdb(options);
   REQUIRE(opened.ok());
   auto& st = *opened.value();
   World w;
@@ -568,8 +573,13 @@ TEST_CASE("concurrent create_message calls share commits with appends: each is d
           "whole when it returns, a conflicting one fails alone",
           "[store][group]")
 {
+  // Without and with the leader's wait for more writers (OpenOptions::group_wait_us).
+  const std::uint32_t wait_us = GENERATE(0u, 2000u);
+  CAPTURE(wait_us);
   TempDir dir;
-  auto opened = store::open_lmdb({dir.path.string(), 64, false});
+  store::OpenOptions options{dir.path.string(), 64, false};
+  options.group_wait_us = wait_us;
+  auto opened = store::open_lmdb(options);
   REQUIRE(opened.ok());
   auto& st = *opened.value();
   World w;
