@@ -251,7 +251,7 @@ int run(const config::Config& config, bool foreground)
 {
   log::open("pli-milter", foreground);
   store::OpenOptions options{config.store.path, config.store.map_size_mb, false};
-  options.write_mostly = true; // see OpenOptions: its peak RSS would grow with the store
+  options.write_mostly = true;  // see OpenOptions: its peak RSS would grow with the store
   options.group_wait_us = 2000; // see OpenOptions: concurrent sessions share more commits
   auto opened = store::open_lmdb(options);
   if (!opened) {

@@ -146,7 +146,8 @@ notify::Outbox::Job failure_notification_job(const config::Config& config, store
 } // namespace
 
 Engine::Engine(const config::Config& config, store::Store& store, util::Clock clock)
-    : m_config(config), m_store(store), m_clock(std::move(clock))
+    : m_config(config), m_store(store), m_clock(std::move(clock)),
+      m_reinject(std::make_unique<smtp::Pool>(notify::reinject_options(config)))
 {
   mime::init();
   util::crypto_init();
@@ -580,9 +581,8 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
     to_send.push_back(&p);
   }
 
-  const smtp::Options so = notify::reinject_options(m_config);
   const auto results =
-      envelopes.empty() ? std::vector<smtp::TxnResult>{} : smtp::send(so, envelopes);
+      envelopes.empty() ? std::vector<smtp::TxnResult>{} : m_reinject->send(envelopes);
 
   std::vector<store::NewEvent> sent;
   std::string failure;

@@ -21,6 +21,9 @@
 namespace pli::notify {
 class Outbox;
 }
+namespace pli::smtp {
+class Pool;
+}
 
 namespace pli::milter {
 
@@ -161,6 +164,8 @@ private:
   const config::Config& m_config;
   store::Store& m_store;
   util::Clock m_clock;
+  // The re-injection listener's sessions, kept open between messages.
+  std::unique_ptr<smtp::Pool> m_reinject;
   notify::Outbox& outbox();
   std::once_flag m_outbox_once;
   std::unique_ptr<notify::Outbox> m_outbox; // last: its jobs use the members above

@@ -12,10 +12,10 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <iterator>
+#include <tuple>
 
 namespace pli::smtp {
-
-namespace {
 
 class Connection
 {
@@ -70,6 +70,13 @@ public:
     }
     freeaddrinfo(res);
     return fmt::format("cannot connect to {}:{}: {}", host, port, err);
+  }
+
+  // Something to read, or the connection closed (an idle session must have neither).
+  bool readable() const
+  {
+    pollfd p{m_fd, POLLIN, 0};
+    return m_fd < 0 || ::poll(&p, 1, 0) != 0;
   }
 
   // Writes all bytes; returns an error text or "".
@@ -149,6 +156,17 @@ private:
   std::string m_buffer;
 };
 
+struct Session
+{
+  explicit Session(int timeout_seconds) : conn(timeout_seconds) {}
+  Connection conn;
+  bool pipelining = false;
+  bool dsn = false;
+  std::chrono::steady_clock::time_point idle_since;
+};
+
+namespace {
+
 std::string dot_stuff(std::string_view data)
 {
   std::string out;
@@ -202,60 +220,68 @@ TxnResult failure(int code, const std::string& text)
   return r;
 }
 
-} // namespace
-
-std::vector<TxnResult> send(const Options& options, const std::vector<Envelope>& envelopes)
+// Connects, reads the greeting and says EHLO. On failure: the reply code (0 for connection
+// trouble) and a text.
+std::pair<int, std::string> open_session(const Options& options, Session& s)
 {
-  std::vector<TxnResult> results;
-  Connection conn(options.timeout_seconds);
-  auto fail_rest = [&](int code, const std::string& why) {
-    while (results.size() < envelopes.size()) {
-      results.push_back(failure(code, why));
-    }
-    return results;
-  };
-  if (auto err = conn.connect(options.host, options.port); !err.empty()) {
-    return fail_rest(0, err);
+  if (auto err = s.conn.connect(options.host, options.port); !err.empty()) {
+    return {0, err};
   }
-  auto [greet, greet_text] = conn.read_reply();
+  auto [greet, greet_text] = s.conn.read_reply();
   if (greet != 220) {
-    return fail_rest(greet == 0 ? 0 : greet, "greeting: " + greet_text);
+    return {greet, "greeting: " + greet_text};
   }
-  if (auto err = conn.write("EHLO " + options.helo + "\r\n"); !err.empty()) {
-    return fail_rest(0, err);
+  if (auto err = s.conn.write("EHLO " + options.helo + "\r\n"); !err.empty()) {
+    return {0, err};
   }
-  auto [ehlo, ehlo_text] = conn.read_reply();
+  auto [ehlo, ehlo_text] = s.conn.read_reply();
   if (ehlo != 250) {
-    return fail_rest(ehlo, "EHLO: " + ehlo_text);
+    return {ehlo, "EHLO: " + ehlo_text};
   }
-  const bool pipelining = ehlo_text.find("PIPELINING") != std::string::npos;
-  const bool dsn = ehlo_text.find("DSN") != std::string::npos;
+  s.pipelining = ehlo_text.find("PIPELINING") != std::string::npos;
+  s.dsn = ehlo_text.find("DSN") != std::string::npos;
+  return {250, ""};
+}
 
-  for (const auto& env : envelopes) {
+// Runs envelopes[results.size()...] on `s`, one transaction each, appending their results.
+// Stops when the connection breaks: `lost` says why and `data_sent` whether the broken
+// transaction had sent its message (the server may have queued it).
+struct RunEnd
+{
+  std::string lost; // empty: every envelope has its result and the session is usable
+  bool data_sent = false;
+};
+
+RunEnd run_transactions(Session& s, const std::vector<Envelope>& envelopes,
+                        std::vector<TxnResult>& results)
+{
+  Connection& conn = s.conn;
+  while (results.size() < envelopes.size()) {
+    const Envelope& env = envelopes[results.size()];
     std::string mail = "MAIL FROM:<" + env.mail_from + ">";
-    if (dsn && !env.ret.empty()) {
+    if (s.dsn && !env.ret.empty()) {
       mail += " RET=" + env.ret;
     }
-    if (dsn && !env.envid.empty()) {
+    if (s.dsn && !env.envid.empty()) {
       mail += " ENVID=" + env.envid;
     }
     std::string rcpt = "RCPT TO:<" + env.rcpt + ">";
-    if (dsn && !env.notify.empty()) {
+    if (s.dsn && !env.notify.empty()) {
       rcpt += " NOTIFY=" + env.notify + " ORCPT=rfc822;" + env.rcpt;
     }
     std::string commands = mail + "\r\n" + rcpt + "\r\n" + "DATA\r\n";
     int mail_code = 0, rcpt_code = 0, data_code = 0;
     std::string mail_text, rcpt_text, data_text;
-    if (pipelining) {
+    if (s.pipelining) {
       if (auto err = conn.write(commands); !err.empty()) {
-        return fail_rest(0, err);
+        return {err, false};
       }
       std::tie(mail_code, mail_text) = conn.read_reply();
       std::tie(rcpt_code, rcpt_text) = conn.read_reply();
       std::tie(data_code, data_text) = conn.read_reply();
     } else {
       if (auto err = conn.write(mail + "\r\n"); !err.empty()) {
-        return fail_rest(0, err);
+        return {err, false};
       }
       std::tie(mail_code, mail_text) = conn.read_reply();
       if (mail_code == 250) {
@@ -267,8 +293,10 @@ std::vector<TxnResult> send(const Options& options, const std::vector<Envelope>&
         std::tie(data_code, data_text) = conn.read_reply();
       }
     }
-    if (mail_code == 0 || (pipelining && (rcpt_code == 0 || data_code == 0))) {
-      return fail_rest(0, "connection lost: " + mail_text + rcpt_text + data_text);
+    // 421: the server is closing the connection (e.g. an idle session's timeout).
+    if (mail_code == 0 || mail_code == 421 ||
+        (s.pipelining && (rcpt_code == 0 || data_code == 0))) {
+      return {"connection lost: " + mail_text + rcpt_text + data_text, false};
     }
     if (mail_code != 250 || rcpt_code / 100 != 2 || data_code != 354) {
       if (data_code == 354) {
@@ -282,16 +310,16 @@ std::vector<TxnResult> send(const Options& options, const std::vector<Envelope>&
       results.push_back(failure(code, text));
       conn.write("RSET\r\n");
       if (conn.read_reply().first == 0) {
-        return fail_rest(0, "connection lost after RSET");
+        return {"connection lost after RSET", false};
       }
       continue;
     }
     if (auto err = conn.write(dot_stuff(env.data)); !err.empty()) {
-      return fail_rest(0, err);
+      return {err, true};
     }
     auto [end_code, end_text] = conn.read_reply();
     if (end_code == 0) {
-      return fail_rest(0, end_text);
+      return {end_text, true};
     }
     if (end_code != 250) {
       results.push_back(failure(end_code, end_text));
@@ -304,8 +332,119 @@ std::vector<TxnResult> send(const Options& options, const std::vector<Envelope>&
     ok.queue_id = queue_id_of(end_text);
     results.push_back(std::move(ok));
   }
-  conn.write("QUIT\r\n");
-  conn.read_reply();
+  return {};
+}
+
+void fail_rest(std::vector<TxnResult>& results, std::size_t n, int code, const std::string& why)
+{
+  while (results.size() < n) {
+    results.push_back(failure(code, why));
+  }
+}
+
+void quit(Session& s)
+{
+  s.conn.write("QUIT\r\n");
+  s.conn.read_reply();
+}
+
+} // namespace
+
+std::vector<TxnResult> send(const Options& options, const std::vector<Envelope>& envelopes)
+{
+  std::vector<TxnResult> results;
+  Session s(options.timeout_seconds);
+  if (auto [code, why] = open_session(options, s); code != 250) {
+    fail_rest(results, envelopes.size(), code, why);
+    return results;
+  }
+  if (auto end = run_transactions(s, envelopes, results); !end.lost.empty()) {
+    fail_rest(results, envelopes.size(), 0, end.lost);
+    return results;
+  }
+  quit(s);
+  return results;
+}
+
+Pool::Pool(Options options, Limits limits) : m_options(std::move(options)), m_limits(limits) {}
+
+Pool::~Pool()
+{
+  for (auto& s : m_idle) {
+    quit(*s);
+  }
+}
+
+std::unique_ptr<Session> Pool::take()
+{
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<std::unique_ptr<Session>> expired;
+  std::unique_ptr<Session> found;
+  {
+    std::lock_guard lock(m_mu);
+    // The most recently used session first; every stale one is closed on the way.
+    std::vector<std::unique_ptr<Session>> keep;
+    for (auto it = m_idle.rbegin(); it != m_idle.rend(); ++it) {
+      // Something from the server meanwhile: a closed connection or the 421 of its timeout.
+      if ((*it)->conn.readable()) {
+        continue;
+      }
+      if (now - (*it)->idle_since >= m_limits.max_idle_time) {
+        expired.push_back(std::move(*it));
+      } else if (found == nullptr) {
+        found = std::move(*it);
+      } else {
+        keep.push_back(std::move(*it));
+      }
+    }
+    m_idle.assign(std::make_move_iterator(keep.rbegin()), std::make_move_iterator(keep.rend()));
+  }
+  for (auto& s : expired) {
+    s->conn.write("QUIT\r\n"); // its reply is not awaited: the server logs no lost client
+  }
+  return found;
+}
+
+void Pool::give_back(std::unique_ptr<Session> s)
+{
+  s->idle_since = std::chrono::steady_clock::now();
+  std::unique_lock lock(m_mu);
+  if (m_idle.size() < m_limits.max_idle) {
+    m_idle.push_back(std::move(s));
+    return;
+  }
+  lock.unlock();
+  quit(*s);
+}
+
+std::vector<TxnResult> Pool::send(const std::vector<Envelope>& envelopes)
+{
+  std::vector<TxnResult> results;
+  std::unique_ptr<Session> s = take();
+  if (s != nullptr) {
+    auto end = run_transactions(*s, envelopes, results);
+    if (end.lost.empty()) {
+      give_back(std::move(s));
+      return results;
+    }
+    if (end.data_sent || results.size() == envelopes.size()) {
+      // The server may have queued the message it was sent: not sent again here (the
+      // caller records the failure and its client retries).
+      fail_rest(results, envelopes.size(), 0, end.lost);
+      return results;
+    }
+    // The idle session was closed meanwhile: the rest on a new connection.
+  }
+  s = std::make_unique<Session>(m_options.timeout_seconds);
+  if (auto [code, why] = open_session(m_options, *s); code != 250) {
+    fail_rest(results, envelopes.size(), code, why);
+    return results;
+  }
+  if (auto end = run_transactions(*s, envelopes, results); !end.lost.empty()) {
+    fail_rest(results, envelopes.size(), 0, end.lost);
+    return results;
+  }
+  give_back(std::move(s));
   return results;
 }
 

@@ -3,6 +3,10 @@
 // several transactions; each has its own envelope.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -37,5 +41,42 @@ struct Options
 // Sends each envelope in its own transaction over one connection. A connection
 // failure fails every remaining transaction (temporary). Never throws.
 std::vector<TxnResult> send(const Options& options, const std::vector<Envelope>& envelopes);
+
+struct Session; // a connection past its EHLO
+
+// Sessions kept open between sends to one server, as send() would make them: a busy
+// sender (pli-milter re-injecting a notice per registered message) saves a connection, a
+// greeting, EHLO and QUIT per message, for itself and for the server. An idle session is
+// used again only while fresh (Limits::max_idle_time) and quiet (nothing from the server:
+// a closed connection or a 421 of its timeout closes it). When an idle session turns out
+// to be closed before a message was sent on it, the message goes on a new connection;
+// once sent, a message is never sent again (a lost final reply fails it, temporary).
+// Thread-safe.
+class Pool
+{
+public:
+  struct Limits
+  {
+    std::size_t max_idle = 8; // sessions kept open, at most
+    std::chrono::seconds max_idle_time{30};
+  };
+  explicit Pool(Options options, Limits limits);
+  explicit Pool(Options options) : Pool(std::move(options), Limits{}) {}
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+  ~Pool(); // QUIT on the idle sessions
+
+  // As send(options, envelopes).
+  std::vector<TxnResult> send(const std::vector<Envelope>& envelopes);
+
+private:
+  std::unique_ptr<Session> take();
+  void give_back(std::unique_ptr<Session> s);
+
+  Options m_options;
+  Limits m_limits;
+  std::mutex m_mu;
+  std::vector<std::unique_ptr<Session>> m_idle;
+};
 
 } // namespace pli::smtp

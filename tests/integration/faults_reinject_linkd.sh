@@ -8,6 +8,7 @@
 # 3. and 4. The buyer's read notification (pli-linkd) and failure notification (pli-milter),
 #    waiting for the re-injection listener, survive a SIGKILL of their daemon (outbox on disk)
 #    and leave exactly once after the restart.
+# 5. pli-milter's re-injection session is kept between messages and replaced once closed.
 set -euo pipefail
 . "$(dirname "$0")/../harness/pli_lib.sh"
 pli_setup
@@ -160,3 +161,33 @@ sleep 2
 [ "$(pfx_maildir_files catchall | grep -c .)" = $((before + 1)) ] || fail "the failure notification arrived twice"
 [ "$(find "$W/store/outbox/milter" -name '*.job' | wc -l)" = 0 ] || fail "the sent failure notification is still on disk"
 echo "ok 6 - a failure notification waiting for the listener survives pli-milter's SIGKILL and leaves once after the restart"
+
+# 5. pli-milter keeps its re-injection session open between messages; when Postfix closes it
+#    meanwhile (here its smtpd is stopped), the next message goes on a new session: no 451.
+reinject_sessions() { grep -c 'pfx/reinject/smtpd\[[0-9]*\]: connect from' "$PFX_LOG" || true; }
+sessions_before=$(reinject_sessions)
+tempfails() { grep -c 'decision=tempfail' "$W/milter.log" || true; }
+tempfails_before=$(tempfails)
+sink_before=$(pfx_sink_count)
+for i in 1 2; do
+    pfx_send --from alice@buyer.example --to "kept$i@remote.example" --header "Subject: Session $i" \
+        --header "Message-ID: <kept-$i@buyer.example>" --body "Message $i"
+done
+pfx_wait_sink_count $((sink_before + 2)) 30
+sleep 1 # postlogd writes asynchronously
+[ "$(reinject_sessions)" = $((sessions_before + 1)) ] ||
+    fail "two messages in a row opened $(($(reinject_sessions) - sessions_before)) re-injection sessions, not 1"
+pkill -f "smtpd -n 127.0.0.1:$PFX_PORT_REINJECT " || fail "no smtpd of the re-injection listener to stop"
+sleep 1
+pfx_send --from alice@buyer.example --to kept3@remote.example --header "Subject: Session 3" \
+    --header "Message-ID: <kept-3@buyer.example>" --body "Message 3" ||
+    fail "the message after the closed session was refused"
+pfx_wait_sink_count $((sink_before + 3)) 30
+for i in 1 2 3; do
+    $PLI show "kept-$i@buyer.example" --json | pli_json '[sum(1 for e in d["events"] if e["kind"]=="sent") for d in j["deliveries"]]' |
+        grep -x '\[1\]' >/dev/null || fail "message kept-$i: not one sent"
+done
+sleep 1
+[ "$(reinject_sessions)" = $((sessions_before + 2)) ] || fail "the closed session was not replaced by one new session"
+[ "$(tempfails)" = "$tempfails_before" ] || fail "a tempfail: $(grep 'decision=tempfail' "$W/milter.log" | tail -n 1)"
+echo "ok 7 - the re-injection session is kept between messages, and replaced when Postfix closes it"
