@@ -34,10 +34,12 @@ export PATH=$PATH:/usr/sbin:/sbin
 
 QUICK=${BENCH_QUICK:-0}
 if [ "$QUICK" = 1 ]; then
-    N4=60 N100=30 R4=20 R100=10 NLAT=20 NMEM=60 NTOK=10 WRK_S=${BENCH_WRK_SECONDS:-2} REPS=${BENCH_REPS:-1}
+    N4=60 N100=30 NLAT=20 NMEM=60 NTOK=10 WRK_S=${BENCH_WRK_SECONDS:-2} REPS=${BENCH_REPS:-1}
 else
-    # registered rows (R*) are fewer: they run at a fraction of the baseline's rate
-    N4=1000 N100=300 R4=200 R100=100 NLAT=200 NMEM=300 NTOK=200 WRK_S=${BENCH_WRK_SECONDS:-10} REPS=${BENCH_REPS:-2}
+    # Every MTA row sends as many messages as its baseline (5 recipients: a fifth as many
+    # messages, as many notices): a run's start and its drain (the last notices and DSNs)
+    # weigh more on a short run (registered 4 KB: 200 messages ran at ~74 msg/s, 600 at ~89).
+    N4=1000 N100=300 NLAT=200 NMEM=300 NTOK=200 WRK_S=${BENCH_WRK_SECONDS:-10} REPS=${BENCH_REPS:-2}
 fi
 
 only() { [ -z "${BENCH_ONLY:-}" ] || [[ ",$BENCH_ONLY," == *",$1,"* ]]; }
@@ -135,7 +137,6 @@ for rep in $(seq 1 "$REPS"); do
     only mta || break
     for size in 4 100; do
         n=$([ $size = 4 ] && echo "$N4" || echo "$N100")
-        nr=$([ $size = 4 ] && echo "$R4" || echo "$R100")
         bytes=$((size * 1024))
         log "rep $rep, $size KB: no milter"
         conf_none
@@ -147,11 +148,11 @@ for rep in $(seq 1 "$REPS"); do
         log "rep $rep, $size KB: pli pass-through"
         result "mta.$size.pass.$rep" "$(send "$n" $bytes 1 "$PASS_FROM")"
         log "rep $rep, $size KB: pli registered AR, 1 recipient"
-        result "mta.$size.ar1.$rep" "$(send "$nr" $bytes 1 "$BUYER" "[AR] Avis bench")"
+        result "mta.$size.ar1.$rep" "$(send "$n" $bytes 1 "$BUYER" "[AR] Avis bench")"
         log "rep $rep, $size KB: pli registered AR, 5 recipients"
-        result "mta.$size.ar5.$rep" "$(send $((nr / 2)) $bytes 5 "$BUYER" "[AR] Avis bench")"
+        result "mta.$size.ar5.$rep" "$(send $((n / 5)) $bytes 5 "$BUYER" "[AR] Avis bench")"
         log "rep $rep, $size KB: pli simple mode"
-        result "mta.$size.simple.$rep" "$(send "$nr" $bytes 1 "$BUYER" "[SIMPLE] Avis bench")"
+        result "mta.$size.simple.$rep" "$(send "$n" $bytes 1 "$BUYER" "[SIMPLE] Avis bench")"
     done
 done
 if only latency; then
