@@ -58,6 +58,10 @@ PFX_BIN=$PFX_HARNESS_DIR/pfx
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 skip() { echo "SKIP: $*" >&2; exit 77; }
+# qgrep ARGS...: grep -q that reads all its input. After `producer | grep -q`, the producer's
+# next write after the first match dies of SIGPIPE, and under `pipefail` the pipeline fails
+# although the text was found (seen with `echo "$text" | grep -q`).
+qgrep() { grep "$@" >/dev/null; }
 
 pfx_require() {
     local t

@@ -29,19 +29,19 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d open=1 "$link_bob")
 [ "$code" = 410 ] || fail "a revoked link answers $code"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$link_carol")
 [ "$code" = 200 ] || fail "the other recipient's link answers $code"
-$PLI show "$bob" --json | pli_json '[e["kind"] for e in j["deliveries"][0]["events"]]' | grep -q "'revoked'" \
+$PLI show "$bob" --json | pli_json '[e["kind"] for e in j["deliveries"][0]["events"]]' | qgrep "'revoked'" \
     || fail "no revoked event"
-$PLI revoke "$bob" | grep -q "déjà révoqué" || fail "a second revoke"
+$PLI revoke "$bob" | qgrep "déjà révoqué" || fail "a second revoke"
 [ "$($PLI show "$bob" --json | pli_json 'len([e for e in j["deliveries"][0]["events"] if e["kind"]=="revoked"])')" = 1 ] \
     || fail "a second revoke recorded another event"
 set +e; $PLI revoke dnope >/dev/null 2>&1; rc=$?; set -e
 [ "$rc" = 2 ] || fail "revoke of an unknown id: exit $rc"
-$PLI revoke "$mid" | grep -q "carol@other.example" || fail "revoke of a whole message"
+$PLI revoke "$mid" | qgrep "carol@other.example" || fail "revoke of a whole message"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$link_carol")" = 410 ] || fail "carol's link still works"
 echo "ok 1 - revoke: the link answers 410, one revoked event, others untouched until revoked"
 
 $PLI export >"$W/export.csv"
-head -c 3 "$W/export.csv" | od -An -tx1 | tr -d ' \n' | grep -qx efbbbf || fail "no UTF-8 BOM"
+head -c 3 "$W/export.csv" | od -An -tx1 | tr -d ' \n' | qgrep -x efbbbf || fail "no UTF-8 BOM"
 [ "$(wc -l <"$W/export.csv")" = 4 ] || fail "header + 3 rows expected, got $(wc -l <"$W/export.csv")"
 /usr/bin/python3 - "$W/export.csv" <<'PY' || fail "the CSV does not parse as expected"
 import csv, sys
@@ -55,7 +55,7 @@ assert all(r['sent_at'][:2] == '20' and r['delivery_id'].startswith('d') for r i
 assert {r['type'] for r in rows} == {'notification', 'libre'}
 PY
 $PLI export --format json | pli_json 'j["format_version"], j["total"], len(j["items"]), sorted(j["items"][0])' \
-    | grep -q "^1 3 3 \[" || fail "JSON export: $($PLI export --format json | head -c 300)"
+    | qgrep "^1 3 3 \[" || fail "JSON export: $($PLI export --format json | head -c 300)"
 [ "$($PLI export --since "$(TZ=Europe/Paris date -d tomorrow +%F)" --format json | pli_json 'j["total"]')" = 0 ] \
     || fail "export --since tomorrow is not empty"
 $PLI export -o "$W/out.csv" 2>/dev/null && cmp -s "$W/out.csv" "$W/export.csv" || fail "export -o"
@@ -70,7 +70,7 @@ echo "$out" | grep "^2 courrier(s) envoyé(s) avant le .* seraient supprimés : 
 echo "$out" | grep "$mid" >/dev/null || fail "dry run does not list $mid"
 $PLI show "$mid" >/dev/null || fail "a dry run deleted"
 $PLI purge --older-than 0 --json | pli_json 'j["dry_run"], len(j["messages"]), j["deliveries"]' \
-    | grep -qx "False 2 3" || fail "purge --json"
+    | qgrep -x "False 2 3" || fail "purge --json"
 set +e; $PLI show "$mid" >/dev/null 2>&1; rc=$?; set -e
 [ "$rc" = 2 ] || fail "a purged message is still there (exit $rc)"
 [ "$($PLI list --json | pli_json 'j["total"]')" = 0 ] || fail "the list still shows purged rows"

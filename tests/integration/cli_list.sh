@@ -122,9 +122,9 @@ newest=$($PLI list --json | pli_json 'j["items"][0]["recipient"]')
 all=$(for pg in 1 2 3; do $PLI list --per-page 2 --page $pg --json | pli_json '"\n".join(i["id"] for i in j["items"])'; done | sort)
 [ "$(echo "$all" | sort -u | wc -l)" = 6 ] || fail "pages overlap or miss rows"
 text=$($PLI list --per-page 4 --page 2)
-echo "$text" | head -n 1 | grep -qx "6 résultats — page 2/2" || fail "header: $(echo "$text" | head -n 1)"
-echo "$text" | tail -n 1 | grep -qx "6 résultats — page 2/2" || fail "footer"
-$PLI list --per-page 4 --page 3 | grep -q "Aucun résultat sur cette page" || fail "empty page text"
+echo "$text" | head -n 1 | qgrep -x "6 résultats — page 2/2" || fail "header: $(echo "$text" | head -n 1)"
+echo "$text" | tail -n 1 | qgrep -x "6 résultats — page 2/2" || fail "footer"
+$PLI list --per-page 4 --page 3 | qgrep "Aucun résultat sur cette page" || fail "empty page text"
 echo "ok 4 - pagination edges: last page, past the end, one per page, no overlap, header and footer"
 
 text=$($PLI list)
@@ -132,7 +132,7 @@ for s in "Lu par le destinataire" "Non délivré" "Délivré" "Courrier de rejet
     "Œuvre d'été" "Statut" "Délivré (D)" "Début du message"; do
     echo "$text" | grep -F "$s" >/dev/null || fail "list text lacks '$s'"
 done
-echo "$text" | grep -E "Réponse à votre offre" | grep -qE "[0-9]{2}/[0-9]{2}/[0-9]{4} - [0-9]{2}:[0-9]{2}:[0-9]{2}" \
+echo "$text" | grep -E "Réponse à votre offre" | qgrep -E "[0-9]{2}/[0-9]{2}/[0-9]{4} - [0-9]{2}:[0-9]{2}:[0-9]{2}" \
     || fail "no dd/mm/yyyy - HH:MM:SS time"
 show=$($PLI show l1@buyer.example)
 for s in "Courrier lu par ok1@remote.example" "Envoi du courrier par alice@buyer.example" \
@@ -141,19 +141,19 @@ for s in "Courrier lu par ok1@remote.example" "Envoi du courrier par alice@buyer
 done
 echo "ok 5 - accents and the platform's labels in tables"
 
-$PLI list --json | pli_json 'sorted(j.keys())' | grep -qxF "['format_version', 'items', 'page', 'pages', 'per_page', 'total']" \
+$PLI list --json | pli_json 'sorted(j.keys())' | qgrep -xF "['format_version', 'items', 'page', 'pages', 'per_page', 'total']" \
     || fail "list JSON keys: $($PLI list --json | pli_json 'sorted(j.keys())')"
 $PLI list --json | pli_json 'all({"id","message","recipient","status","events"} <= set(i) for i in j["items"])' \
-    | grep -qx True || fail "DELIVERY keys"
+    | qgrep -x True || fail "DELIVERY keys"
 $PLI list --json | pli_json 'all(set(e)=={"kind","at","detail"} for i in j["items"] for e in i["events"])' \
-    | grep -qx True || fail "event keys"
+    | qgrep -x True || fail "event keys"
 $PLI list --json | pli_json 'all(__import__("re").fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", e["at"]) is not None for i in j["items"] for e in i["events"])' \
-    | grep -qx True || fail "event times are not ISO 8601 with offset"
+    | qgrep -x True || fail "event times are not ISO 8601 with offset"
 sj=$($PLI show l2@buyer.example --json)
 echo "$sj" | pli_json '{"format_version","id","message_id","subject","type","mode","reply_allowed","consultation","sender","sent_at","attachments","deliveries"} <= set(j)' \
-    | grep -qx True || fail "show JSON keys: $(echo "$sj" | pli_json 'sorted(j)')"
+    | qgrep -x True || fail "show JSON keys: $(echo "$sj" | pli_json 'sorted(j)')"
 echo "$sj" | pli_json 'len(j["deliveries"]), j["type"], j["consultation"], j["message_id"]' \
-    | grep -qxF "2 attribution 2024AK_001 l2@buyer.example" || fail "show JSON values"
+    | qgrep -xF "2 attribution 2024AK_001 l2@buyer.example" || fail "show JSON values"
 did=$(echo "$sj" | pli_json 'j["deliveries"][1]["id"]')
 [ "$($PLI show "$did" --json | pli_json 'len(j["deliveries"])')" = 1 ] || fail "show by delivery id: that delivery only"
 mid=$(echo "$sj" | pli_json 'j["id"]')
@@ -187,8 +187,8 @@ printf 'organisation: { name: "x" }\nstore: { path: /tmp/x }\nbogus: 1\n' >"$W/b
 set +e; "$PLI_BIN_DIR/admin-cli/pli" --config "$W/bad.yaml" check-config >/dev/null 2>"$W/err"; rc=$?; set -e
 [ "$rc" = 78 ] || fail "bad config: exit $rc"
 grep -q "^$W/bad.yaml:3: unknown key 'bogus'" "$W/err" || fail "config error: $(cat "$W/err")"
-$PLI check-config | grep -qx "$PLI_CONFIG: ok" || fail "check-config"
-$PLI --check-config | grep -qx "$PLI_CONFIG: ok" || fail "--check-config"
+$PLI check-config | qgrep -x "$PLI_CONFIG: ok" || fail "check-config"
+$PLI --check-config | qgrep -x "$PLI_CONFIG: ok" || fail "--check-config"
 set +e; $PLI >/dev/null 2>&1; rc=$?; set -e
 [ "$rc" = 64 ] || fail "no command: exit $rc"
 echo "ok 7 - error exits: 2 unknown id, 64 bad arguments, 78 config; one sentence each"

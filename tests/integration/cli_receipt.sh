@@ -47,8 +47,8 @@ pfx_wait_maildir catchall 1 30
 n=$(pfx_maildir_files catchall | head -n 1)
 grep -q "^Auto-Submitted: auto-generated" "$n" || fail "notification lacks Auto-Submitted"
 grep -q "^Return-Path: <>" "$n" || fail "notification return path is not null: $(grep ^Return-Path "$n")"
-pli_mail_part "$n" text/plain | grep -q "a été lu par son destinataire le" || fail "notification text"
-pli_mail_part "$n" text/plain | grep -q "bob@remote.example" || fail "notification names the recipient"
+pli_mail_part "$n" text/plain | qgrep "a été lu par son destinataire le" || fail "notification text"
+pli_mail_part "$n" text/plain | qgrep "bob@remote.example" || fail "notification names the recipient"
 /usr/bin/python3 - "$n" "$W/notified.pdf" <<'PY'
 import email, sys
 from email import policy
@@ -82,17 +82,17 @@ grep -qE "Courrier lu par bob@remote.example" "$W/r.txt"
 grep -E "^ *[0-9]{2}/[0-9]{2}/[0-9]{4} - [0-9]{2}:[0-9]{2}:[0-9]{2} +Courrier lu par" "$W/r.txt" >/dev/null \
     || fail "the read event has no dd/mm/yyyy - HH:MM:SS time on its line"
 [ "$(pdfinfo "$W/r.pdf" 2>/dev/null | awk '/^Pages:/{print $2}')" = 1 ] || fail "one page expected"
-pdffonts "$W/r.pdf" 2>/dev/null | grep -q "DejaVuSans.*emb=\?yes\|DejaVuSans.*yes" || pdffonts "$W/r.pdf" 2>/dev/null | grep -q "DejaVuSans" \
+pdffonts "$W/r.pdf" 2>/dev/null | qgrep "DejaVuSans.*emb=\?yes\|DejaVuSans.*yes" || pdffonts "$W/r.pdf" 2>/dev/null | qgrep "DejaVuSans" \
     || fail "DejaVuSans is not embedded"
 echo "ok 3 - the receipt's text holds every field, accents intact"
 
 v=$($PLI verify "$W/r.pdf")
-echo "$v" | head -n 1 | grep -q "^VALIDE : signature Ed25519 de la clé $kid ; code de vérification $code" \
+echo "$v" | head -n 1 | qgrep "^VALIDE : signature Ed25519 de la clé $kid ; code de vérification $code" \
     || fail "verify: $(echo "$v" | head -n 1)"
 echo "$v" | grep "bob@remote.example" >/dev/null || fail "verify prints the evidence"
 $PLI verify "$W/r.pdf" --json | pli_json 'j["valid"], j["kid"], j["evidence"]["delivery"]["id"]' \
-    | grep -qxF "True $kid $did" || fail "verify --json"
-pdfdetach -list "$W/r.pdf" 2>/dev/null | grep -q "evidence.json" || fail "pdfdetach does not list evidence.json"
+    | qgrep -xF "True $kid $did" || fail "verify --json"
+pdfdetach -list "$W/r.pdf" 2>/dev/null | qgrep "evidence.json" || fail "pdfdetach does not list evidence.json"
 echo "ok 4 - pli verify: valid, key id and code named, evidence printed"
 
 tamper() { # tamper IN OUT PYTHON-EXPR-ON-b
@@ -144,9 +144,9 @@ pfx_send --from alice@buyer.example --to hardfail@remote.example \
     --body "Merci de compléter votre dossier."
 pfx_wait_maildir catchall 2 60
 f=$(pfx_maildir_files catchall | tail -n 1)
-pli_mail_part "$f" text/plain | grep -q "n'a pas pu être délivré à hardfail@remote.example" \
+pli_mail_part "$f" text/plain | qgrep "n'a pas pu être délivré à hardfail@remote.example" \
     || fail "failure notification text: $(pli_mail_part "$f" text/plain)"
-pli_mail_part "$f" text/plain | grep -q "550 5.1.1" || fail "failure notification lacks the diagnostic"
+pli_mail_part "$f" text/plain | qgrep "550 5.1.1" || fail "failure notification lacks the diagnostic"
 grep -q "^Subject: " "$f"
 echo "ok 7 - a failed delivery notifies the buyer with the diagnostic"
 
@@ -184,6 +184,6 @@ pdftotext -layout "$W/greek.pdf" "$W/greek.txt" 2>/dev/null
 grep -qF "Προμήθεια — Łódź, « lot » n°2" "$W/greek.txt" \
     || fail "the Greek title does not read back: $(grep Intitul "$W/greek.txt")"
 pdffonts "$W/greek.pdf" >"$W/fonts2.txt" 2>/dev/null
-grep "DejaVuSans" "$W/fonts2.txt" | grep -qv "PLIDJV" || fail "not the whole font: $(cat "$W/fonts2.txt")"
+grep "DejaVuSans" "$W/fonts2.txt" | qgrep -v "PLIDJV" || fail "not the whole font: $(cat "$W/fonts2.txt")"
 $PLI verify "$W/greek.pdf" >/dev/null || fail "the Greek receipt does not verify"
 echo "ok 10 - a Greek title: the whole font draws it, pdftotext reads it back"

@@ -32,22 +32,22 @@ send softfail@remote.example delayed-1
 send late@remote.example remote-1
 
 wait_status relayed-1 delivered 30
-event relayed-1 delivered action | grep -qx relayed || fail "relayed: action"
-event relayed-1 delivered diagnostic | grep -q "^250 " || fail "relayed: no 250 evidence"
-event relayed-1 delivered remote_mta | grep -qx 127.0.0.1 || fail "relayed: remote_mta"
+event relayed-1 delivered action | qgrep -x relayed || fail "relayed: action"
+event relayed-1 delivered diagnostic | qgrep "^250 " || fail "relayed: no 250 evidence"
+event relayed-1 delivered remote_mta | qgrep -x 127.0.0.1 || fail "relayed: remote_mta"
 pfx_log_has "pli-smtp/smtp.*to=<ok@remote.example>.*status=sent" || fail "not sent through pli-smtp"
 echo "ok 1 - relayed (the sink advertises DSN; pli-smtp hides it): Délivré, with the 250 reply"
 
 wait_status failed-1 not_delivered 30
-event failed-1 failed status | grep -qx 5.1.1 || fail "failed: status"
-event failed-1 failed diagnostic | grep -q "550 5.1.1" || fail "failed: diagnostic"
+event failed-1 failed status | qgrep -x 5.1.1 || fail "failed: status"
+event failed-1 failed diagnostic | qgrep "550 5.1.1" || fail "failed: diagnostic"
 echo "ok 2 - a 550 from the remote: Non délivré, status 5.1.1 and the diagnostic kept"
 
 # The delayed DSN comes ~delay_warning_time after arrival; the status stays "sending".
 for _ in $(seq 1 300); do
     [ -n "$(event delayed-1 delayed status 2>/dev/null)" ] && break; sleep 0.2
 done
-event delayed-1 delayed status | grep -qx 4.2.1 || fail "no delayed event with status 4.2.1"
+event delayed-1 delayed status | qgrep -x 4.2.1 || fail "no delayed event with status 4.2.1"
 [ "$(status_of delayed-1)" = sending ] || fail "delayed: status should stay sending"
 echo "ok 3 - a 450 for a while: a delayed event, status En cours d'envoi"
 
@@ -83,8 +83,8 @@ Diagnostic-Code: smtp; 552 5.2.2 Mailbox full
 MSG
 pfx_smtp --from "" --to "pli-bounce+$did@buyer.example" --data-file "$W/remote-dsn.eml" >/dev/null
 wait_status remote-1 not_delivered 20
-event remote-1 failed reporting_mta | grep -qx mx.remote.example || fail "remote DSN: reporting_mta"
-event remote-1 failed diagnostic | grep -q "552 5.2.2" || fail "remote DSN: diagnostic"
+event remote-1 failed reporting_mta | qgrep -x mx.remote.example || fail "remote DSN: reporting_mta"
+event remote-1 failed diagnostic | qgrep "552 5.2.2" || fail "remote DSN: diagnostic"
 # The same DSN again: nothing recorded twice.
 pfx_smtp --from "" --to "pli-bounce+$did@buyer.example" --data-file "$W/remote-dsn.eml" >/dev/null
 sleep 1
@@ -101,8 +101,8 @@ pfx_smtp --from "" --to "pli-bounce+$did@buyer.example" --subject "Non remis : A
     --body "Votre message n'a pas pu être remis à old@remote.example.
 Raison : 550 5.1.1 Utilisateur inconnu" >/dev/null
 wait_status plain-1 not_delivered 20
-event plain-1 failed inferred | grep -qx yes || fail "plain-text bounce: not marked inferred"
-event plain-1 failed status | grep -qx 5.1.1 || fail "plain-text bounce: status"
+event plain-1 failed inferred | qgrep -x yes || fail "plain-text bounce: not marked inferred"
+event plain-1 failed status | qgrep -x 5.1.1 || fail "plain-text bounce: status"
 echo "ok 5 - a plain-text French bounce: Non délivré, inferred from the text"
 
 # A DSN for a delivery id nobody issued: logged, nothing recorded.

@@ -16,9 +16,9 @@ pfx_wait_sink_count 1 30
 notice=$(pfx_sink_files | head -n 1)
 grep -q "^Subject: " "$notice" || fail "no Subject in the notice"
 grep -qi "^From: .*alice@buyer.example" "$notice" || fail "the notice is not From the buyer"
-pli_mail_part "$notice" text/plain | grep -q "Courrier de rejet" || fail "notice lacks the type label"
-pli_mail_part "$notice" text/plain | grep -q "accusé de réception" || fail "notice lacks the AR sentence"
-if pli_mail_part "$notice" text/plain | grep -q "regret de vous informer"; then
+pli_mail_part "$notice" text/plain | qgrep "Courrier de rejet" || fail "notice lacks the type label"
+pli_mail_part "$notice" text/plain | qgrep "accusé de réception" || fail "notice lacks the AR sentence"
+if pli_mail_part "$notice" text/plain | qgrep "regret de vous informer"; then
     fail "the notice must never carry the body"
 fi
 link=$(pli_notice_link "$notice")
@@ -53,9 +53,9 @@ echo "$content" | grep "Accusé de réception enregistré" >/dev/null || fail "c
 json=$($PLI show "$mid" --json)
 kinds=$(echo "$json" | pli_json '",".join(e["kind"] for e in j["deliveries"][0]["events"] if e["kind"] != "fetched")')
 [ "$kinds" = "sent,delivered,read" ] || fail "events are '$kinds', expected sent,delivered,read"
-echo "$json" | pli_json 'j["deliveries"][0]["status"]' | grep -qx read || fail "status is not read"
+echo "$json" | pli_json 'j["deliveries"][0]["status"]' | qgrep -x read || fail "status is not read"
 echo "$json" | pli_json '[e for e in j["deliveries"][0]["events"] if e["kind"]=="read"][0]["detail"]["user_agent"]' \
-    | grep -qx "e2e-browser/1.0" || fail "read event lacks the user agent"
-echo "$json" | pli_json 'j["type"]' | grep -qx rejet || fail "type tag not applied"
-echo "$json" | pli_json 'j["subject"]' | grep -qx "Résultat de la consultation" || fail "tag not removed from the subject"
+    | qgrep -x "e2e-browser/1.0" || fail "read event lacks the user agent"
+echo "$json" | pli_json 'j["type"]' | qgrep -x rejet || fail "type tag not applied"
+echo "$json" | pli_json 'j["subject"]' | qgrep -x "Résultat de la consultation" || fail "tag not removed from the subject"
 echo "ok 4 - POST records read; pli show --json: $kinds"

@@ -13,7 +13,7 @@ set -euo pipefail
 . "$(dirname "$0")/../harness/pli_lib.sh"
 pli_setup
 W=$PLI_WORK
-listening() { ss -ltnH "sport = :$PFX_PORT_REINJECT" | grep -q .; }
+listening() { ss -ltnH "sport = :$PFX_PORT_REINJECT" | qgrep .; }
 not_listening() { ! listening; }
 
 cp "$PFX_CONF_DIR/master.cf" "$W/master.cf.orig"
@@ -34,7 +34,7 @@ done
 grep -q 'decision=tempfail_reinject_unreachable' "$W/milter.log" || fail "no tempfail_reinject_unreachable line"
 n=$($PLI export --format json | pli_json 'sum(1 for d in (j["items"] if isinstance(j, dict) else j) for e in d["events"] if e["kind"]=="sent")')
 [ "$n" = 0 ] || fail "$n sent events while the listener was down"
-postqueue -c "$PFX_CONF_DIR" -p | grep -q "down1@remote.example" && fail "a refused message is in the queue"
+postqueue -c "$PFX_CONF_DIR" -p | qgrep "down1@remote.example" && fail "a refused message is in the queue"
 echo "ok 1 - re-injection listener down: 451 4.3.0 for each message, no sent event, nothing queued"
 
 cp "$W/master.cf.orig" "$PFX_CONF_DIR/master.cf"
@@ -105,9 +105,9 @@ doctor_outbox() {
     $PLI doctor --postfix-config "$PFX_CONF_DIR" --json |
         pli_json '[c for c in j["checks"] if "notification" in c["check"]][0]["check"]' || true
 }
-doctor_outbox | grep -q "^no notification" || fail "pli doctor: $(doctor_outbox)"
+doctor_outbox | qgrep "^no notification" || fail "pli doctor: $(doctor_outbox)"
 touch -d '2 minutes ago' "$W/store/outbox/linkd"/*.job
-doctor_outbox | grep -q "^1 notification to buyers waits for the re-injection listener (the oldest for 2 min" ||
+doctor_outbox | qgrep "^1 notification to buyers waits for the re-injection listener (the oldest for 2 min" ||
     fail "pli doctor does not report the waiting notification: $(doctor_outbox)"
 kill -9 "$PLI_LINKD_PID"; wait "$PLI_LINKD_PID" 2>/dev/null || true
 cp "$W/master.cf.orig" "$PFX_CONF_DIR/master.cf"
@@ -119,7 +119,7 @@ pfx_on_exit "kill $PLI_LINKD_PID 2>/dev/null; wait $PLI_LINKD_PID 2>/dev/null ||
 pfx_wait_maildir catchall $((before + 1)) 30
 grep -q 'outbox=revived .*read_notification' "$W/linkd.log" || fail "no outbox=revived line"
 n=$(ls -t "$PFX_MAIL_DIR/catchall/new"/* | head -n 1)
-pli_mail_part "$n" text/plain | grep -q "later@remote.example" || fail "the notification does not name the reader"
+pli_mail_part "$n" text/plain | qgrep "later@remote.example" || fail "the notification does not name the reader"
 sleep 2
 [ "$(pfx_maildir_files catchall | grep -c .)" = $((before + 1)) ] || fail "the notification arrived twice"
 [ "$(find "$W/store/outbox/linkd" -name '*.job' | wc -l)" = 0 ] || fail "the sent notification is still on disk"
@@ -155,7 +155,7 @@ pli_start_milter
 pfx_wait_maildir catchall $((before + 1)) 30
 grep -q 'outbox=revived .*failure_notification' "$W/milter.log" || fail "no outbox=revived line in the milter's log"
 n=$(ls -t "$PFX_MAIL_DIR/catchall/new"/* | head -n 1)
-pli_mail_part "$n" text/plain | grep -q "n'a pas pu être délivré à hardfail@remote.example" ||
+pli_mail_part "$n" text/plain | qgrep "n'a pas pu être délivré à hardfail@remote.example" ||
     fail "not the failure notification: $(pli_mail_part "$n" text/plain)"
 sleep 2
 [ "$(pfx_maildir_files catchall | grep -c .)" = $((before + 1)) ] || fail "the failure notification arrived twice"

@@ -115,9 +115,9 @@ grep -q 'a/0" download>script&gt;&quot;Set-Cookie: pwn=1.pdf</a>' "$PLI_WORK/con
 [ "$(status_of)" = read ] || fail "status after POST is $(status_of)"
 json=$($PLI show "$mid" --json)
 echo "$json" | pli_json '[e for e in j["deliveries"][0]["events"] if e["kind"]=="read"][0]["detail"]["user_agent"]' \
-    | grep -qx "Navigateur/1.0 (test)" || fail "read lacks the user agent"
+    | qgrep -x "Navigateur/1.0 (test)" || fail "read lacks the user agent"
 echo "$json" | pli_json '[e for e in j["deliveries"][0]["events"] if e["kind"]=="read"][0]["detail"]["ip"]' \
-    | grep -qx "127.0.0.1" || fail "read lacks the IP"
+    | qgrep -x "127.0.0.1" || fail "read lacks the IP"
 curl -sS -o /dev/null -A "Second/2.0" -X POST "$link"
 nread=$($PLI show "$mid" --json | pli_json 'sum(1 for e in j["deliveries"][0]["events"] if e["kind"]=="read")')
 [ "$nread" = 2 ] || fail "a second POST should record a second read, got $nread"
@@ -140,7 +140,7 @@ cd_line=$(grep -i '^Content-Disposition:' "$hdrs.lf")
 echo "$cd_line" | grep -E "^Content-Disposition: attachment; filename=\"[^\"/\\\\]*\"; filename\*=UTF-8''[A-Za-z0-9!#$&+.^_\`|~%-]+$" >/dev/null \
     || fail "bad Content-Disposition: $cd_line"
 case "$cd_line" in *../*|*'..%2F'*) fail "the name keeps directories: $cd_line" ;; esac
-head -c 5 "$PLI_WORK/a0" | grep -q '%PDF-' || fail "attachment 0 has the wrong bytes"
+head -c 5 "$PLI_WORK/a0" | qgrep '%PDF-' || fail "attachment 0 has the wrong bytes"
 curl -sS -o "$PLI_WORK/a1" -D "$hdrs" "$link/a/1"
 tr -d '\r' <"$hdrs" >"$hdrs.lf"
 grep -qi "^Content-Disposition: attachment; filename=\"rapport _final_ __t__.html\"; filename\*=UTF-8''rapport%20%22final%22%20%C3%A9t%C3%A9.html$" "$hdrs.lf" \
@@ -169,7 +169,7 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST -H "Transfer-Encoding: ch
 [ "$code" = 413 ] || [ "$code" = 000 ] || fail "a chunked 200 kB POST answered $code"
 code=$(curl -sS -o /dev/null -w '%{http_code}' "$link")
 [ "$code" = 200 ] || fail "after the 413, the landing page answered $code"
-curl -fsS "$PLI_URL/healthz" | grep -qx ok || fail "healthz after 413"
+curl -fsS "$PLI_URL/healthz" | qgrep -x ok || fail "healthz after 413"
 big_header=$(head -c 70000 /dev/zero | tr '\0' 'x')
 hcode=$(curl -sS -o /dev/null -w '%{http_code}' -H "X-Big: $big_header" "$link" || true)
 [ "$hcode" = 431 ] || [ "$hcode" = 413 ] || fail "a 70 kB header answered $hcode"

@@ -128,12 +128,12 @@ grep -q 'download>&lt;attestation&gt;.pdf</a>' "$PLI_WORK/reply.html" || fail "t
 json=$(show)
 [ "$(echo "$json" | pli_json 'j["deliveries"][0]["status"]')" = reply_read ] || fail "status is not reply_read"
 echo "$json" | pli_json '[e for e in j["deliveries"][0]["events"] if e["kind"]=="reply_read"][0]["detail"]["user_agent"]' \
-    | grep -qx "Acheteur/1.0" || fail "reply_read lacks the user agent"
+    | qgrep -x "Acheteur/1.0" || fail "reply_read lacks the user agent"
 curl -fsS -o "$PLI_WORK/r0" -D "$PLI_WORK/rh" "$rlink/a/0"
 cmp -s "$PLI_WORK/r0" "$PLI_WORK/attestation.pdf" || fail "the reply attachment differs"
-tr -d '\r' <"$PLI_WORK/rh" | grep -qi "^Content-Disposition: attachment; filename=\"_attestation_.pdf\"; filename\*=UTF-8''%3Cattestation%3E.pdf$" \
+tr -d '\r' <"$PLI_WORK/rh" | qgrep -i "^Content-Disposition: attachment; filename=\"_attestation_.pdf\"; filename\*=UTF-8''%3Cattestation%3E.pdf$" \
     || fail "reply attachment disposition: $(grep -i disposition "$PLI_WORK/rh")"
-tr -d '\r' <"$PLI_WORK/rh" | grep -qi "^Content-Type: application/pdf$" || fail "reply attachment type"
+tr -d '\r' <"$PLI_WORK/rh" | qgrep -i "^Content-Type: application/pdf$" || fail "reply attachment type"
 echo "ok 7 - sender's link: GETs record nothing, POST records reply_read, attachments after"
 
 # a recipient token is not a sender token and vice versa

@@ -208,13 +208,13 @@ if grep -q 'aria-label="Pages de résultats"' "$W/list.html"; then fail "paginat
 total "per_page=50&status=delivered" >/dev/null; [ "$(rows)" = 12 ] || fail "50 a page"
 total "per_page=7" >/dev/null; [ "$(rows)" = 10 ] || fail "per_page=7 is not 10"
 total "status=delivered&page=2" >/dev/null; [ "$(rows)" = 2 ] || fail "delivered page 2: $(rows)"
-unesc "$W/list.html" | grep -q 'href="/suivi/?status=delivered&page=1"' || fail "page links lose the filters"
+unesc "$W/list.html" | qgrep 'href="/suivi/?status=delivered&page=1"' || fail "page links lose the filters"
 echo "ok 8 - paging: 10 a page, 25 and 50 on choice, page numbers keep the filters, edges"
 
 # rows: status with E/D/L/R, type, subject, recipient, start of the body; escaping
 total "status=read" >/dev/null
 grep -q '<span class="status status-read">Lu par le destinataire</span>' "$W/list.html" || fail "row status"
-for letter in E D L; do unesc "$W/list.html" | grep -q "<abbr title=\"[^\"]*\">$letter</abbr> [0-9][0-9]/[0-9][0-9]/20[0-9][0-9] - " || fail "row lacks $letter date"; done
+for letter in E D L; do unesc "$W/list.html" | qgrep "<abbr title=\"[^\"]*\">$letter</abbr> [0-9][0-9]/[0-9][0-9]/20[0-9][0-9] - " || fail "row lacks $letter date"; done
 grep -q '<td data-label="Type">Courrier de rejet</td>' "$W/list.html" || fail "row type"
 grep -q 'Réponse à votre offre</a>' "$W/list.html" || fail "row subject"
 grep -q 'Nous avons le regret' "$W/list.html" || fail "row body start"
@@ -249,8 +249,8 @@ for s in "<h2 id=\"info-title\">Informations</h2>" "<h2 id=\"ex-title\">Echanges
     grep -qF "$s" "$W/out" || fail "detail lacks: $s"
 done
 curl -fsS -b "$W/a.jar" -D "$W/pdf.h" -o "$W/r.pdf" "$U/d/$d1/receipt.pdf"
-tr -d '\r' <"$W/pdf.h" | grep -qi '^Content-Type: application/pdf' || fail "receipt content type"
-tr -d '\r' <"$W/pdf.h" | grep -qi "^Content-Disposition: attachment; filename=\"accuse-de-reception-$d1.pdf\"" || fail "receipt file name"
+tr -d '\r' <"$W/pdf.h" | qgrep -i '^Content-Type: application/pdf' || fail "receipt content type"
+tr -d '\r' <"$W/pdf.h" | qgrep -i "^Content-Disposition: attachment; filename=\"accuse-de-reception-$d1.pdf\"" || fail "receipt file name"
 pdftotext "$W/r.pdf" "$W/r.txt"
 grep -q "Courrier lu par ok1@remote.example" "$W/r.txt" || fail "the PDF lacks the read"
 $PLI verify "$W/r.pdf" >/dev/null || fail "the downloaded receipt does not verify"
@@ -266,10 +266,10 @@ c=$(code -b "$W/a.jar" -X POST "$PLI_URL$action"); [ "$c" = 403 ] || fail "openi
 c=$(code -b "$W/a.jar" --data-urlencode "csrf=$(csrf_of "$W/out")" "$PLI_URL$action"); [ "$c" = 303 ] || fail "opening the reply: $c"
 [ "$(status_of s2)" = reply_read ] || fail "opening the reply did not record reply_read"
 $PLI show s2@buyer.example --json | pli_json '[e for e in j["deliveries"][0]["events"] if e["kind"]=="reply_read"][0]["detail"]["by"]' \
-    | grep -qx alice@buyer.example || fail "reply_read does not say by whom"
+    | qgrep -x alice@buyer.example || fail "reply_read does not say by whom"
 code -b "$W/a.jar" "$U/d/$d2" >/dev/null
 grep -q "Voici &lt;notre&gt; attestation." "$W/out" || fail "the opened reply is not shown (escaped)"
-unesc "$W/out" | grep -q "href=\"$action/a/0\" download>attestation.pdf</a>" || fail "the reply's file is not listed"
+unesc "$W/out" | qgrep "href=\"$action/a/0\" download>attestation.pdf</a>" || fail "the reply's file is not listed"
 curl -fsS -b "$W/a.jar" -o "$W/got.pdf" "$PLI_URL$action/a/0"
 cmp -s "$W/got.pdf" "$W/attestation.pdf" || fail "the reply's file differs"
 c=$(code -b "$W/b.jar" "$PLI_URL$action/a/0"); [ "$c" = 404 ] || fail "bernard got alice's reply file: $c"
@@ -278,7 +278,7 @@ echo "ok 12 - opening a reply in the detail records reply_read (by alice), then 
 
 # ---- CSV
 curl -fsS -b "$W/a.jar" -D "$W/csv.h" -o "$W/e.csv" "$U/export.csv?status=delivered"
-tr -d '\r' <"$W/csv.h" | grep -qi '^Content-Type: text/csv; charset=utf-8' || fail "CSV type"
+tr -d '\r' <"$W/csv.h" | qgrep -i '^Content-Type: text/csv; charset=utf-8' || fail "CSV type"
 [ "$(head -c 3 "$W/e.csv" | od -An -tx1 | tr -d ' ')" = efbbbf ] || fail "CSV has no BOM"
 [ "$(wc -l <"$W/e.csv")" = 13 ] || fail "CSV rows: $(wc -l <"$W/e.csv")"
 grep -q ',Invitation à concourir,' "$W/e.csv" || fail "CSV lacks the subject"
@@ -286,7 +286,7 @@ curl -fsS -b "$W/a.jar" -o "$W/all.csv" "$U/export.csv"
 [ "$(wc -l <"$W/all.csv")" = 17 ] || fail "alice's whole CSV: $(wc -l <"$W/all.csv") lines"
 if grep -q ok9@remote.example "$W/all.csv"; then fail "alice's CSV holds bernard's message"; fi
 curl -fsS -b "$W/a.jar" -o "$W/list.html" "$U/?status=delivered"
-unesc "$W/list.html" | grep -q 'href="/suivi/export.csv?status=delivered"' || fail "no export link with the filters"
+unesc "$W/list.html" | qgrep 'href="/suivi/export.csv?status=delivered"' || fail "no export link with the filters"
 echo "ok 13 - CSV export of the filtered list (BOM, 12 + header rows), within the rights"
 curl -fsS -o "$W/metrics.txt" "$PLI_URL/metrics"
 grep -Eq '^pli_linkd_requests_total\{route="suivi",status="303"\} [1-9]' "$W/metrics.txt" || fail "metrics: no suivi 303"
@@ -315,7 +315,7 @@ alice_secret=$(awk '$6=="pli_session"{print $7}' "$W/a.jar")
 [ -n "$alice_secret" ] || fail "no session in alice's cookie jar"
 c=$(curl -sS -b "$W/a.jar" -c "$W/a.jar" -D "$W/out.h" -o "$W/out" -w '%{http_code}' --data-urlencode "csrf=$(csrf_of "$W/out")" "$U/logout")
 [ "$c" = 200 ] || fail "logout: $c"
-tr -d '\r' <"$W/out.h" | grep -qi '^Set-Cookie: pli_session=; .*Max-Age=0' || fail "logout does not clear the cookie"
+tr -d '\r' <"$W/out.h" | qgrep -i '^Set-Cookie: pli_session=; .*Max-Age=0' || fail "logout does not clear the cookie"
 grep -q "Vous êtes déconnecté" "$W/out" || fail "no logout page"
 c=$(code -H "Cookie: pli_session=$alice_secret" "$U/d/$d1"); [ "$c" = 303 ] || fail "the session outlived the logout ($c)"
 code -H "Cookie: pli_session=$alice_secret" "$U/" >/dev/null

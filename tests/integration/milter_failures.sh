@@ -25,7 +25,7 @@ echo "$out" | grep -E '<\*\* +451 4\.3\.0 ' >/dev/null || fail "expected 451 4.3
 grep -q "decision=tempfail_reinject_unreachable" "$W/milter.log" || fail "no tempfail_reinject_unreachable log line"
 n=$($PLI show fail-1@buyer.example --json | pli_json 'sum(1 for d in j["deliveries"] for e in d["events"] if e["kind"]=="sent")')
 [ "$n" = 0 ] || fail "a sent event was recorded although nothing was handed over"
-postqueue -c "$PFX_CONF_DIR" -p | grep -q "hana@remote.example" && fail "the refused message is in Postfix's queue"
+postqueue -c "$PFX_CONF_DIR" -p | qgrep "hana@remote.example" && fail "the refused message is in Postfix's queue"
 echo "ok 1 - re-injection port closed: 451 to the client, no sent event, nothing queued"
 
 # The client retries once the listener is back: one notice, one sent event, same delivery.
@@ -41,7 +41,7 @@ json=$($PLI show fail-1@buyer.example --json)
 [ "$(echo "$json" | pli_json 'j["deliveries"][0]["id"]')" = "$did" ] || fail "the retry made a new delivery"
 [ "$(echo "$json" | pli_json 'len(j["deliveries"])')" = 1 ] || fail "more than one delivery"
 link=$(pli_notice_link "$(pfx_sink_files | head -n 1)")
-curl -fsS "$link" | grep -q "Accéder au contenu" || fail "the retried notice's link does not work"
+curl -fsS "$link" | qgrep "Accéder au contenu" || fail "the retried notice's link does not work"
 echo "ok 2 - the client's retry delivers exactly once, with a working link"
 
 # 2. The milter dies in the middle of a message.
@@ -50,9 +50,9 @@ say() { printf '%s\r\n' "$1" >&3; }
 reply() { local l; while IFS= read -r -t 20 l <&3; do l=${l%$'\r'}; echo "$l"; [[ $l =~ ^[0-9]{3}\  ]] && return 0; done; return 1; }
 reply >/dev/null
 say "EHLO client.buyer.example"; reply >/dev/null
-say "MAIL FROM:<alice@buyer.example>"; reply | grep -q '^250' || fail "MAIL refused"
-say "RCPT TO:<ivan@remote.example>"; reply | grep -q '^250' || fail "RCPT refused"
-say "DATA"; reply | grep -q '^354' || fail "DATA refused"
+say "MAIL FROM:<alice@buyer.example>"; reply | qgrep '^250' || fail "MAIL refused"
+say "RCPT TO:<ivan@remote.example>"; reply | qgrep '^250' || fail "RCPT refused"
+say "DATA"; reply | qgrep '^354' || fail "DATA refused"
 say "Subject: killed"; say "Message-ID: <killed-1@buyer.example>"; say ""
 for i in $(seq 1 200); do say "line $i of a message whose milter dies"; done
 kill -9 "$PLI_MILTER_PID"; wait "$PLI_MILTER_PID" 2>/dev/null || true
@@ -63,6 +63,6 @@ say "QUIT"; exec 3>&-
 [[ $final =~ ^4[0-9][0-9] ]] || fail "after the milter died the client got: $final"
 sleep 1
 [ "$(pfx_sink_count)" -eq 1 ] || fail "something was delivered after the milter died"
-postqueue -c "$PFX_CONF_DIR" -p | grep -q "ivan@remote.example" && fail "the message was queued"
+postqueue -c "$PFX_CONF_DIR" -p | qgrep "ivan@remote.example" && fail "the message was queued"
 echo "ok 3 - milter killed mid-message: the client got '$final', nothing queued or delivered"
 restart_milter

@@ -18,8 +18,8 @@ grep -q "séance d'ouverture des plis" "$f" || fail "mode simple must deliver th
 grep -q "^Subject: Convocation$" "$f" || fail "tags not removed: $(grep '^Subject' "$f")"
 grep -q "/m/" "$f" && fail "mode simple carries no link"
 json=$($PLI show simple-1@buyer.example --json)
-echo "$json" | pli_json 'j["mode"]' | grep -qx simple || fail "mode is not simple"
-echo "$json" | pli_json 'j["type"]' | grep -qx invitation || fail "type not applied"
+echo "$json" | pli_json 'j["mode"]' | qgrep -x simple || fail "mode is not simple"
+echo "$json" | pli_json 'j["type"]' | qgrep -x invitation || fail "type not applied"
 for _ in $(seq 1 100); do
     s=$($PLI show simple-1@buyer.example --json | pli_json 'j["deliveries"][0]["status"]')
     [ "$s" = delivered ] && break; sleep 0.2
@@ -54,7 +54,7 @@ got = open(sys.argv[1], "rb").read().replace(b"\r\n", b"\n")
 sent = open(sys.argv[2], "rb").read()
 sys.exit(0 if sent.rstrip(b"\n") in got else 1)
 PY
-$PLI list --rcpt erin --json | pli_json 'j["total"]' | grep -qx 0 || fail "a non-buyer's mail was recorded"
+$PLI list --rcpt erin --json | pli_json 'j["total"]' | qgrep -x 0 || fail "a non-buyer's mail was recorded"
 echo "ok 2 - a non-buyer's mail passes byte for byte"
 
 # A buyer address from a client that is neither authenticated nor trusted: untouched.

@@ -58,16 +58,16 @@ subject=$(/usr/bin/python3 -c "import email,sys
 from email import policy
 print(email.message_from_binary_file(open(sys.argv[1],'rb'),policy=policy.default)['subject'])" "$internal")
 [ "$subject" = "Décision d'attribution [lot 2]" ] || fail "internal subject is '$subject'"
-pli_mail_part "$internal" text/plain | grep -q "veuillez trouver la décision" || fail "internal copy lacks the body"
+pli_mail_part "$internal" text/plain | qgrep "veuillez trouver la décision" || fail "internal copy lacks the body"
 grep -q "notes_" "$internal" || fail "internal copy lacks the attachment"
 grep -qE "^Delivered-To: (bob|carol)@" "$internal" && fail "external recipients reached the mailbox"
 echo "ok 2 - the internal recipient got the original, without pli's options"
 
 json=$($PLI show registered-1@buyer.example --json)
-echo "$json" | pli_json 'j["type"]' | grep -qx attribution || fail "type from X-Pli-Options not applied"
-echo "$json" | pli_json 'j["reply_allowed"]' | grep -qx True || fail "reply option not applied"
-echo "$json" | pli_json 'j["consultation"]' | grep -qx 2022AK_014 || fail "reference not applied"
-echo "$json" | pli_json 'len(j["deliveries"])' | grep -qx 2 || fail "expected 2 deliveries"
+echo "$json" | pli_json 'j["type"]' | qgrep -x attribution || fail "type from X-Pli-Options not applied"
+echo "$json" | pli_json 'j["reply_allowed"]' | qgrep -x True || fail "reply option not applied"
+echo "$json" | pli_json 'j["consultation"]' | qgrep -x 2022AK_014 || fail "reference not applied"
+echo "$json" | pli_json 'len(j["deliveries"])' | qgrep -x 2 || fail "expected 2 deliveries"
 names=$(echo "$json" | pli_json '"|".join(sorted(a["name"] for a in j["attachments"]))')
 [ "$names" = "Décision d'attribution – lot n°2.pdf|notes_œuvre.csv" ] || fail "attachment names: $names"
 # The stored attachments' SHA-256 are those of the parts that were sent.

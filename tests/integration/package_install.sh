@@ -8,7 +8,7 @@ set -euo pipefail
 . "$(dirname "$0")/../harness/pli_lib.sh"
 pfx_require
 command -v cpack >/dev/null || skip "cpack is not installed"
-if dpkg-query -W -f='${Status}' pli 2>/dev/null | grep -q "install ok installed"; then
+if dpkg-query -W -f='${Status}' pli 2>/dev/null | qgrep "install ok installed"; then
     skip "a pli package is already installed on this machine: not touching it"
 fi
 
@@ -62,7 +62,7 @@ sed -e "s|path: /var/lib/pli|path: $W/store|" \
 install -d -o pli -g pli -m 750 "$W/store"
 chown pli "$W/pli.yaml"
 /usr/bin/pli --config "$W/pli.yaml" check-config >/dev/null || fail "the adapted pli.yaml is invalid"
-for _ in $(seq 1 100); do all_up=1; ss -ltnH "sport = :$SUBMIT" | grep -q . || all_up=0; [ $all_up = 1 ] && break; sleep 0.1; done
+for _ in $(seq 1 100); do all_up=1; ss -ltnH "sport = :$SUBMIT" | qgrep . || all_up=0; [ $all_up = 1 ] && break; sleep 0.1; done
 runuser -u pli -g pli -G postfix -- /usr/sbin/pli-milter --config "$W/pli.yaml" --foreground >"$W/milter.log" 2>&1 &
 mpid=$!; pfx_on_exit "kill $mpid 2>/dev/null || true"
 runuser -u pli -g pli -- /usr/sbin/pli-linkd --config "$W/pli.yaml" --foreground >"$W/linkd.log" 2>&1 &
@@ -98,7 +98,7 @@ for _ in $(seq 1 100); do
     [ "$s" = delivered ] && break; sleep 0.2
 done
 [ "$s" = delivered ] || fail "not delivered: $s"
-curl -fsS -X POST -d open=1 "$link" | grep -q "Le marché vous est attribué" || fail "content page"
+curl -fsS -X POST -d open=1 "$link" | qgrep "Le marché vous est attribué" || fail "content page"
 s=$(/usr/bin/pli --config "$W/pli.yaml" show pkg-1@buyer.example --json | pli_json 'j["deliveries"][0]["status"]')
 [ "$s" = read ] || fail "not read: $s"
 echo "ok 4 - a registered mail end to end with the installed package: sent, delivered, read"
