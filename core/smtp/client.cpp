@@ -352,18 +352,8 @@ void quit(Session& s)
 
 std::vector<TxnResult> send(const Options& options, const std::vector<Envelope>& envelopes)
 {
-  std::vector<TxnResult> results;
-  Session s(options.timeout_seconds);
-  if (auto [code, why] = open_session(options, s); code != 250) {
-    fail_rest(results, envelopes.size(), code, why);
-    return results;
-  }
-  if (auto end = run_transactions(s, envelopes, results); !end.lost.empty()) {
-    fail_rest(results, envelopes.size(), 0, end.lost);
-    return results;
-  }
-  quit(s);
-  return results;
+  // A pool that keeps no session: one connection, closed with QUIT.
+  return Pool(options, Pool::Limits{0, std::chrono::seconds(0)}).send(envelopes);
 }
 
 Pool::Pool(Options options, Limits limits) : m_options(std::move(options)), m_limits(limits) {}

@@ -406,7 +406,6 @@ private:
   // OpenOptions::group_wait_us: the leader waits (m_linger_cv) for m_last_batch writers.
   std::chrono::microseconds m_group_wait;
   std::size_t m_last_batch = 0;
-  bool m_lingering = false;
   std::condition_variable m_linger_cv;
 
   static constexpr std::string_view k_counts_built{"\0built", 6};

@@ -146,8 +146,8 @@ util::Status LmdbStore::group_write(const WriteFn& apply)
   bool led = false;
   std::unique_lock lock(m_group_mu);
   m_group_queue.push_back(&request);
-  if (m_lingering && m_group_queue.size() >= m_last_batch) {
-    m_linger_cv.notify_one();
+  if (m_group_leader && m_group_queue.size() >= m_last_batch) {
+    m_linger_cv.notify_one(); // a leader may be waiting for this many
   }
   while (!request.done) {
     if (m_group_leader) {
@@ -158,10 +158,8 @@ util::Status LmdbStore::group_write(const WriteFn& apply)
     m_group_leader = true;
     if (m_group_wait.count() > 0 && m_last_batch > 1 && m_group_queue.size() < m_last_batch) {
       // Writers came together last time: let as many join this group (bounded wait).
-      m_lingering = true;
       m_linger_cv.wait_for(lock, m_group_wait,
                            [&] { return m_group_queue.size() >= m_last_batch; });
-      m_lingering = false;
     }
     std::vector<WriteRequest*> batch;
     batch.swap(m_group_queue);
