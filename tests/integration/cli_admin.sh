@@ -24,7 +24,7 @@ mid=$(echo "$json" | pli_json 'j["id"]')
 bob=$(echo "$json" | pli_json '[d["id"] for d in j["deliveries"] if d["recipient"]=="bob@remote.example"][0]')
 
 out=$($PLI revoke ad-1@buyer.example --recipient bob@remote.example)
-echo "$out" | grep "Lien de bob@remote.example ($bob) révoqué" >/dev/null || fail "revoke: $out"
+echo "$out" | qgrep "Lien de bob@remote.example ($bob) révoqué" || fail "revoke: $out"
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d open=1 "$link_bob")
 [ "$code" = 410 ] || fail "a revoked link answers $code"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$link_carol")
@@ -64,10 +64,10 @@ set +e; $PLI export --format xml >/dev/null 2>&1; rc=$?; set -e
 echo "ok 2 - export: CSV with BOM (quotes, commas, accents), JSON, --since, -o"
 
 out=$($PLI purge --older-than 30)
-echo "$out" | grep "^0 courrier(s)" >/dev/null || fail "recent mail was purged: $out"
+echo "$out" | qgrep "^0 courrier(s)" || fail "recent mail was purged: $out"
 out=$($PLI purge --older-than 0 --dry-run)
-echo "$out" | grep "^2 courrier(s) envoyé(s) avant le .* seraient supprimés : 3 remise(s)" >/dev/null || fail "dry run: $out"
-echo "$out" | grep "$mid" >/dev/null || fail "dry run does not list $mid"
+echo "$out" | qgrep "^2 courrier(s) envoyé(s) avant le .* seraient supprimés : 3 remise(s)" || fail "dry run: $out"
+echo "$out" | qgrep "$mid" || fail "dry run does not list $mid"
 $PLI show "$mid" >/dev/null || fail "a dry run deleted"
 $PLI purge --older-than 0 --json | pli_json 'j["dry_run"], len(j["messages"]), j["deliveries"]' \
     | qgrep -x "False 2 3" || fail "purge --json"

@@ -130,14 +130,14 @@ echo "ok 4 - pagination edges: last page, past the end, one per page, no overlap
 text=$($PLI list)
 for s in "Lu par le destinataire" "Non délivré" "Délivré" "Courrier de rejet" "Réponse à votre offre" \
     "Œuvre d'été" "Statut" "Délivré (D)" "Début du message"; do
-    echo "$text" | grep -F "$s" >/dev/null || fail "list text lacks '$s'"
+    echo "$text" | qgrep -F "$s" || fail "list text lacks '$s'"
 done
 echo "$text" | grep -E "Réponse à votre offre" | qgrep -E "[0-9]{2}/[0-9]{2}/[0-9]{4} - [0-9]{2}:[0-9]{2}:[0-9]{2}" \
     || fail "no dd/mm/yyyy - HH:MM:SS time"
 show=$($PLI show l1@buyer.example)
 for s in "Courrier lu par ok1@remote.example" "Envoi du courrier par alice@buyer.example" \
     "Courrier délivré à ok1@remote.example" "adresse IP : 127.0.0.1" "Consultation"; do
-    echo "$show" | grep -F "$s" >/dev/null || fail "show lacks '$s'"
+    echo "$show" | qgrep -F "$s" || fail "show lacks '$s'"
 done
 echo "ok 5 - accents and the platform's labels in tables"
 

@@ -89,7 +89,7 @@ echo "ok 3 - the receipt's text holds every field, accents intact"
 v=$($PLI verify "$W/r.pdf")
 echo "$v" | head -n 1 | qgrep "^VALIDE : signature Ed25519 de la clé $kid ; code de vérification $code" \
     || fail "verify: $(echo "$v" | head -n 1)"
-echo "$v" | grep "bob@remote.example" >/dev/null || fail "verify prints the evidence"
+echo "$v" | qgrep "bob@remote.example" || fail "verify prints the evidence"
 $PLI verify "$W/r.pdf" --json | pli_json 'j["valid"], j["kid"], j["evidence"]["delivery"]["id"]' \
     | qgrep -xF "True $kid $did" || fail "verify --json"
 pdfdetach -list "$W/r.pdf" 2>/dev/null | qgrep "evidence.json" || fail "pdfdetach does not list evidence.json"

@@ -41,15 +41,15 @@ echo "ok 2 - relayed DSN recorded as delivered"
 [ -z "$(pfx_maildir_files bounce 2>/dev/null)" ] || fail "the DSN should have been discarded"
 
 page=$(curl -fsS -A "e2e-scanner/1.0" "$link")
-echo "$page" | grep "Accéder au contenu du courrier" >/dev/null || fail "landing page lacks the button"
-echo "$page" | grep '<form method="post"' >/dev/null || fail "landing page lacks the form"
+echo "$page" | qgrep "Accéder au contenu du courrier" || fail "landing page lacks the button"
+echo "$page" | qgrep '<form method="post"' || fail "landing page lacks the form"
 status=$($PLI show "$mid" --json | pli_json 'j["deliveries"][0]["status"]')
 [ "$status" = delivered ] || fail "a GET changed the status to $status"
 echo "ok 3 - GET shows the landing page and records no read"
 
 content=$(curl -fsS -A "e2e-browser/1.0" -X POST -d "open=1" "$link")
-echo "$content" | grep "regret de vous informer" >/dev/null || fail "content page lacks the body"
-echo "$content" | grep "Accusé de réception enregistré" >/dev/null || fail "content page lacks the receipt line"
+echo "$content" | qgrep "regret de vous informer" || fail "content page lacks the body"
+echo "$content" | qgrep "Accusé de réception enregistré" || fail "content page lacks the receipt line"
 json=$($PLI show "$mid" --json)
 kinds=$(echo "$json" | pli_json '",".join(e["kind"] for e in j["deliveries"][0]["events"] if e["kind"] != "fetched")')
 [ "$kinds" = "sent,delivered,read" ] || fail "events are '$kinds', expected sent,delivered,read"

@@ -101,7 +101,7 @@ echo "ok 4 - linkd: $code for the corrupted delivery, still serving the others"
 out=$(swaks --server 127.0.0.1 --port "$PFX_PORT_IN" --from '<>' --to "pli-bounce+$did@buyer.example" \
     --header "Subject: Undelivered Mail Returned to Sender" --body "550 5.1.1 user unknown" 2>&1) &&
     fail "a DSN for a corrupted delivery was accepted: $out"
-echo "$out" | grep -E '<\*\* +451 4\.3\.0 ' >/dev/null || fail "DSN for a corrupted delivery: $(echo "$out" | grep '<\*\*')"
+echo "$out" | qgrep -E '<\*\* +451 4\.3\.0 ' || fail "DSN for a corrupted delivery: $(echo "$out" | grep '<\*\*')"
 grep -q "decision=tempfail_store_error .*undecodable" "$W/milter.log" || fail "no clear log line for the corrupted delivery"
 kill -0 "$PLI_MILTER_PID" || fail "the milter died"
 pfx_send --from alice@buyer.example --to after@remote.example --header "Subject: Après" \

@@ -91,8 +91,8 @@ if grep -q "warning" "$PLI_WORK/sent.html"; then fail "the sender's notice faile
 json=$(show)
 [ "$(echo "$json" | pli_json 'j["deliveries"][0]["status"]')" = reply_unread ] || fail "status is not reply_unread"
 ev=$(echo "$json" | pli_json '[e for e in j["deliveries"][0]["events"] if e["kind"]=="reply"][0]["detail"]')
-echo "$ev" | grep "'user_agent': 'Repondeur/1.0'" >/dev/null || fail "reply event lacks the user agent: $ev"
-echo "$ev" | grep "'attachments': '2'" >/dev/null || fail "reply event lacks the attachment count: $ev"
+echo "$ev" | qgrep "'user_agent': 'Repondeur/1.0'" || fail "reply event lacks the user agent: $ev"
+echo "$ev" | qgrep "'attachments': '2'" || fail "reply event lacks the attachment count: $ev"
 echo "ok 5 - reply recorded (status reply_unread, user agent, 2 attachments)"
 
 # the sender's notice: through the re-injection listener to alice's mailbox
@@ -106,9 +106,9 @@ for _ in $(seq 1 100); do
 done
 [ -n "$notice" ] || fail "no reply notice in alice's mailbox"
 body=$(pli_mail_part "$notice" text/plain)
-echo "$body" | grep "bob@remote.example a répondu à votre courrier « Demande de complément »" >/dev/null \
+echo "$body" | qgrep "bob@remote.example a répondu à votre courrier « Demande de complément »" \
     || fail "the notice does not say who replied to what: $body"
-if echo "$body" | grep "ci-joint" >/dev/null; then fail "the notice carries the reply itself"; fi
+if echo "$body" | qgrep "ci-joint"; then fail "the notice carries the reply itself"; fi
 grep -q "^To: <alice@buyer.example>" "$notice" || fail "the notice is not to the sender"
 rlink=$(echo "$body" | grep -oE "$PLI_URL/r/[A-Za-z0-9_-]+" | head -n 1)
 [ -n "$rlink" ] || fail "no reply link in the notice"

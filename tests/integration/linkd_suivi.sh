@@ -122,12 +122,12 @@ if grep -rqs "eve@remote.example" "$PFX_MAIL_DIR"; then fail "a mail went to the
 echo "ok 2 - a buyer and a non-buyer get the same page; only the buyer is mailed a link"
 
 [ "$(use_link "$W/a.jar" "$link")" = 303 ] || fail "login refused"
-tr -d '\r' <"$W/login.h" | grep -i '^Location: /suivi/$' >/dev/null || fail "no redirect to /suivi/"
+tr -d '\r' <"$W/login.h" | qgrep -i '^Location: /suivi/$' || fail "no redirect to /suivi/"
 sc=$(tr -d '\r' <"$W/login.h" | grep -i '^Set-Cookie: pli_session=')
 for attr in HttpOnly SameSite=Strict Path=/suivi/ Max-Age=28800; do
-    echo "$sc" | grep "; $attr" >/dev/null || fail "session cookie without $attr: $sc"
+    echo "$sc" | qgrep "; $attr" || fail "session cookie without $attr: $sc"
 done
-if echo "$sc" | grep Secure >/dev/null; then fail "Secure cookie over http"; fi
+if echo "$sc" | qgrep Secure; then fail "Secure cookie over http"; fi
 code -b "$W/a.jar" "$U/" >/dev/null
 grep -q "Connecté : alice@buyer.example" "$W/out" || fail "not signed in"
 grep -q 'id="results-title">16 courriers' "$W/out" || fail "alice does not see her 16 deliveries"

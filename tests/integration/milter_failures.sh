@@ -21,7 +21,7 @@ restart_milter
 out=$(swaks --server 127.0.0.1 --port "$PFX_PORT_IN" --from alice@buyer.example --to hana@remote.example \
     --header "Subject: Avis" --header "Message-ID: <fail-1@buyer.example>" --body "Corps" 2>&1) && \
     fail "the client was not refused: $out"
-echo "$out" | grep -E '<\*\* +451 4\.3\.0 ' >/dev/null || fail "expected 451 4.3.0 at end of data: $(echo "$out" | grep '<\*\*')"
+echo "$out" | qgrep -E '<\*\* +451 4\.3\.0 ' || fail "expected 451 4.3.0 at end of data: $(echo "$out" | grep '<\*\*')"
 grep -q "decision=tempfail_reinject_unreachable" "$W/milter.log" || fail "no tempfail_reinject_unreachable log line"
 n=$($PLI show fail-1@buyer.example --json | pli_json 'sum(1 for d in j["deliveries"] for e in d["events"] if e["kind"]=="sent")')
 [ "$n" = 0 ] || fail "a sent event was recorded although nothing was handed over"

@@ -37,11 +37,11 @@ for n in "${notices[@]}"; do
     rcpt=$(sed -n 's/^X-Rcpt-Args: <\([^>]*\)>.*/\1/p' "$n")
     grep -qi "^To: <$rcpt>" "$n" || fail "notice for $rcpt is addressed elsewhere"
     text=$(pli_mail_part "$n" text/plain)
-    echo "$text" | grep "Courrier d'attribution" >/dev/null || fail "no type label"
-    echo "$text" | grep "2022AK_014" >/dev/null || fail "no consultation reference"
-    echo "$text" | grep "Décision d'attribution \[lot 2\]" >/dev/null || fail "subject not in the notice"
-    echo "$text" | grep "répondre" >/dev/null || fail "reply option not announced"
-    if echo "$text" | grep "veuillez trouver" >/dev/null; then fail "the notice carries the body"; fi
+    echo "$text" | qgrep "Courrier d'attribution" || fail "no type label"
+    echo "$text" | qgrep "2022AK_014" || fail "no consultation reference"
+    echo "$text" | qgrep "Décision d'attribution \[lot 2\]" || fail "subject not in the notice"
+    echo "$text" | qgrep "répondre" || fail "reply option not announced"
+    if echo "$text" | qgrep "veuillez trouver"; then fail "the notice carries the body"; fi
     grep -q "PDF-1.4" "$n" && fail "the notice carries an attachment"
     subject=$(/usr/bin/python3 -c "import email,sys
 from email import policy
@@ -96,7 +96,7 @@ echo "ok 4 - a retried message injects nothing twice"
 
 # One log line per registered message, with the queue id and the delivery ids, no content.
 line=$(grep "decision=registered " "$W/milter.log" | head -n 1)
-echo "$line" | grep -E '^[0-9A-F]+: decision=registered mode=ar message=m[a-z2-7]+ deliveries=d[a-z2-7]+,d[a-z2-7]+' >/dev/null \
+echo "$line" | qgrep -E '^[0-9A-F]+: decision=registered mode=ar message=m[a-z2-7]+ deliveries=d[a-z2-7]+,d[a-z2-7]+' \
     || fail "log line: $line"
 grep -q "veuillez" "$W/milter.log" && fail "message content in the log"
 echo "ok 5 - one log line per message: $line"
