@@ -2,8 +2,10 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
-# ccache hashes paths relative to the checkout, so that any clone reuses the cache.
+# ccache hashes paths relative to the checkout, and not the build directory (which -g would
+# otherwise put in every object's hash), so that any clone reuses the cache.
 export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
 
 .PHONY: all deps build demo check test clean format lint deb fuzz bench
 

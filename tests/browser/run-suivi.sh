@@ -12,9 +12,8 @@ command -v node >/dev/null || fail "node is not installed (scripts/install-deps 
 command -v pdftotext >/dev/null || fail "pdftotext is not installed (scripts/install-deps installs poppler-utils)"
 CHROMIUM=${PLI_CHROMIUM:-/usr/bin/chromium}
 [ -x "$CHROMIUM" ] || fail "$CHROMIUM is not installed (scripts/install-deps installs chromium)"
-if [ ! -d "$BROWSER_DIR/node_modules/playwright-core" ] || [ ! -d "$BROWSER_DIR/node_modules/axe-core" ]; then
-    (cd "$BROWSER_DIR" && npm ci --no-audit --no-fund) >&2 || fail "npm ci failed in $BROWSER_DIR"
-fi
+. "$BROWSER_DIR/prepare.sh"
+browser_prepare "$BROWSER_DIR"
 ARTIFACTS=${PLI_BIN_DIR:-$PLI_SOURCE_DIR/build}/browser-artifacts
 mkdir -p "$ARTIFACTS"
 rm -f "$ARTIFACTS"/suivi-*
@@ -40,7 +39,7 @@ curl -fsS -o /dev/null -X POST "$link"
 [ "$($PLI show suivi-1@buyer.example --json | pli_json 'j["deliveries"][0]["status"]')" = read ] \
     || fail "the first mail is not read"
 
-(cd "$BROWSER_DIR" && node suivi.mjs "$PLI_URL" "$PFX_MAIL_DIR/catchall/new" alice@buyer.example "$ARTIFACTS") \
+(cd "$BROWSER_RUN" && node suivi.mjs "$PLI_URL" "$PFX_MAIL_DIR/catchall/new" alice@buyer.example "$ARTIFACTS") \
     || fail "the browser run failed (screenshots in $ARTIFACTS)"
 [ -s "$ARTIFACTS/suivi-list.png" ] || fail "no screenshot of the list kept"
 echo "ok - screenshot of the list: $ARTIFACTS/suivi-list.png"

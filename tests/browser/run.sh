@@ -11,9 +11,8 @@ pfx_require
 command -v node >/dev/null || fail "node is not installed (scripts/install-deps installs it)"
 CHROMIUM=${PLI_CHROMIUM:-/usr/bin/chromium}
 [ -x "$CHROMIUM" ] || fail "$CHROMIUM is not installed (scripts/install-deps installs chromium)"
-if [ ! -d "$BROWSER_DIR/node_modules/playwright-core" ] || [ ! -d "$BROWSER_DIR/node_modules/axe-core" ]; then
-    (cd "$BROWSER_DIR" && npm ci --no-audit --no-fund) >&2 || fail "npm ci failed in $BROWSER_DIR"
-fi
+. "$BROWSER_DIR/prepare.sh"
+browser_prepare "$BROWSER_DIR"
 ARTIFACTS=${PLI_BIN_DIR:-$PLI_SOURCE_DIR/build}/browser-artifacts
 mkdir -p "$ARTIFACTS"
 rm -f "$ARTIFACTS"/recipient-* "$ARTIFACTS"/sender-* "$ARTIFACTS"/downloaded-* # not suivi-*
@@ -55,7 +54,7 @@ link=$(pli_notice_link "$(pfx_sink_files | head -n 1)")
 [ -n "$link" ] || fail "no link in the notice"
 printf '%%PDF-1.4 piece du candidat\n' >"$PLI_WORK/kbis.pdf"
 
-(cd "$BROWSER_DIR" && node linkd.mjs recipient "$link" "$ARTIFACTS" "liste des pièces.pdf" "$PLI_WORK/kbis.pdf") \
+(cd "$BROWSER_RUN" && node linkd.mjs recipient "$link" "$ARTIFACTS" "liste des pièces.pdf" "$PLI_WORK/kbis.pdf") \
     || fail "the browser run failed (screenshots in $ARTIFACTS)"
 
 json=$($PLI show browser-1@buyer.example --json)
@@ -77,7 +76,7 @@ for _ in $(seq 1 100); do
     sleep 0.2
 done
 [ -n "$rlink" ] || fail "no reply notice reached the buyer"
-(cd "$BROWSER_DIR" && node linkd.mjs sender "$rlink" "$ARTIFACTS") \
+(cd "$BROWSER_RUN" && node linkd.mjs sender "$rlink" "$ARTIFACTS") \
     || fail "the browser run of the buyer's reply pages failed (screenshots in $ARTIFACTS)"
 status=$($PLI show browser-1@buyer.example --json | pli_json 'j["deliveries"][0]["status"]')
 [ "$status" = reply_read ] || fail "status after the buyer opened the reply: $status"

@@ -1,13 +1,44 @@
 #!/usr/bin/env bash
-# The Debian package on this machine: it builds (cpack), installs with dpkg -i (user,
-# directories, keys, systemd units that systemd-analyze accepts); a private Postfix set up
-# only from conf/'s snippets (ports and paths adapted) runs with the installed binaries;
-# `pli doctor` passes there and names the exact fix when one line is removed; a registered
-# mail goes end to end. The package is purged at the end.
+# The Debian package: it builds (cpack), installs with dpkg -i (user, directories, keys,
+# systemd units that systemd-analyze accepts); a private Postfix set up only from conf/'s
+# snippets (ports and paths adapted) runs with the installed binaries; `pli doctor` passes
+# there and names the exact fix when one line is removed; a registered mail goes end to end.
+#
+# All of it runs in a throw-away root, never on the host: the script runs itself again in a
+# private mount namespace whose / is an overlay of the host's / with its writable layer on a
+# tmpfs (`unshare --mount`, overlayfs, chroot). dpkg's database, the pli user, /etc/pli,
+# /var/lib/pli, the installed files and the build tree's cpack output land in that tmpfs and
+# vanish with the namespace, even when the test is killed. The network and the harness's port
+# reservations are the host's, so the private Postfix and the daemons are reached as usual.
 set -euo pipefail
 . "$(dirname "$0")/../harness/pli_lib.sh"
 pfx_require
 command -v cpack >/dev/null || skip "cpack is not installed"
+if [ -z "${PLI_THROWAWAY_ROOT:-}" ]; then
+    [ "$(id -u)" = 0 ] || skip "the package test needs root (dpkg -i in a throw-away root)"
+    command -v unshare >/dev/null || skip "unshare (util-linux) is not installed"
+    grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null || true
+    grep -qw overlay /proc/filesystems || skip "the kernel has no overlayfs: no throw-away root"
+    mkdir -p "${PFX_RESERVE_DIR:-/tmp/pfx-harness-ports}"
+    host_state() { getent passwd pli || true; getent group pli || true; ls -d /etc/pli /var/lib/pli /var/spool/postfix/pli 2>/dev/null || true; }
+    before=$(host_state)
+    TR=$(mktemp -d "${TMPDIR:-/tmp}/pli-throwaway.XXXXXX")
+    rc=0
+    unshare --mount --propagation private --fork -- bash -c '
+        set -e
+        tr=$1 script=$2 reserve=$3
+        mount -t tmpfs -o mode=0755 pli-throwaway "$tr"
+        mkdir "$tr/upper" "$tr/work" "$tr/root"
+        mount -t overlay pli-throwaway -o "lowerdir=/,upperdir=$tr/upper,workdir=$tr/work" "$tr/root"
+        for d in proc sys dev; do mount --rbind "/$d" "$tr/root/$d"; done
+        mount --bind "$reserve" "$tr/root$reserve"
+        exec chroot "$tr/root" env PLI_THROWAWAY_ROOT=1 bash "$script"
+    ' throwaway "$TR" "$(readlink -f "$0")" "${PFX_RESERVE_DIR:-/tmp/pfx-harness-ports}" || rc=$?
+    rmdir "$TR" 2>/dev/null || true
+    [ "$(host_state)" = "$before" ] \
+        || fail "the throw-away root leaked onto the host: $(host_state | tr '\n' ' ')"
+    exit $rc
+fi
 if dpkg-query -W -f='${Status}' pli 2>/dev/null | qgrep "install ok installed"; then
     skip "a pli package is already installed on this machine: not touching it"
 fi
@@ -15,7 +46,6 @@ fi
 # 1. Build and install the package.
 (cd "$PLI_BIN_DIR" && cpack -G DEB >/dev/null) || fail "cpack failed"
 deb=$(ls -t "$PLI_BIN_DIR"/pli_*_amd64.deb | head -n 1)
-pfx_on_exit "dpkg --purge pli >/dev/null 2>&1 || true"
 dpkg -i "$deb" >/dev/null || fail "dpkg -i $deb failed"
 for f in /usr/sbin/pli-milter /usr/sbin/pli-linkd /usr/bin/pli /etc/pli/pli.yaml \
          /lib/systemd/system/pli-milter.service /lib/systemd/system/pli-linkd.service; do

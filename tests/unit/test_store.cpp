@@ -270,20 +270,30 @@ TEST_CASE("folding for keywords removes case and accents", "[store]")
 
 TEST_CASE("a process killed in the middle of writes leaves a consistent store", "[store][crash]")
 {
+  // The child reports each committed write on a pipe and goes on writing at once; the
+  // parent kills it when it has read a number of reports that differs each round, so the
+  // SIGKILL lands while a later write is in flight. Nothing here depends on how fast the
+  // machine is: a child that reaches k_max_writes waits to be killed instead of filling
+  // the map, and the parent waits for the reports, not for a time.
+  constexpr int k_max_writes = 40; // per round: 4 rounds x 40 x 200 KB stay well inside 64 MB
+  constexpr int k_kill_after[] = {1, 7, 19, 33};
   TempDir dir;
   {
     open(dir.path);
   } // create the environment
   for (int round = 0; round < 4; ++round) {
+    int progress[2];
+    REQUIRE(::pipe(progress) == 0);
     pid_t child = fork();
     REQUIRE(child >= 0);
     if (child == 0) {
+      ::close(progress[0]);
       // Writes messages of 3 deliveries each, with events, as fast as it can.
       auto s = store::open_lmdb({dir.path.string(), 64, false});
       if (!s) {
         _exit(3);
       }
-      for (int i = 0;; ++i) {
+      for (int i = 0; i < k_max_writes; ++i) {
         std::string id = "m" + std::to_string(round) + "x" + std::to_string(i);
         auto nm = make(id, {"a@r.example", "b@r.example", "c@r.example"}, 0);
         nm.blobs[util::sha256_hex(id)] = std::string(200000, static_cast<char>('a' + i % 26));
@@ -297,12 +307,30 @@ TEST_CASE("a process killed in the middle of writes leaves a consistent store", 
         if (!s.value()->append_events(evs).ok()) {
           _exit(5);
         }
+        const char done = 'w';
+        if (::write(progress[1], &done, 1) != 1) {
+          _exit(6);
+        }
+      }
+      for (;;) {
+        ::pause(); // until the parent's SIGKILL
       }
     }
-    ::usleep(static_cast<useconds_t>(80000 + round * 37000));
+    ::close(progress[1]);
+    // Wait for the round's number of committed writes (two per report). A child that dies
+    // first closes the pipe: read() returns 0 and the REQUIRE below names its exit status.
+    int reports = 0;
+    char c = 0;
+    while (reports < k_kill_after[round] && ::read(progress[0], &c, 1) == 1) {
+      ++reports;
+    }
     ::kill(child, SIGKILL);
     int status = 0;
     ::waitpid(child, &status, 0);
+    ::close(progress[0]);
+    INFO("round " << round << ": " << reports << " writes reported; child exit status "
+                  << (WIFEXITED(status) ? WEXITSTATUS(status) : -1));
+    REQUIRE(reports == k_kill_after[round]);
     REQUIRE(WIFSIGNALED(status));
 
     // Every message the index shows is complete; nothing half-written is visible.
