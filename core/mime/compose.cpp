@@ -1,5 +1,7 @@
 #include "core/mime/compose.hpp"
 
+#include "core/mime/parse.hpp"
+
 #include "core/templates/templates.hpp"
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
@@ -20,6 +22,7 @@ std::string mailbox(const std::string& display, const std::string& address)
   if (name.empty()) {
     return "<" + address + ">";
   }
+  init();
   InternetAddress* ia = internet_address_mailbox_new(name.c_str(), address.c_str());
   char* text = internet_address_to_string(ia, nullptr, TRUE);
   std::string out = text == nullptr ? "<" + address + ">" : std::string(text);
