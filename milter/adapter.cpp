@@ -75,6 +75,10 @@ sfsistat map_step(SMFICTX* ctx, Step s)
     smfi_setreply(ctx, const_cast<char*>("550"), const_cast<char*>("5.1.1"),
                   const_cast<char*>("No such delivery report address"));
     return SMFIS_REJECT;
+  case Step::store_error:
+    smfi_setreply(ctx, const_cast<char*>("451"), const_cast<char*>("4.3.0"),
+                  const_cast<char*>("pli store unavailable, try again later"));
+    return SMFIS_TEMPFAIL;
   case Step::defer_recipient:
     smfi_setreply(ctx, const_cast<char*>("450"), const_cast<char*>("4.3.0"),
                   const_cast<char*>("Delivery report address not ready, try again later"));

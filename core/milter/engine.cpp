@@ -314,7 +314,7 @@ Step Engine::envrcpt(Transaction& t, const std::string& rcpt)
                   {{"decision", "tempfail_store_error"},
                    {"store", d.error().message},
                    {"delivery", bounded_text(r.delivery, 64)}});
-        return Step::defer_recipient;
+        return Step::store_error;
       }
       const bool young = d && m_clock() - d->created_at() < k_unsent_grace;
       if (unknown || (d->sent_at() == 0 && !young)) {

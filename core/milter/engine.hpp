@@ -83,6 +83,7 @@ enum class Step
   // At RCPT, for one recipient (the others of the transaction go on).
   reject_recipient, // 550 5.1.1: no such delivery report address
   defer_recipient,  // 450 4.3.0: a delivery still being recorded
+  store_error,      // 451 4.3.0: the store cannot answer now
 };
 
 struct Recipient
