@@ -2,6 +2,7 @@
 // reaches the buyer quoted and inert, the milter tells Postfix's own reports from SMTP
 // clients' at connect; display names in the From of pli's mails are written by GMime.
 #include "core/config/config.hpp"
+#include "core/dsn/dsn.hpp"
 #include "core/milter/engine.hpp"
 #include "core/mime/compose.hpp"
 #include "core/mime/parse.hpp"
@@ -240,4 +241,26 @@ TEST_CASE("bounce.max_report_kb is validated", "[dsn_trust][config]")
   REQUIRE_FALSE(cfg.ok());
   CHECK(cfg.error().message.find("t.yaml:7") != std::string::npos);
   CHECK(cfg.error().message.find("bounce.max_report_kb") != std::string::npos);
+}
+
+TEST_CASE("a report is parsed with a bounded number of parts", "[dsn_trust][dsn]")
+{
+  auto report = [](int filler) {
+    std::string m = "From: MAILER-DAEMON@mx.example\nSubject: report\nMIME-Version: 1.0\n"
+                    "Content-Type: multipart/report; report-type=delivery-status; "
+                    "boundary=\"b\"\n\n";
+    for (int i = 0; i < filler; ++i) {
+      m += "--b\nContent-Type: application/octet-stream\n\nx\n";
+    }
+    m += "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example\n\n"
+         "Final-Recipient: rfc822; bob@remote.example\nAction: failed\nStatus: 5.1.1\n\n--b--\n";
+    return m;
+  };
+  auto few = dsn::parse_report(report(10));
+  REQUIRE(few);
+  REQUIRE(few->recipients.size() == 1);
+  CHECK(few->recipients[0].status == "5.1.1");
+  // Past the 256th part nothing more is looked at.
+  auto many = dsn::parse_report(report(300));
+  CHECK((!many || many->recipients.empty() || many->inferred));
 }
