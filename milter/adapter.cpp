@@ -71,6 +71,18 @@ sfsistat map_step(SMFICTX* ctx, Step s)
     smfi_setreply(ctx, const_cast<char*>("452"), const_cast<char*>("4.5.3"),
                   const_cast<char*>("Too many recipients for registered mail"));
     return SMFIS_TEMPFAIL;
+  case Step::reject_recipient:
+    smfi_setreply(ctx, const_cast<char*>("550"), const_cast<char*>("5.1.1"),
+                  const_cast<char*>("No such delivery report address"));
+    return SMFIS_REJECT;
+  case Step::store_error:
+    smfi_setreply(ctx, const_cast<char*>("451"), const_cast<char*>("4.3.0"),
+                  const_cast<char*>("pli store unavailable, try again later"));
+    return SMFIS_TEMPFAIL;
+  case Step::defer_recipient:
+    smfi_setreply(ctx, const_cast<char*>("450"), const_cast<char*>("4.3.0"),
+                  const_cast<char*>("Delivery report address not ready, try again later"));
+    return SMFIS_TEMPFAIL;
   }
   return SMFIS_TEMPFAIL;
 }
@@ -103,8 +115,11 @@ extern "C" sfsistat on_negotiate(SMFICTX* /*ctx*/, unsigned long f0, unsigned lo
     return SMFIS_REJECT; // the MTA cannot do what registered mail needs
   }
   *pf0 = actions;
-  const unsigned long wanted_noreply = SMFIP_NR_CONN | SMFIP_NR_RCPT | SMFIP_NR_HDR | SMFIP_NR_BODY;
-  const unsigned long skipped = SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NOEOH;
+  // RCPT is answered: a report address of a delivery pli never sent is refused there,
+  // before its report is buffered (only buyers' and null-sender mail reach RCPT). HELO is
+  // seen (the origin of reports from outside) but not answered.
+  const unsigned long wanted_noreply = SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_HDR | SMFIP_NR_BODY;
+  const unsigned long skipped = SMFIP_NOUNKNOWN | SMFIP_NOEOH;
   *pf1 = (f1 & wanted_noreply) | (f1 & skipped);
   g_noreply = f1 & wanted_noreply; // the same for every connection from one MTA
   *pf2 = 0;
@@ -112,21 +127,36 @@ extern "C" sfsistat on_negotiate(SMFICTX* /*ctx*/, unsigned long f0, unsigned lo
   return SMFIS_CONTINUE;
 }
 
-extern "C" sfsistat on_connect(SMFICTX* ctx, char* /*hostname*/, _SOCK_ADDR* addr)
+extern "C" sfsistat on_connect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* addr)
 {
   PLI_GUARD("connect", {
     auto t = std::make_unique<Transaction>();
+    char buf[INET6_ADDRSTRLEN] = {};
+    int port = -1; // no address: never taken for Postfix's own cleanup
     if (addr != nullptr) {
-      char buf[INET6_ADDRSTRLEN] = {};
       if (addr->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(addr)->sin_addr, buf, sizeof buf);
+        const auto* in = reinterpret_cast<sockaddr_in*>(addr);
+        inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
+        port = ntohs(in->sin_port);
       } else if (addr->sa_family == AF_INET6) {
-        inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(addr)->sin6_addr, buf, sizeof buf);
+        const auto* in6 = reinterpret_cast<sockaddr_in6*>(addr);
+        inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
+        port = ntohs(in6->sin6_port);
       }
-      t->client_ip = buf;
     }
+    g_engine->connect(*t, hostname == nullptr ? "" : hostname, buf, port);
     smfi_setpriv(ctx, t.release());
     return quiet(SMFIP_NR_CONN);
+  })
+}
+
+extern "C" sfsistat on_helo(SMFICTX* ctx, char* name)
+{
+  PLI_GUARD("helo", {
+    if (Transaction* t = txn(ctx); t != nullptr && name != nullptr) {
+      g_engine->helo(*t, name);
+    }
+    return quiet(SMFIP_NR_HELO);
   })
 }
 
@@ -147,9 +177,9 @@ extern "C" sfsistat on_envrcpt(SMFICTX* ctx, char** argv)
   PLI_GUARD("envrcpt", {
     Transaction* t = txn(ctx);
     if (t != nullptr && argv != nullptr && argv[0] != nullptr) {
-      g_engine->envrcpt(*t, argv[0]);
+      return map_step(ctx, g_engine->envrcpt(*t, argv[0]));
     }
-    return quiet(SMFIP_NR_RCPT);
+    return SMFIS_CONTINUE;
   })
 }
 
@@ -267,6 +297,7 @@ int run(const config::Config& config, bool foreground)
   desc.xxfi_version = SMFI_VERSION;
   desc.xxfi_flags = SMFIF_CHGHDRS | SMFIF_DELRCPT | SMFIF_ADDHDRS;
   desc.xxfi_connect = on_connect;
+  desc.xxfi_helo = on_helo;
   desc.xxfi_envfrom = on_envfrom;
   desc.xxfi_envrcpt = on_envrcpt;
   desc.xxfi_data = on_data;

@@ -284,6 +284,8 @@ const std::vector<Key>& keys()
           },
           check_address),
       bool_key("bounce.keep", [](Config& c, bool v) { c.bounce.keep = v; }),
+      uint_key("bounce.max_report_kb", 16, 1u << 20,
+               [](Config& c, std::uint64_t v) { c.bounce.max_report_kb = v; }),
       str_key(
           "linkd.listen", false,
           [](Config& c, const std::string& v) {

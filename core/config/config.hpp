@@ -61,8 +61,10 @@ struct Config
 
   struct Bounce
   {
-    std::string address;    // pli-bounce@example.org
-    bool keep = false;      // keep DSNs (deliver them to the bounce mailbox) after recording
+    std::string address; // pli-bounce@example.org
+    bool keep = false;   // keep DSNs (deliver them to the bounce mailbox) after recording
+    // A delivery report larger than this is refused (552) without being parsed.
+    std::uint64_t max_report_kb = 1024;
     std::string local_part; // derived: "pli-bounce"
     std::string domain;     // derived: "example.org"
   } bounce;

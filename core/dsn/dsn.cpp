@@ -31,6 +31,8 @@ namespace {
 using util::adopt_gobject;
 
 constexpr int k_max_depth = 32;
+// The most MIME parts of a report that are looked at: a report has a handful.
+constexpr int k_max_parts = 256;
 
 enum class Nesting
 {
@@ -51,6 +53,7 @@ struct Walk
   GMimePart* first_html = nullptr; // first text/html leaf outside message/rfc822
   std::string prologue_text;       // prologue of a multipart without parts (broken boundary)
   bool feedback_report = false;    // message/feedback-report or an MDN outside message/rfc822
+  int parts = 0;                   // parts visited, at most k_max_parts
 };
 
 std::string lower(std::string_view s)
@@ -66,7 +69,7 @@ bool is_type(GMimeObject* obj, const char* type, const char* subtype)
 
 void walk(GMimeObject* obj, GMimeObject* parent, Nesting nesting, int depth, Walk& w)
 {
-  if (obj == nullptr || depth > k_max_depth) {
+  if (obj == nullptr || depth > k_max_depth || ++w.parts > k_max_parts) {
     return;
   }
   bool outside = nesting == Nesting::outside_message;

@@ -53,20 +53,8 @@ std::string compose_reply_notice(const ReplyNoticeInput& in)
 std::string compose_plain_mail(const PlainMail& in)
 {
   const bool en = in.locale == model::Locale::en;
-  std::string display = mime::encode_header(one_line(in.organisation));
-  if (display == one_line(in.organisation)) {
-    // plain ASCII: a quoted-string (RFC 5322 section 3.2.4)
-    std::string quoted = "\"";
-    for (char c : display) {
-      if (c == '"' || c == '\\') {
-        quoted.push_back('\\');
-      }
-      quoted.push_back(c);
-    }
-    display = quoted + "\"";
-  }
   std::string m;
-  m += "From: " + display + " <" + in.from_address + ">\r\n";
+  m += "From: " + mime::mailbox(one_line(in.organisation), in.from_address) + "\r\n";
   m += "To: <" + one_line(in.to) + ">\r\n";
   m += "Subject: " + mime::encode_header(one_line(in.subject)) + "\r\n";
   m += "Date: " + util::format_rfc5322(in.now) + "\r\n";

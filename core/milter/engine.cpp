@@ -3,6 +3,7 @@
 #include "core/dsn/dsn.hpp"
 #include "core/log/log.hpp"
 #include "core/milter/options.hpp"
+#include "core/mime/charset.hpp"
 #include "core/mime/compose.hpp"
 #include "core/mime/parse.hpp"
 #include "core/notify/notify.hpp"
@@ -53,6 +54,12 @@ std::string_view outcome_name(Outcome o)
     return "reject_too_large";
   case Outcome::reject_too_many_recipients:
     return "reject_too_many_recipients";
+  case Outcome::reject_unknown_delivery:
+    return "reject_unknown_delivery";
+  case Outcome::reject_report_too_large:
+    return "reject_report_too_large";
+  case Outcome::dsn_claim_recorded:
+    return "dsn_claim_recorded";
   }
   return "unknown";
 }
@@ -61,6 +68,29 @@ namespace {
 
 // How long after its creation a delivery without `sent` may still be being injected.
 constexpr util::Micros k_unsent_grace = 10LL * 60 * 1000000;
+// The longest text kept from a report received from outside, per detail field.
+constexpr std::size_t k_claim_field_max = 512;
+
+// `v` as valid UTF-8 on one line (controls become spaces), at most `max` bytes (cut at a
+// character boundary, marked with "…").
+std::string bounded_text(std::string_view v, std::size_t max)
+{
+  std::string s = mime::repair_utf8(v);
+  for (char& c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      c = ' ';
+    }
+  }
+  if (s.size() <= max) {
+    return s;
+  }
+  std::size_t cut = max;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xc0) == 0x80) {
+    --cut;
+  }
+  s.resize(cut);
+  return s + "…";
+}
 
 Verdict tempfail(Outcome o, const std::string& text)
 {
@@ -228,6 +258,18 @@ bool Engine::trusted_client(const std::string& ip) const
   return false;
 }
 
+void Engine::connect(Transaction& t, const std::string& hostname, const std::string& ip, int port)
+{
+  t.client_name = bounded_text(hostname, 255);
+  t.client_ip = ip;
+  t.local_origin = port == 0 && ip == "127.0.0.1" && hostname == "localhost";
+}
+
+void Engine::helo(Transaction& t, const std::string& name)
+{
+  t.helo = bounded_text(name, 255);
+}
+
 Step Engine::envfrom(Transaction& t, const std::string& sender, MtaSession& mta)
 {
   t.reset_message();
@@ -261,6 +303,37 @@ Step Engine::envrcpt(Transaction& t, const std::string& rcpt)
   if (lower.rfind(prefix, 0) == 0 && domain_of(lower) == m_config.bounce.domain) {
     r.kind = Recipient::Kind::bounce;
     r.delivery = lower.substr(prefix.size(), lower.rfind('@') - prefix.size());
+    if (!t.local_origin) {
+      // A report from outside: only for a delivery pli issued and sent, decided before
+      // anything is buffered. (cleanup(8) cannot refuse a recipient: Postfix's own reports
+      // are judged at end of message.)
+      auto d = m_store.get_delivery(r.delivery);
+      const bool unknown = !d && d.error().code == static_cast<int>(store::Errc::not_found);
+      if (!d && !unknown) {
+        log::line(log::Level::error, "",
+                  {{"decision", "tempfail_store_error"},
+                   {"store", d.error().message},
+                   {"delivery", bounded_text(r.delivery, 64)}});
+        return Step::store_error;
+      }
+      const bool young = d && m_clock() - d->created_at() < k_unsent_grace;
+      if (unknown || (d->sent_at() == 0 && !young)) {
+        log::line(log::Level::warning, "",
+                  {{"decision", "reject_unknown_delivery"},
+                   {"reason", unknown ? "unknown delivery" : "delivery never sent"},
+                   {"delivery", bounded_text(r.delivery, 64)},
+                   {"client", t.client_ip},
+                   {"helo", t.helo}});
+        return Step::reject_recipient;
+      }
+      if (d->sent_at() == 0) {
+        log::line(log::Level::info, "",
+                  {{"decision", "tempfail"},
+                   {"reason", "delivery not yet recorded as sent"},
+                   {"delivery", r.delivery}});
+        return Step::defer_recipient;
+      }
+    }
   } else if (is_internal(r.address)) {
     r.kind = Recipient::Kind::internal;
   }
@@ -276,6 +349,7 @@ Step Engine::data(Transaction& t)
     any_external |= r.kind == Recipient::Kind::external;
   }
   if (any_bounce) {
+    t.report = true;
     return Step::proceed;
   }
   if (t.buyer && any_external) {
@@ -290,10 +364,16 @@ Step Engine::data(Transaction& t)
   return Step::accept;
 }
 
+std::size_t Engine::max_bytes(const Transaction& t) const
+{
+  return t.report ? m_config.bounce.max_report_kb * 1024
+                  : m_config.milter.max_message_mb * 1024 * 1024;
+}
+
 void Engine::header(Transaction& t, const std::string& name, const std::string& value)
 {
   t.bytes += name.size() + value.size() + 4;
-  if (t.bytes > m_config.milter.max_message_mb * 1024 * 1024) {
+  if (t.bytes > max_bytes(t)) {
     t.too_large = true;
     return;
   }
@@ -306,8 +386,9 @@ void Engine::body(Transaction& t, std::string_view chunk)
     return;
   }
   t.bytes += chunk.size();
-  if (t.bytes > m_config.milter.max_message_mb * 1024 * 1024) {
+  if (t.bytes > max_bytes(t)) {
     t.too_large = true;
+    std::string().swap(t.body); // nothing of it is read
     return;
   }
   t.body.append(chunk);
@@ -338,6 +419,15 @@ std::string assemble(const Transaction& t)
 Verdict Engine::eom(Transaction& t, MtaSession& mta)
 {
   const std::string queue_id = mta.macro("i");
+  if (t.too_large && t.report) {
+    log::line(log::Level::warning, queue_id,
+              {{"decision", "reject_report_too_large"},
+               {"max_report_kb", std::to_string(m_config.bounce.max_report_kb)},
+               {"client", t.client_ip},
+               {"helo", t.helo}});
+    return Verdict{Outcome::reject_report_too_large, false, "552", "5.3.4",
+                   "delivery report too large"};
+  }
   if (t.too_large) {
     log::line(log::Level::warning, queue_id,
               {{"decision", "reject_too_large"}, {"from", t.sender}});
@@ -733,6 +823,13 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
     }
     auto kind_name = dsn::event_kind_for(match->action);
     auto kind = model::parse_event_kind(kind_name);
+    if (kind && !t.local_origin) {
+      // Received from outside: a claim, whatever it says (model::apply_event).
+      kind = *kind == model::EventKind::failed      ? model::EventKind::remote_failed
+             : *kind == model::EventKind::delivered ? model::EventKind::remote_delivered
+                                                    : model::EventKind::remote_delayed;
+      kind_name = model::code(*kind);
+    }
     if (!kind) {
       log::line(log::Level::warning, queue_id,
                 {{"decision", "dsn_unattributed"},
@@ -749,6 +846,16 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
                                               {"dsn_queue_id", queue_id}};
     if (report->inferred) {
       detail["inferred"] = "yes";
+    }
+    if (!t.local_origin) {
+      detail["origin"] = "remote";
+      detail["client_ip"] = t.client_ip;
+      detail["client_name"] = t.client_name;
+      detail["helo"] = t.helo;
+      detail["authentication_results"] = header_value(t, "Authentication-Results");
+      for (auto& [k, v] : detail) {
+        v = bounded_text(v, k_claim_field_max);
+      }
     }
     for (auto it = detail.begin(); it != detail.end();) {
       it = it->second.empty() ? detail.erase(it) : std::next(it);
@@ -767,7 +874,7 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
       failed_before.push_back(d.value());
     }
     log::line(log::Level::info, queue_id,
-              {{"decision", "dsn_recorded"},
+              {{"decision", t.local_origin ? "dsn_recorded" : "dsn_claim_recorded"},
                {"delivery", d->id()},
                {"event", kind_name},
                {"status", match->status}});
@@ -787,7 +894,9 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
                     notify::Outbox::Record{"failure_notification", std::move(record)});
     }
   }
-  Verdict v{events.empty() ? Outcome::dsn_unattributed : Outcome::dsn_recorded,
+  Verdict v{events.empty()   ? Outcome::dsn_unattributed
+            : t.local_origin ? Outcome::dsn_recorded
+                             : Outcome::dsn_claim_recorded,
             !m_config.bounce.keep, "", "", ""};
   const bool others = std::any_of(t.recipients.begin(), t.recipients.end(), [](const Recipient& r) {
     return r.kind != Recipient::Kind::bounce;

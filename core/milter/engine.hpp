@@ -56,6 +56,10 @@ enum class Outcome
   tempfail_not_yet_sent, // a report for a delivery whose `sent` is still being recorded
   reject_too_large,
   reject_too_many_recipients,
+  // Reports received from outside (RCPT and end of message of a pli-bounce+ID recipient).
+  reject_unknown_delivery, // 550 5.1.1 at RCPT: an id pli never issued, or never sent
+  reject_report_too_large, // 552 5.3.4: over bounce.max_report_kb, not parsed
+  dsn_claim_recorded,      // a report from outside, recorded as an unverified claim
 };
 
 std::string_view outcome_name(Outcome o);
@@ -75,7 +79,11 @@ enum class Step
   proceed,
   accept,
   tempfail,
-  reject
+  reject,
+  // At RCPT, for one recipient (the others of the transaction go on).
+  reject_recipient, // 550 5.1.1: no such delivery report address
+  defer_recipient,  // 450 4.3.0: a delivery still being recorded
+  store_error,      // 451 4.3.0: the store cannot answer now
 };
 
 struct Recipient
@@ -95,7 +103,13 @@ struct Recipient
 struct Transaction
 {
   std::string client_ip;
-  std::string sender; // normalised, "" for the null sender
+  std::string client_name; // the connect event's host name
+  std::string helo;
+  // The organisation's own Postfix (cleanup's non_smtpd_milters: bounce(8) reports) rather
+  // than an SMTP client: see Engine::connect.
+  bool local_origin = false;
+  bool report = false; // a message to a bounce address: bounded by bounce.max_report_kb
+  std::string sender;  // normalised, "" for the null sender
   bool buyer = false;
   bool null_sender = false;
   std::vector<Recipient> recipients;
@@ -107,6 +121,7 @@ struct Transaction
 
   void reset_message()
   {
+    report = false;
     sender.clear();
     buyer = false;
     null_sender = false;
@@ -133,10 +148,18 @@ public:
   // (after daemon()); otherwise started by the first notification.
   void start_outbox();
 
+  // At connect: where the mail comes from. Postfix's cleanup(8) presents mail it did not
+  // receive over SMTP (its own delivery reports, through non_smtpd_milters) as host
+  // "localhost", address 127.0.0.1 and port 0; an SMTP client (the public MX, or anyone
+  // connecting to any smtpd, loopback included) always has a non-zero source port, and
+  // only the hosts of smtpd_authorized_xclient_hosts could claim another one.
+  void connect(Transaction& t, const std::string& hostname, const std::string& ip, int port);
+  void helo(Transaction& t, const std::string& name);
   Step envfrom(Transaction& t, const std::string& sender, MtaSession& mta);
-  // Classifies a recipient (external, internal, bounce address). Never refuses here:
-  // the recipient step is negotiated "no reply" (POSTFIX-NOTES §6); limits are checked
-  // at end of message.
+  // Classifies a recipient (external, internal, bounce address). Refuses only a bounce
+  // address received over SMTP whose delivery id pli never issued or never sent
+  // (reject_recipient, logged) or whose `sent` is still being recorded (defer_recipient),
+  // so that such reports are never buffered; limits are checked at end of message.
   Step envrcpt(Transaction& t, const std::string& rcpt);
   // At DATA: accept what can never be registered nor is a DSN for us.
   Step data(Transaction& t);
@@ -160,6 +183,8 @@ private:
   bool is_buyer(const std::string& sender) const;
   bool is_internal(const std::string& address) const;
   bool trusted_client(const std::string& ip) const;
+  // The most a message may buffer: bounce.max_report_kb for reports, else max_message_mb.
+  std::size_t max_bytes(const Transaction& t) const;
 
   const config::Config& m_config;
   store::Store& m_store;

@@ -1,5 +1,7 @@
 #include "core/mime/compose.hpp"
 
+#include "core/mime/parse.hpp"
+
 #include "core/templates/templates.hpp"
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
@@ -10,6 +12,33 @@
 #include <stdexcept>
 
 namespace pli::mime {
+
+std::string mailbox(const std::string& display, const std::string& address)
+{
+  std::string name;
+  for (char c : display) {
+    name.push_back(c == '\r' || c == '\n' || c == '\t' ? ' ' : c); // one line
+  }
+  if (name.empty()) {
+    return "<" + address + ">";
+  }
+  init();
+  InternetAddress* ia = internet_address_mailbox_new(name.c_str(), address.c_str());
+  char* text = internet_address_to_string(ia, nullptr, TRUE);
+  std::string out = text == nullptr ? "<" + address + ">" : std::string(text);
+  g_free(text);
+  g_object_unref(ia);
+  // GMime may fold long encoded names with LF; headers on the wire use CRLF.
+  std::string crlf;
+  for (char c : out) {
+    if (c == '\n') {
+      crlf += "\r\n";
+    } else {
+      crlf.push_back(c);
+    }
+  }
+  return crlf;
+}
 
 std::string encode_header(const std::string& utf8)
 {

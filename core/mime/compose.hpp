@@ -42,6 +42,11 @@ std::string compose_notice(const NoticeInput& in);
 
 // RFC 2047 encoding of a header value when it is not plain ASCII (GMime).
 std::string encode_header(const std::string& utf8);
+// A mailbox for an address header, as GMime writes it (RFC 5322 section 3.4): the display
+// name `display` (UTF-8) as an atom sequence, a quoted-string when it holds specials such as
+// ',' or '"', or RFC 2047 encoded words when it is not ASCII; then "<address>". An empty
+// display name gives "<address>". Never fails.
+std::string mailbox(const std::string& display, const std::string& address);
 // base64 of `data` in lines of 76 characters, CRLF-terminated.
 std::string base64_lines(const std::string& data);
 // Renders a template of core/templates with mstch; `context` is an mstch::map.

@@ -55,7 +55,7 @@ struct EventRow
   std::string_view en;
 };
 
-constexpr std::array<EventRow, 10> k_events{{
+constexpr std::array<EventRow, 13> k_events{{
     {EventKind::sent, "sent", "Envoi du courrier", "Mail sent"},
     {EventKind::delayed, "delayed", "Remise retardée", "Delivery delayed"},
     {EventKind::delivered, "delivered", "Courrier délivré", "Mail delivered"},
@@ -66,6 +66,15 @@ constexpr std::array<EventRow, 10> k_events{{
     {EventKind::reply_read, "reply_read", "Réponse lue", "Reply read"},
     {EventKind::revoked, "revoked", "Lien révoqué", "Link revoked"},
     {EventKind::fetched, "fetched", "Lien consulté (technique)", "Link fetched (technical)"},
+    {EventKind::remote_failed, "remote_failed",
+     "Échec signalé par un serveur distant (non vérifié)",
+     "Failure reported by a remote server (unverified)"},
+    {EventKind::remote_delivered, "remote_delivered",
+     "Remise signalée par un serveur distant (non vérifiée)",
+     "Delivery reported by a remote server (unverified)"},
+    {EventKind::remote_delayed, "remote_delayed",
+     "Retard signalé par un serveur distant (non vérifié)",
+     "Delay reported by a remote server (unverified)"},
 }};
 
 } // namespace
@@ -261,9 +270,18 @@ Status apply_event(Status current, EventKind event)
   case EventKind::download:
   case EventKind::revoked:
   case EventKind::fetched:
+  case EventKind::remote_failed:
+  case EventKind::remote_delivered:
+  case EventKind::remote_delayed:
     return current;
   }
   return current;
+}
+
+bool is_remote_claim(EventKind event)
+{
+  return event == EventKind::remote_failed || event == EventKind::remote_delivered ||
+         event == EventKind::remote_delayed;
 }
 
 } // namespace pli::model

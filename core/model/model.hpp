@@ -58,6 +58,11 @@ enum class EventKind : std::uint8_t
   reply_read = 8,
   revoked = 9,
   fetched = 10,
+  // Reports received from outside (any SMTP client, not the organisation's own Postfix):
+  // claims kept with their origin, never evidence of the delivery's outcome (apply_event).
+  remote_failed = 11,
+  remote_delivered = 12,
+  remote_delayed = 13,
 };
 
 const std::vector<MessageType>& all_message_types();
@@ -83,7 +88,13 @@ std::string_view label(Status s, Locale l = Locale::fr);
 std::string_view label(EventKind k, Locale l = Locale::fr);
 
 // The status a delivery has after `event`, given its current status. Events that
-// never change a status (fetched, download, revoked) return `current`.
+// never change a status (fetched, download, revoked) return `current`. Reports received
+// from outside (remote_failed, remote_delivered, remote_delayed) never change it either:
+// anyone who holds a delivery id can send one, so they are shown as unverified claims
+// beside the evidence of the organisation's own Postfix, which alone sets the status (a
+// remote failure after a local relay shows as Délivré with that claim in the timeline).
+// True when `event` is such a report received from outside.
+bool is_remote_claim(EventKind event);
 Status apply_event(Status current, EventKind event);
 
 } // namespace pli::model

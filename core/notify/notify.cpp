@@ -1,6 +1,7 @@
 #include "core/notify/notify.hpp"
 
 #include "core/log/log.hpp"
+#include "core/mime/charset.hpp"
 #include "core/mime/compose.hpp"
 #include "core/receipt/pdf.hpp"
 #include "core/receipt/timeline.hpp"
@@ -37,7 +38,53 @@ std::string detail_of(const store::pb::Event* e, const char* key)
   return it == e->detail().end() ? "" : it->second;
 }
 
+// The most of a report's text a notification quotes, per field.
+constexpr std::size_t k_quoted_max = 300;
+
+bool ascii_alnum(char c)
+{
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+bool ascii_alpha(char c)
+{
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
 } // namespace
+
+std::string inert_text(std::string_view text, std::size_t max_bytes)
+{
+  std::string s = mime::repair_utf8(text);
+  for (char& c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      c = ' ';
+    }
+  }
+  bool cut = false;
+  if (s.size() > max_bytes) {
+    std::size_t at = max_bytes;
+    while (at > 0 && (static_cast<unsigned char>(s[at]) & 0xc0) == 0x80) {
+      --at;
+    }
+    s.resize(at);
+    cut = true;
+  }
+  std::string out;
+  out.reserve(s.size() + 16);
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s.compare(i, 3, "://") == 0) {
+      out += "[:]//";
+      i += 2;
+    } else if (s[i] == '.' && i > 0 && ascii_alnum(s[i - 1]) && i + 1 < s.size() &&
+               ascii_alpha(s[i + 1])) {
+      out += "[.]";
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return cut ? out + "…" : out;
+}
 
 std::optional<Mail> compose(const config::Config& config, store::Store& store,
                             const std::string& delivery_id, model::EventKind kind, util::Micros now)
@@ -113,14 +160,23 @@ std::optional<Mail> compose(const config::Config& config, store::Store& store,
               : fmt::format("Hello,\n\nYour mail \"{}\" ({}), sent on {}, could not be delivered "
                             "to {} (report of {}).\n\n",
                             m.subject(), about, human(m.sent_at()), d.recipient(), human(at));
+    // The report's own words come from whichever server wrote them: quoted, capped,
+    // links inert.
+    std::string quoted;
     for (const auto& [key, fr_label, en_label] :
          {std::tuple{"remote_mta", "Serveur distant", "Remote server"},
           std::tuple{"status", "Statut", "Status"},
           std::tuple{"diagnostic", "Diagnostic", "Diagnostic"}}) {
       std::string v = detail_of(ev, key);
       if (!v.empty()) {
-        text += fmt::format("{} : {}\n", fr ? fr_label : en_label, v);
+        quoted += std::string("> ") + (fr ? fr_label : en_label) + (fr ? " : " : ": ") +
+                  inert_text(v, k_quoted_max) + "\n";
       }
+    }
+    if (!quoted.empty()) {
+      text += fr ? "Compte rendu du serveur (cité tel quel, liens désactivés) :\n"
+                 : "The server's report (quoted as received, links disabled):\n";
+      text += quoted;
     }
     text += fr ? "\nVérifiez l'adresse du destinataire puis renvoyez le courrier, ou utilisez un "
                  "autre moyen de transmission.\n"
@@ -137,8 +193,8 @@ std::optional<Mail> compose(const config::Config& config, store::Store& store,
   const std::string boundary = "=_pli_n_" + util::hex_encode(util::random_bytes(12));
   const std::string domain = config.bounce.domain;
   std::string mail;
-  mail += "From: " + mime::encode_header(config.organisation.name + " (pli)") + " <" +
-          config.bounce.address + ">\r\n";
+  mail +=
+      "From: " + mime::mailbox(config.organisation.name + " (pli)", config.bounce.address) + "\r\n";
   mail += "To: <" + m.sender() + ">\r\n";
   mail += "Subject: " + mime::encode_header(subject) + "\r\n";
   mail += "Date: " + util::format_rfc5322(now) + "\r\n";

@@ -43,6 +43,13 @@ struct Mail
   bool receipt_attached = false;
 };
 
+// Text received in a delivery report (a remote server's reply, its name), made fit to be
+// quoted in a mail pli sends: valid UTF-8 on one line without control characters, at most
+// `max_bytes` bytes (cut at a character boundary and marked "…"), and with its links made
+// inert ("https://x" becomes "https[:]//x", a dot inside a host name "[.]"), so that no
+// mail reader turns it into a link. Returns the result; never fails.
+std::string inert_text(std::string_view text, std::size_t max_bytes);
+
 // Composes the notification of `kind` (read or failed) for the delivery `delivery_id`,
 // as it is in the store now. nullopt when the store cannot give the exchange.
 // A read notification carries the receipt when the signing key (keys.dir) is readable.

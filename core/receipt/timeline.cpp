@@ -74,6 +74,24 @@ std::string event_sentence(const store::pb::Event& e, const Exchange& x, model::
     return fr ? "Lien révoqué" : "Link revoked";
   case model::EventKind::fetched:
     return fr ? "Lien consulté (technique, sans lecture)" : "Link fetched (technical, not a read)";
+  case model::EventKind::remote_failed:
+    return fr ? "Échec signalé par un serveur distant pour " + rcpt +
+                    " (non vérifié : reçu de l'extérieur, ne change pas le statut)"
+              : "Failure for " + rcpt +
+                    " reported by a remote server (unverified: received from outside, the "
+                    "status is unchanged)";
+  case model::EventKind::remote_delivered:
+    return fr ? "Remise à " + rcpt +
+                    " signalée par un serveur distant (non vérifiée : reçue de l'extérieur, ne "
+                    "change pas le statut)"
+              : "Delivery to " + rcpt +
+                    " reported by a remote server (unverified: received from outside, the "
+                    "status is unchanged)";
+  case model::EventKind::remote_delayed:
+    return fr ? "Retard de remise à " + rcpt +
+                    " signalé par un serveur distant (non vérifié : reçu de l'extérieur)"
+              : "Delay of the delivery to " + rcpt +
+                    " reported by a remote server (unverified: received from outside)";
   }
   return std::string(model::label(static_cast<model::EventKind>(e.kind()), l));
 }
@@ -89,6 +107,13 @@ std::string event_evidence(const store::pb::Event& e, model::Locale l)
       out += fr ? fmt::format("{} : {}", fr_label, v) : fmt::format("{}: {}", en_label, v);
     }
   };
+  if (model::is_remote_claim(static_cast<model::EventKind>(e.kind()))) {
+    // Where the claim came from: all that is known of a report received from outside.
+    add("client_ip", "reçu de l'adresse IP", "received from IP address");
+    add("helo", "HELO", "HELO");
+    add("reporting_mta", "serveur rapporteur", "reporting server");
+    add("authentication_results", "authentification", "authentication");
+  }
   add("remote_mta", "serveur distant", "remote server");
   add("status", "statut", "status");
   add("diagnostic", "diagnostic", "diagnostic");

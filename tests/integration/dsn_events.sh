@@ -2,7 +2,8 @@
 # Delivery events from real DSNs through a private Postfix: relayed (a sink that advertises
 # DSN, through the pli-smtp transport), failed (550 from the remote), delayed (450 with a
 # short delay_warning_time), and DSNs "from the world" arriving at the MX listener:
-# RFC 3464, plain text, duplicated, and for an unknown delivery.
+# RFC 3464, plain text, duplicated, and for an unknown delivery. Those are unverified claims
+# (remote_failed ...) that keep the status Postfix's own reports gave (dsn_trust.sh).
 set -euo pipefail
 . "$(dirname "$0")/../harness/pli_lib.sh"
 export PFX_DELAY_WARNING_TIME=20s
@@ -81,17 +82,24 @@ Diagnostic-Code: smtp; 552 5.2.2 Mailbox full
 
 --BOUND--
 MSG
-pfx_smtp --from "" --to "pli-bounce+$did@buyer.example" --data-file "$W/remote-dsn.eml" >/dev/null
-wait_status remote-1 not_delivered 20
-event remote-1 failed reporting_mta | qgrep -x mx.remote.example || fail "remote DSN: reporting_mta"
-event remote-1 failed diagnostic | qgrep "552 5.2.2" || fail "remote DSN: diagnostic"
+pfx_smtp --from "" --helo mx.remote.example --to "pli-bounce+$did@buyer.example" \
+    --data-file "$W/remote-dsn.eml" >/dev/null
+for _ in $(seq 1 100); do
+    [ -n "$(event remote-1 remote_failed reporting_mta 2>/dev/null)" ] && break; sleep 0.2
+done
+event remote-1 remote_failed reporting_mta | qgrep -x mx.remote.example || fail "remote DSN: reporting_mta"
+event remote-1 remote_failed diagnostic | qgrep "552 5.2.2" || fail "remote DSN: diagnostic"
+event remote-1 remote_failed client_ip | qgrep -x 127.0.0.1 || fail "remote DSN: client_ip"
+event remote-1 remote_failed helo | qgrep -x mx.remote.example || fail "remote DSN: helo"
+[ "$(status_of remote-1)" = delivered ] || fail "remote DSN: the local relay's Délivré should stay"
 # The same DSN again: nothing recorded twice.
-pfx_smtp --from "" --to "pli-bounce+$did@buyer.example" --data-file "$W/remote-dsn.eml" >/dev/null
+pfx_smtp --from "" --helo mx.remote.example --to "pli-bounce+$did@buyer.example" \
+    --data-file "$W/remote-dsn.eml" >/dev/null
 sleep 1
-n=$($PLI show remote-1@buyer.example --json | pli_json 'sum(1 for e in j["deliveries"][0]["events"] if e["kind"]=="failed")')
-[ "$n" = 1 ] || fail "a duplicate DSN was recorded ($n failed events)"
+n=$($PLI show remote-1@buyer.example --json | pli_json 'sum(1 for e in j["deliveries"][0]["events"] if e["kind"]=="remote_failed")')
+[ "$n" = 1 ] || fail "a duplicate DSN was recorded ($n remote_failed events)"
 [ -z "$(pfx_maildir_files bounce)" ] || fail "DSNs should be discarded after recording"
-echo "ok 4 - a remote server's DSN at the MX: Non délivré after Délivré; its duplicate ignored"
+echo "ok 4 - a remote server's DSN at the MX: an unverified failure claim beside Délivré; its duplicate ignored"
 
 # A plain-text bounce from an old server: attributed by the return path, inferred from text.
 send old@remote.example plain-1
@@ -100,13 +108,18 @@ did=$($PLI show plain-1@buyer.example --json | pli_json 'j["deliveries"][0]["id"
 pfx_smtp --from "" --to "pli-bounce+$did@buyer.example" --subject "Non remis : Avis plain-1" \
     --body "Votre message n'a pas pu être remis à old@remote.example.
 Raison : 550 5.1.1 Utilisateur inconnu" >/dev/null
-wait_status plain-1 not_delivered 20
-event plain-1 failed inferred | qgrep -x yes || fail "plain-text bounce: not marked inferred"
-event plain-1 failed status | qgrep -x 5.1.1 || fail "plain-text bounce: status"
-echo "ok 5 - a plain-text French bounce: Non délivré, inferred from the text"
+for _ in $(seq 1 100); do
+    [ -n "$(event plain-1 remote_failed inferred 2>/dev/null)" ] && break; sleep 0.2
+done
+event plain-1 remote_failed inferred | qgrep -x yes || fail "plain-text bounce: not marked inferred"
+event plain-1 remote_failed status | qgrep -x 5.1.1 || fail "plain-text bounce: status"
+[ "$(status_of plain-1)" = delivered ] || fail "plain-text bounce: the status changed"
+echo "ok 5 - a plain-text French bounce: an unverified failure claim, inferred from the text"
 
-# A DSN for a delivery id nobody issued: logged, nothing recorded.
-pfx_smtp --from "" --to "pli-bounce+dnosuchdelivery@buyer.example" --data-file "$W/remote-dsn.eml" >/dev/null
-for _ in $(seq 1 50); do grep -q "reason=\"unknown delivery\"" "$W/milter.log" && break; sleep 0.2; done
-grep -q 'reason="unknown delivery" delivery=dnosuchdelivery' "$W/milter.log" || fail "unknown delivery not logged"
-echo "ok 6 - a DSN for an unknown delivery id is logged and ignored"
+# A DSN for a delivery id nobody issued: refused at RCPT (never buffered), logged.
+out=$(pfx_smtp --from "" --to "pli-bounce+dnosuchdelivery@buyer.example" \
+    --data-file "$W/remote-dsn.eml" 2>&1) && fail "a report for an unknown delivery was accepted"
+printf '%s' "$out" | qgrep "<- 550 5.1.1" || fail "unknown delivery: no 550 5.1.1 at RCPT: $out"
+grep -q 'decision=reject_unknown_delivery reason="unknown delivery" delivery=dnosuchdelivery' \
+    "$W/milter.log" || fail "unknown delivery not logged"
+echo "ok 6 - a DSN for an unknown delivery id is refused at RCPT (550 5.1.1) and logged"

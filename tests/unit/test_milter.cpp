@@ -253,6 +253,7 @@ TEST_CASE("DSNs become events once, only for sent deliveries", "[milter][dsn]")
   };
   auto send = [&](const std::string& rcpt, const std::string& raw) {
     milter::Transaction t;
+    engine.connect(t, "localhost", "127.0.0.1", 0); // Postfix's own reports (cleanup)
     REQUIRE(engine.envfrom(t, "", mta) == Step::proceed);
     engine.envrcpt(t, rcpt);
     REQUIRE(engine.data(t) == Step::proceed);
@@ -329,6 +330,7 @@ TEST_CASE("DSNs become events once, only for sent deliveries", "[milter][dsn]")
   const_cast<config::Config::Bounce&>(keep_config.bounce).keep = true;
   Engine keeping(keep_config, *ts.store);
   milter::Transaction t;
+  keeping.connect(t, "localhost", "127.0.0.1", 0);
   keeping.envfrom(t, "", mta);
   keeping.envrcpt(t, "pli-bounce+dsent@example.org");
   keeping.data(t);
