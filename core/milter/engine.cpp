@@ -11,8 +11,6 @@
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <fnmatch.h>
 
@@ -108,27 +106,6 @@ std::string domain_of(const std::string& address)
   return at == std::string::npos ? "" : address.substr(at + 1);
 }
 
-// Parses "a.b.c.d/n" or "x::y/n" and matches `ip` against it.
-bool cidr_match(const std::string& cidr, const std::string& ip)
-{
-  auto slash = cidr.find('/');
-  std::string net = cidr.substr(0, slash);
-  unsigned char a[16] = {}, b[16] = {};
-  int family = net.find(':') != std::string::npos ? AF_INET6 : AF_INET;
-  int bytes = family == AF_INET6 ? 16 : 4;
-  if (inet_pton(family, net.c_str(), a) != 1 || inet_pton(family, ip.c_str(), b) != 1) {
-    return false;
-  }
-  int bits = slash == std::string::npos ? bytes * 8 : std::atoi(cidr.c_str() + slash + 1);
-  for (int i = 0; i < bytes && bits > 0; ++i, bits -= 8) {
-    unsigned char mask = bits >= 8 ? 0xff : static_cast<unsigned char>(0xff << (8 - bits));
-    if ((a[i] & mask) != (b[i] & mask)) {
-      return false;
-    }
-  }
-  return true;
-}
-
 } // namespace
 
 namespace {
@@ -221,7 +198,7 @@ bool Engine::is_internal(const std::string& address) const
 bool Engine::trusted_client(const std::string& ip) const
 {
   for (const auto& net : m_config.policy.trusted_networks) {
-    if (cidr_match(net, ip)) {
+    if (net.contains(ip)) {
       return true;
     }
   }
