@@ -119,9 +119,13 @@ extern "C" sfsistat on_connect(SMFICTX* ctx, char* /*hostname*/, _SOCK_ADDR* add
     if (addr != nullptr) {
       char buf[INET6_ADDRSTRLEN] = {};
       if (addr->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(addr)->sin_addr, buf, sizeof buf);
+        const auto* in = reinterpret_cast<sockaddr_in*>(addr);
+        inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
+        t->local_submission = in->sin_port == 0;
       } else if (addr->sa_family == AF_INET6) {
-        inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(addr)->sin6_addr, buf, sizeof buf);
+        const auto* in6 = reinterpret_cast<sockaddr_in6*>(addr);
+        inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
+        t->local_submission = in6->sin6_port == 0;
       }
       t->client_ip = buf;
     }

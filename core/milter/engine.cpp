@@ -182,6 +182,26 @@ bool Engine::is_buyer(const std::string& sender) const
   return false;
 }
 
+bool Engine::login_owns(const std::string& login, const std::string& sender) const
+{
+  const std::string l = util::ascii_lower(login);
+  if (l == util::ascii_lower(sender)) {
+    return true;
+  }
+  for (const char* key : {l.c_str(), "*"}) {
+    auto it = m_config.policy.sender_logins.find(key);
+    if (it == m_config.policy.sender_logins.end()) {
+      continue;
+    }
+    for (const auto& glob : it->second) {
+      if (fnmatch(glob.c_str(), sender.c_str(), FNM_CASEFOLD) == 0) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 bool Engine::is_internal(const std::string& address) const
 {
   std::string domain = util::ascii_lower(domain_of(address));
@@ -216,8 +236,28 @@ Step Engine::envfrom(Transaction& t, const std::string& sender, MtaSession& mta)
   if (!is_buyer(t.sender)) {
     return Step::accept;
   }
-  bool authenticated = !mta.macro("{auth_authen}").empty();
-  if (!authenticated && !trusted_client(t.client_ip)) {
+  if (t.local_submission) {
+    // sendmail/pickup: any local user may write any -f address.
+    if (!m_config.policy.register_local_submissions) {
+      log::line(log::Level::info, mta.macro("i"),
+                {{"decision", "accept_untouched"},
+                 {"reason", "local submission (sendmail) not registered"},
+                 {"from", t.sender}});
+      return Step::accept;
+    }
+    t.buyer = true;
+    return Step::proceed;
+  }
+  const std::string login = mta.macro("{auth_authen}");
+  if (!login.empty() && !login_owns(login, t.sender)) {
+    log::line(log::Level::warning, mta.macro("i"),
+              {{"decision", "accept_untouched"},
+               {"reason", "the SMTP AUTH login does not own the buyer sender"},
+               {"login", login},
+               {"from", t.sender}});
+    return Step::accept;
+  }
+  if (login.empty() && !trusted_client(t.client_ip)) {
     log::line(log::Level::info, mta.macro("i"),
               {{"decision", "accept_untouched"},
                {"reason", "buyer sender not authenticated"},
@@ -312,6 +352,34 @@ std::string assemble(const Transaction& t)
   return out;
 }
 
+std::string content_hash(const Transaction& t)
+{
+  // Date too: a client that composes the mail again on a retry writes a new one.
+  static constexpr std::string_view k_trace[] = {
+      "received",     "return-path", "delivered-to",          "x-original-to",
+      "received-spf", "date",        "authentication-results"};
+  std::string canonical;
+  canonical.reserve(t.body.size() + 4096);
+  for (const auto& [name, value] : t.headers) {
+    const std::string lower = util::ascii_lower(name);
+    if (std::find(std::begin(k_trace), std::end(k_trace), lower) != std::end(k_trace) ||
+        lower.rfind("arc-", 0) == 0) {
+      continue;
+    }
+    canonical += lower;
+    canonical += ':';
+    for (char c : value) {
+      if (c != '\r') {
+        canonical.push_back(c);
+      }
+    }
+    canonical += '\n';
+  }
+  canonical += '\n';
+  canonical += t.body;
+  return util::sha256_hex(canonical);
+}
+
 Verdict Engine::eom(Transaction& t, MtaSession& mta)
 {
   const std::string queue_id = mta.macro("i");
@@ -382,6 +450,7 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
   const bool reply = opts.reply.value_or(m_config.policy.default_reply);
   const std::string reference = opts.reference.value_or("");
   std::string raw = assemble(t);
+  const std::string content = content_hash(t);
   if (mode != model::Mode::simple) {
     std::string().swap(t.body); // in `raw`; only mode simple re-injects it
   }
@@ -406,18 +475,31 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
   const util::Micros expires =
       now + static_cast<util::Micros>(m_config.linkd.link_validity_days) * 86400LL * 1000000LL;
   std::set<std::string> seen;
+  const util::Micros window =
+      static_cast<util::Micros>(m_config.milter.retry_window_hours) * 3600LL * 1000000LL;
   for (const auto& r : t.recipients) {
     if (r.kind != Recipient::Kind::external || !seen.insert(util::ascii_lower(r.address)).second) {
       continue;
     }
     Planned p{&r, {}, {}, false};
-    const std::string key = util::sha256_hex(message_key + "\n" + util::ascii_lower(r.address));
-    if (auto existing = m_store.find_by_idempotency_key(key)) {
+    // A retry is the same mail: same Message-ID, envelope sender, content and recipient,
+    // within milter.retry_window_hours of the first attempt. Anything else is a new mail.
+    const std::string key =
+        util::sha256_hex("2\n" + message_key + "\n" + util::ascii_lower(t.sender) + "\n" + content +
+                         "\n" + util::ascii_lower(r.address));
+    auto existing = m_store.find_by_idempotency_key(key);
+    std::optional<store::pb::Delivery> first;
+    if (existing) {
       auto d = m_store.get_delivery(existing.value());
-      if (!d) {
+      if (!d && d.error().code != static_cast<int>(store::Errc::not_found)) {
         return store_failure_logged(queue_id, d.error(), t.sender);
       }
-      p.delivery = d.value();
+      if (d && now - d->created_at() <= window) {
+        first = std::move(d.value());
+      }
+    }
+    if (first) {
+      p.delivery = std::move(*first);
       p.already_sent = p.delivery.sent_at() != 0;
       message_id = p.delivery.message();
       if (!p.already_sent && mode == model::Mode::ar) {
@@ -426,7 +508,7 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
           return store_failure_logged(queue_id, st.error(), t.sender);
         }
       }
-    } else if (existing.error().code != static_cast<int>(store::Errc::not_found)) {
+    } else if (!existing && existing.error().code != static_cast<int>(store::Errc::not_found)) {
       return store_failure_logged(queue_id, existing.error(), t.sender);
     } else {
       p.delivery.set_id(util::random_id("d"));

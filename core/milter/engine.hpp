@@ -95,6 +95,9 @@ struct Recipient
 struct Transaction
 {
   std::string client_ip;
+  // Mail submitted on this host (sendmail/pickup, Postfix's own bounces): Postfix presents it
+  // to non_smtpd_milters as a client 127.0.0.1 with port 0, which no SMTP client has.
+  bool local_submission = false;
   std::string sender; // normalised, "" for the null sender
   bool buyer = false;
   bool null_sender = false;
@@ -158,6 +161,8 @@ private:
   Verdict bounce(Transaction& t, MtaSession& mta, const std::string& queue_id);
   Verdict strip_options(Transaction& t, MtaSession& mta, const std::string& queue_id);
   bool is_buyer(const std::string& sender) const;
+  // True when SASL `login` may use `sender` (policy.sender_logins, or the login itself).
+  bool login_owns(const std::string& login, const std::string& sender) const;
   bool is_internal(const std::string& address) const;
   bool trusted_client(const std::string& ip) const;
 
@@ -173,5 +178,11 @@ private:
 
 // Assembles the message as the milter saw it: headers then body, CRLF line endings.
 std::string assemble(const Transaction& t);
+
+// SHA-256 (hex) of what the client sent: its headers and body, without the trace headers
+// that MTAs add on each attempt (Received, Return-Path, Delivered-To, X-Original-To,
+// Authentication-Results, Received-SPF, ARC-*) and without Date (a client composing the mail
+// again writes a new one). Stable across a client's retries of one mail.
+std::string content_hash(const Transaction& t);
 
 } // namespace pli::milter
