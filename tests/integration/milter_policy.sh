@@ -63,11 +63,46 @@ $PLI show imp-2@buyer.example --json | pli_json 'j["deliveries"][0]["recipient"]
     qgrep -x bea@remote.example || fail "alice's own login was not registered"
 echo "ok 3 - a login that does not own the buyer address is not registered; the owner's is"
 
+# Postfix enforces it too (the master.cf snippet), and pli doctor says so.
+doctor_login() { # OK WHAT FIX: "True" when pli doctor has exactly that check
+    local json
+    json=$($PLI doctor --offline --postfix-config "$PFX_CONF_DIR" --json || true)
+    echo "$json" | WHAT=$2 FIX=$3 pli_json "any(c['ok'] == $1 and c['check'] == __import__('os').environ['WHAT'] and (c['fix'] or '') == __import__('os').environ['FIX'] for c in j['checks'])"
+}
+svc=127.0.0.1:$PFX_PORT_IN
+doctor_login False "the $svc service lets an SMTP AUTH login use any sender address (a buyer's included)" \
+    "$svc inet n - y - - smtpd
+  -o smtpd_sender_login_maps=hash:/etc/postfix/sender_logins
+  -o smtpd_sender_restrictions=reject_authenticated_sender_login_mismatch" | qgrep -x True ||
+    fail "pli doctor does not name the sender login lines: $($PLI doctor --offline --postfix-config "$PFX_CONF_DIR")"
+echo "alice@buyer.example alice@buyer.example" >"$W/sender_logins"
+postmap -c "$PFX_CONF_DIR" "$W/sender_logins"
+# (smtpd_sasl_auth_enable, as on the snippet's submission service: without it Postfix ignores
+# the restriction; XCLIENT LOGIN then stands for the SASL login.)
+postconf -c "$PFX_CONF_DIR" -P "$svc/inet/smtpd_sender_login_maps=hash:$W/sender_logins" \
+    "$svc/inet/smtpd_sender_restrictions=reject_authenticated_sender_login_mismatch" \
+    "$svc/inet/smtpd_sasl_auth_enable=yes"
+postfix -c "$PFX_CONF_DIR" reload >/dev/null 2>&1
+doctor_login True "the submission service checks that the SMTP AUTH login owns the sender address" "" |
+    qgrep -x True ||
+    fail "pli doctor still reports the sender login lines: $($PLI doctor --offline --postfix-config "$PFX_CONF_DIR")"
+refused() { # swaks' transcript shows Postfix's 553 for bob as alice
+    local out
+    out=$(swaks --server 127.0.0.1 --port "$PFX_PORT_IN" --timeout 20 --from alice@buyer.example \
+        --to bea@remote.example --xclient "LOGIN=bob@buyer.example" 2>&1) && return 1
+    echo "$out" | qgrep -E '<\*\* +553 5\.7\.1 .*not owned by user bob@buyer\.example'
+}
+_pfx_wait 20 "Postfix to refuse bob's login as alice" "" refused
+pfx_send --from alice@buyer.example --to bea@remote.example --xclient "LOGIN=alice@buyer.example" \
+    --header "Message-Id: <imp-3@buyer.example>" --header "Subject: Vraie" --body "alice again"
+pfx_wait_sink_count 4 30
+echo "ok 3b - with the snippet's two lines Postfix refuses bob as alice (553), and pli doctor checks them"
+
 # 4. sendmail -f alice by a local user (127.0.0.1 is trusted): passes untouched, logged.
 printf 'From: <alice@buyer.example>\nTo: <cid@remote.example>\nSubject: Local\nMessage-ID: <local-1@buyer.example>\n\nvia sendmail\n' |
     sendmail -C "$PFX_CONF_DIR" -f alice@buyer.example cid@remote.example ||
     fail "sendmail failed"
-pfx_wait_sink_count 4 30
+pfx_wait_sink_count 5 30
 f=$(pfx_sink_files | tail -n 1)
 qgrep "^X-Mail-Args: <alice@buyer.example>" "$f" || fail "sendmail -f alice was registered"
 qgrep "^Subject: Local" "$f" || fail "the local mail did not pass"
@@ -82,11 +117,11 @@ send_dup() { # FROM SUBJECT BODY
         --header "Message-Id: <dup-1@buyer.example>" --header "Subject: $2" --body "$3"
 }
 send_dup alice@buyer.example "Lot 1" "Premier envoi"
-pfx_wait_sink_count 5 30
-send_dup alice@buyer.example "Lot 2" "Un autre courrier"
 pfx_wait_sink_count 6 30
-send_dup carl@buyer.example "Lot 1" "Premier envoi"
+send_dup alice@buyer.example "Lot 2" "Un autre courrier"
 pfx_wait_sink_count 7 30
+send_dup carl@buyer.example "Lot 1" "Premier envoi"
+pfx_wait_sink_count 8 30
 n=$($PLI list --rcpt dora --json | pli_json 'j["total"]')
 [ "$n" = 3 ] || fail "expected 3 registered deliveries to dora under one Message-ID, got $n"
 for f in $(pfx_sink_files | tail -n 3); do
@@ -97,7 +132,7 @@ send_dup alice@buyer.example "Lot 1" "Premier envoi"
 pfx_wait_log "milter-discard.*to=<dora@remote.example>" 30
 grep -c "decision=registered_retry" "$W/milter.log" | qgrep -x 1 || fail "the resend was not a retry"
 sleep 1
-[ "$(pfx_sink_count)" = 7 ] || fail "the true resend was injected again"
+[ "$(pfx_sink_count)" = 8 ] || fail "the true resend was injected again"
 [ "$($PLI list --rcpt dora --json | pli_json 'j["total"]')" = 3 ] || fail "the resend was recorded"
 $PLI show dup-1@buyer.example --json | pli_json 'j["sender"]' | qgrep -x carl@buyer.example ||
     fail "pli show <Message-ID> does not show the latest message with it"
@@ -121,7 +156,7 @@ pfx_on_exit "kill $dpid 2>/dev/null || true"
 _pfx_wait 20 "pli-milter's socket" "" test -S "$PLI_SOCKET"
 pfx_send --from alice@buyer.example --to eve@remote.example \
     --header "Message-ID: <daemon-1@buyer.example>" --header "Subject: Daemon" --body "forked"
-pfx_wait_sink_count 8 30
+pfx_wait_sink_count 9 30
 $PLI show daemon-1@buyer.example --json | pli_json 'j["deliveries"][0]["events"][-1]["kind"]' |
     qgrep -E 'sent|delivered' || fail "the daemonised milter did not register the mail"
 kill "$dpid"
