@@ -358,26 +358,26 @@ std::string content_hash(const Transaction& t)
   static constexpr std::string_view k_trace[] = {
       "received",     "return-path", "delivered-to",          "x-original-to",
       "received-spf", "date",        "authentication-results"};
-  std::string canonical;
-  canonical.reserve(t.body.size() + 4096);
+  // Hashed in pieces: the body is not copied (a registered mail may be 50 MB).
+  util::Sha256 hash;
   for (const auto& [name, value] : t.headers) {
     const std::string lower = util::ascii_lower(name);
     if (std::find(std::begin(k_trace), std::end(k_trace), lower) != std::end(k_trace) ||
         lower.rfind("arc-", 0) == 0) {
       continue;
     }
-    canonical += lower;
-    canonical += ':';
+    std::string line = lower + ":";
     for (char c : value) {
       if (c != '\r') {
-        canonical.push_back(c);
+        line.push_back(c);
       }
     }
-    canonical += '\n';
+    line += '\n';
+    hash.update(line);
   }
-  canonical += '\n';
-  canonical += t.body;
-  return util::sha256_hex(canonical);
+  hash.update("\n");
+  hash.update(t.body);
+  return hash.hex();
 }
 
 Verdict Engine::eom(Transaction& t, MtaSession& mta)
