@@ -1,11 +1,13 @@
 #include "milter/adapter.hpp"
 
+#include "core/config/config.hpp"
 #include "core/log/log.hpp"
 #include "core/milter/engine.hpp"
 
 #include <libmilter/mfapi.h>
 
 #include <arpa/inet.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -280,18 +282,13 @@ void set_nodelay_on_listener()
 int run(const config::Config& config, bool foreground)
 {
   log::open("pli-milter", foreground);
-  store::OpenOptions options{config.store.path, config.store.map_size_mb, false};
-  options.write_mostly = true;  // see OpenOptions: its peak RSS would grow with the store
-  options.group_wait_us = 2000; // see OpenOptions: concurrent sessions share more commits
-  auto opened = store::open_lmdb(options);
-  if (!opened) {
-    log::message(log::Level::error, "cannot open the store: " + opened.error().message);
-    return 75; // EX_TEMPFAIL
+  // Privileged set-up first: the socket. The store is opened after daemon(): an LMDB
+  // environment must not be used across a fork.
+  if (config::remote_inet_socket(config.milter.socket) && !config.milter.allow_remote_inet) {
+    log::message(log::Level::error, "refusing to listen on " + config.milter.socket +
+                                        ": not a loopback address (milter.allow_remote_inet)");
+    return config::k_exit_config;
   }
-  auto store = std::move(opened.value());
-  Engine engine(config, *store);
-  g_engine = &engine;
-
   smfiDesc desc{};
   desc.xxfi_name = const_cast<char*>("pli-milter");
   desc.xxfi_version = SMFI_VERSION;
@@ -313,15 +310,24 @@ int run(const config::Config& config, bool foreground)
     log::message(log::Level::error, "cannot set up libmilter on " + config.milter.socket);
     return 71;
   }
-  mode_t old = umask(0); // Postfix (another user) must be able to connect to a unix socket
+  const auto path = socket_path(config.milter.socket);
+  // A unix socket is created 0660 (never wider, even for an instant), then given to the
+  // postfix group: Postfix's smtpd and cleanup connect as that group's members.
+  const mode_t old = umask(path.empty() ? 0 : 0117);
   int rc = smfi_opensocket(true);
   umask(old);
   if (rc != MI_SUCCESS) {
     log::message(log::Level::error, "cannot open the milter socket " + config.milter.socket);
     return 71;
   }
-  if (auto path = socket_path(config.milter.socket); !path.empty()) {
-    chmod(path.c_str(), 0666);
+  if (!path.empty()) {
+    if (const group* g = getgrnam("postfix");
+        g != nullptr && getegid() != g->gr_gid &&
+        lchown(path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0) {
+      log::message(log::Level::error,
+                   "cannot give the milter socket " + path + " to the postfix group");
+      return 71;
+    }
   } else {
     set_nodelay_on_listener();
   }
@@ -329,9 +335,21 @@ int run(const config::Config& config, bool foreground)
     log::message(log::Level::error, "cannot daemonize");
     return 71;
   }
+  store::OpenOptions options{config.store.path, config.store.map_size_mb, false};
+  options.write_mostly = true;  // see OpenOptions: its peak RSS would grow with the store
+  options.group_wait_us = 2000; // see OpenOptions: concurrent sessions share more commits
+  auto opened = store::open_lmdb(options);
+  if (!opened) {
+    log::message(log::Level::error, "cannot open the store: " + opened.error().message);
+    return 75; // EX_TEMPFAIL
+  }
+  auto store = std::move(opened.value());
+  Engine engine(config, *store);
+  g_engine = &engine;
   engine.start_outbox(); // its thread: after daemon()
   log::message(log::Level::info, "pli-milter listening on " + config.milter.socket);
   rc = smfi_main();
+  g_engine = nullptr;
   log::message(log::Level::info, "pli-milter stopped");
   return rc == MI_SUCCESS ? 0 : 1;
 }

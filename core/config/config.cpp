@@ -1,5 +1,6 @@
 #include "core/config/config.hpp"
 
+#include "core/util/cidr.hpp"
 #include "core/util/encoding.hpp"
 #include "core/util/time.hpp"
 
@@ -34,6 +35,8 @@ struct Key
   bool required;
   // Stores the node's value into the config; returns an error message or "".
   std::function<std::string(const YAML::Node&, Config&)> apply;
+  // For lists: checks one item; returns an error message or "" (reported at the item's line).
+  std::function<std::string(const std::string&)> check_item = nullptr;
 };
 
 std::string as_string(const YAML::Node& n)
@@ -143,6 +146,28 @@ template <typename F> Key list_key(std::string path, bool required, F setter)
              }};
 }
 
+// A list of networks (util::Cidr), each item checked at its own line.
+template <typename F> Key cidr_list_key(std::string path, F setter)
+{
+  Key k{path, Kind::string_list, false, [setter](const YAML::Node& n, Config& c) -> std::string {
+          std::vector<util::Cidr> v;
+          for (const auto& item : n) {
+            auto cidr = util::Cidr::parse(item.as<std::string>());
+            if (!cidr) {
+              return cidr.error().message;
+            }
+            v.push_back(cidr.value());
+          }
+          setter(c, std::move(v));
+          return "";
+        }};
+  k.check_item = [](const std::string& item) {
+    auto cidr = util::Cidr::parse(item);
+    return cidr ? std::string() : cidr.error().message;
+  };
+  return k;
+}
+
 template <typename F> Key list_map_key(std::string path, F setter)
 {
   return Key{path, Kind::list_map, false, [setter](const YAML::Node& n, Config& c) -> std::string {
@@ -223,6 +248,9 @@ const std::vector<Key>& keys()
                [](Config& c, std::uint64_t v) { c.milter.max_message_mb = v; }),
       uint_key("milter.max_recipients", 1, 10000,
                [](Config& c, std::uint64_t v) { c.milter.max_recipients = v; }),
+      bool_key("milter.allow_remote_inet", [](Config& c, bool v) { c.milter.allow_remote_inet = v; }),
+      uint_key("milter.retry_window_hours", 1, 24 * 30,
+               [](Config& c, std::uint64_t v) { c.milter.retry_window_hours = v; }),
       list_key("policy.buyers", true,
                [](Config& c, std::vector<std::string> v) {
                  c.policy.buyers = std::move(v);
@@ -237,11 +265,9 @@ const std::vector<Key>& keys()
                  c.policy.internal_domains = std::move(v);
                  return std::string();
                }),
-      list_key("policy.trusted_networks", false,
-               [](Config& c, std::vector<std::string> v) {
-                 c.policy.trusted_networks = std::move(v);
-                 return std::string();
-               }),
+      cidr_list_key("policy.trusted_networks", [](Config& c, std::vector<util::Cidr> v) {
+        c.policy.trusted_networks = std::move(v);
+      }),
       str_key("policy.default_mode", false,
               [](Config& c, const std::string& v) -> std::string {
                 auto m = model::parse_mode(v);
@@ -264,6 +290,23 @@ const std::vector<Key>& keys()
                 return "";
               }),
       bool_key("policy.default_reply", [](Config& c, bool v) { c.policy.default_reply = v; }),
+      list_map_key("policy.sender_logins",
+                   [](Config& c, std::map<std::string, std::vector<std::string>> v) {
+                     for (auto& [login, senders] : v) {
+                       for (auto& s : senders) {
+                         s = util::ascii_lower(util::trim(s));
+                         if (s.find('@') == std::string::npos) {
+                           return fmt::format("login {}: '{}' is not an address or a glob like "
+                                              "*@marches.example.org",
+                                              login, s);
+                         }
+                       }
+                       c.policy.sender_logins[util::ascii_lower(login)] = std::move(senders);
+                     }
+                     return std::string();
+                   }),
+      bool_key("policy.register_local_submissions",
+               [](Config& c, bool v) { c.policy.register_local_submissions = v; }),
       str_key("reinject.host", false,
               [](Config& c, const std::string& v) {
                 c.reinject.host = v;
@@ -380,6 +423,13 @@ public:
     if (auto e = walk(root, "", config); !e.empty()) {
       return util::Error{k_exit_config, e};
     }
+    if (!config.milter.allow_remote_inet && remote_inet_socket(config.milter.socket)) {
+      return error_at(m_marks["milter.socket"],
+                      fmt::format("milter.socket: '{}' lets any host that reaches it speak the "
+                                  "milter protocol; listen on 127.0.0.1 or a unix: socket, or "
+                                  "set milter.allow_remote_inet: true",
+                                  config.milter.socket));
+    }
     for (const auto& key : keys()) {
       if (key.required && m_seen.count(key.path) == 0) {
         auto section = key.path.substr(0, key.path.rfind('.'));
@@ -431,9 +481,11 @@ private:
         return error_at(k.Mark(), fmt::format("duplicate key '{}'", path)).message;
       }
       m_seen.insert(path);
+      m_marks[path] = v.Mark();
       if (const Key* key = find_key(path)) {
-        if (auto e = apply(*key, v, config); !e.empty()) {
-          return error_at(v.Mark(), fmt::format("{}: {}", path, e)).message;
+        YAML::Mark where = v.Mark();
+        if (auto e = apply(*key, v, config, where); !e.empty()) {
+          return error_at(where, fmt::format("{}: {}", path, e)).message;
         }
       } else if (is_section(path)) {
         if (!v.IsMap()) {
@@ -450,7 +502,8 @@ private:
     return "";
   }
 
-  static std::string apply(const Key& key, const YAML::Node& v, Config& config)
+  // Checks the node's type, then stores it; `where` becomes the offending item's mark.
+  static std::string apply(const Key& key, const YAML::Node& v, Config& config, YAML::Mark& where)
   {
     switch (key.kind) {
     case Kind::string:
@@ -479,6 +532,18 @@ private:
       if (!v.IsSequence()) {
         return "must be a list, e.g. [\"a\", \"b\"]";
       }
+      for (const auto& item : v) {
+        if (!item.IsScalar()) {
+          where = item.Mark();
+          return "every item must be a string";
+        }
+        if (key.check_item) {
+          if (auto e = key.check_item(item.as<std::string>()); !e.empty()) {
+            where = item.Mark();
+            return e;
+          }
+        }
+      }
       break;
     case Kind::list_map:
       if (!v.IsMap()) {
@@ -492,9 +557,36 @@ private:
   std::string m_file;
   std::set<std::string> m_seen;
   std::map<std::string, YAML::Mark> m_section_marks;
+  std::map<std::string, YAML::Mark> m_marks; // every key's value
 };
 
 } // namespace
+
+bool remote_inet_socket(const std::string& spec)
+{
+  std::string rest;
+  if (spec.rfind("inet:", 0) == 0) {
+    rest = spec.substr(5);
+  } else if (spec.rfind("inet6:", 0) == 0) {
+    rest = spec.substr(6);
+  } else {
+    return false; // unix: / local:
+  }
+  const auto at = rest.find('@');
+  if (at == std::string::npos) {
+    return true; // every interface
+  }
+  std::string host = util::ascii_lower(rest.substr(at + 1));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host == "localhost") {
+    return false;
+  }
+  static const util::Cidr v4 = util::Cidr::parse("127.0.0.0/8").value();
+  static const util::Cidr v6 = util::Cidr::parse("::1/128").value();
+  return !v4.contains(host) && !v6.contains(host);
+}
 
 util::Result<Config> load_from_string(const std::string& text, const std::string& file)
 {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "core/model/model.hpp"
+#include "core/util/cidr.hpp"
 #include "core/util/result.hpp"
 
 #include <cstdint>
@@ -40,16 +41,21 @@ struct Config
     std::string socket;
     std::uint64_t max_message_mb = 50;
     std::uint64_t max_recipients = 100;
+    bool allow_remote_inet = false;         // an inet: socket on a non-loopback address
+    std::uint64_t retry_window_hours = 120; // a resent identical mail within it is a retry
   } milter;
 
   struct Policy
   {
     std::vector<std::string> buyers;           // globs on the envelope sender
     std::vector<std::string> internal_domains; // recipients there keep the original
-    std::vector<std::string> trusted_networks; // CIDRs whose clients need no SMTP AUTH
+    std::vector<util::Cidr> trusted_networks;  // clients there need no SMTP AUTH
     model::Mode default_mode = model::Mode::ar;
     model::MessageType default_type = model::MessageType::libre;
     bool default_reply = false;
+    // SASL login (lower-case) -> sender addresses or globs it may use, besides itself.
+    std::map<std::string, std::vector<std::string>> sender_logins;
+    bool register_local_submissions = false; // sendmail/pickup mail from a buyer address
   } policy;
 
   struct Reinject
@@ -106,6 +112,10 @@ struct Config
     bool not_delivered = true; // mail the sender when a delivery fails
   } notify;
 };
+
+// True when a libmilter socket spec listens beyond this host: inet:PORT (every address),
+// inet:PORT@HOST with HOST neither a loopback address nor "localhost", likewise inet6:.
+bool remote_inet_socket(const std::string& spec);
 
 // Loads and validates FILE. The error message is "FILE:LINE: what is wrong".
 util::Result<Config> load(const std::string& file);

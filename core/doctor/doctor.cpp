@@ -386,6 +386,7 @@ std::vector<Check> run(const config::Config& config, const Options& options)
 
   const std::string listener = config.reinject.host + ":" + std::to_string(config.reinject.port);
   bool reinject_ok = false, reinject_milter = false, submission_milter = false;
+  std::vector<std::string> unenforced; // submission services letting a login use any sender
   for (const auto& [name, line] : pf.services) {
     const auto params = pf.params[name];
     auto it = params.find("smtpd_milters");
@@ -397,6 +398,24 @@ std::vector<Check> run(const config::Config& config, const Options& options)
     } else if (name.size() > 5 && name.substr(name.size() - 5) == "/inet" &&
                line.find(" smtpd") != std::string::npos && names) {
       submission_milter = true;
+      // The SASL login must own the MAIL FROM address, or any login registers as any buyer.
+      auto effective = [&](const std::string& key) {
+        auto p = params.find(key);
+        return p != params.end() ? p->second : main(key);
+      };
+      bool mismatch = false;
+      for (const char* list :
+           {"smtpd_client_restrictions", "smtpd_helo_restrictions", "smtpd_sender_restrictions",
+            "smtpd_relay_restrictions", "smtpd_recipient_restrictions"}) {
+        for (const char* r :
+             {"reject_sender_login_mismatch", "reject_authenticated_sender_login_mismatch",
+              "reject_known_sender_login_mismatch"}) {
+          mismatch |= contains_item(effective(list), r);
+        }
+      }
+      if (!mismatch || util::trim(effective("smtpd_sender_login_maps")).empty()) {
+        unenforced.push_back(name.substr(0, name.size() - 5));
+      }
     }
   }
   add(reinject_ok && !reinject_milter,
@@ -408,6 +427,19 @@ std::vector<Check> run(const config::Config& config, const Options& options)
       "master.cf");
   add(submission_milter, "an smtpd service (submission) runs pli-milter",
       "submission inet n - y - - smtpd\n  -o smtpd_milters=" + spec, "master.cf");
+  for (const auto& service : unenforced) {
+    add(false,
+        "the " + service +
+            " service lets an SMTP AUTH login use any sender address (a buyer's included)",
+        service + " inet n - y - - smtpd\n"
+                  "  -o smtpd_sender_login_maps=hash:/etc/postfix/sender_logins\n"
+                  "  -o smtpd_sender_restrictions=reject_authenticated_sender_login_mismatch",
+        "master.cf");
+  }
+  if (submission_milter && unenforced.empty()) {
+    add(true, "the submission service checks that the SMTP AUTH login owns the sender address", "",
+        "master.cf");
+  }
 
   if (!options.live) {
     return checks;

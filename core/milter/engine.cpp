@@ -12,8 +12,6 @@
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <fnmatch.h>
 
@@ -138,27 +136,6 @@ std::string domain_of(const std::string& address)
   return at == std::string::npos ? "" : address.substr(at + 1);
 }
 
-// Parses "a.b.c.d/n" or "x::y/n" and matches `ip` against it.
-bool cidr_match(const std::string& cidr, const std::string& ip)
-{
-  auto slash = cidr.find('/');
-  std::string net = cidr.substr(0, slash);
-  unsigned char a[16] = {}, b[16] = {};
-  int family = net.find(':') != std::string::npos ? AF_INET6 : AF_INET;
-  int bytes = family == AF_INET6 ? 16 : 4;
-  if (inet_pton(family, net.c_str(), a) != 1 || inet_pton(family, ip.c_str(), b) != 1) {
-    return false;
-  }
-  int bits = slash == std::string::npos ? bytes * 8 : std::atoi(cidr.c_str() + slash + 1);
-  for (int i = 0; i < bytes && bits > 0; ++i, bits -= 8) {
-    unsigned char mask = bits >= 8 ? 0xff : static_cast<unsigned char>(0xff << (8 - bits));
-    if ((a[i] & mask) != (b[i] & mask)) {
-      return false;
-    }
-  }
-  return true;
-}
-
 } // namespace
 
 namespace {
@@ -235,6 +212,26 @@ bool Engine::is_buyer(const std::string& sender) const
   return false;
 }
 
+bool Engine::login_owns(const std::string& login, const std::string& sender) const
+{
+  const std::string l = util::ascii_lower(login);
+  if (l == util::ascii_lower(sender)) {
+    return true;
+  }
+  for (const char* key : {l.c_str(), "*"}) {
+    auto it = m_config.policy.sender_logins.find(key);
+    if (it == m_config.policy.sender_logins.end()) {
+      continue;
+    }
+    for (const auto& glob : it->second) {
+      if (fnmatch(glob.c_str(), sender.c_str(), FNM_CASEFOLD) == 0) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 bool Engine::is_internal(const std::string& address) const
 {
   std::string domain = util::ascii_lower(domain_of(address));
@@ -251,7 +248,7 @@ bool Engine::is_internal(const std::string& address) const
 bool Engine::trusted_client(const std::string& ip) const
 {
   for (const auto& net : m_config.policy.trusted_networks) {
-    if (cidr_match(net, ip)) {
+    if (net.contains(ip)) {
       return true;
     }
   }
@@ -281,8 +278,28 @@ Step Engine::envfrom(Transaction& t, const std::string& sender, MtaSession& mta)
   if (!is_buyer(t.sender)) {
     return Step::accept;
   }
-  bool authenticated = !mta.macro("{auth_authen}").empty();
-  if (!authenticated && !trusted_client(t.client_ip)) {
+  if (t.local_origin) {
+    // sendmail/pickup: any local user may write any -f address.
+    if (!m_config.policy.register_local_submissions) {
+      log::line(log::Level::info, mta.macro("i"),
+                {{"decision", "accept_untouched"},
+                 {"reason", "local submission (sendmail) not registered"},
+                 {"from", t.sender}});
+      return Step::accept;
+    }
+    t.buyer = true;
+    return Step::proceed;
+  }
+  const std::string login = mta.macro("{auth_authen}");
+  if (!login.empty() && !login_owns(login, t.sender)) {
+    log::line(log::Level::warning, mta.macro("i"),
+              {{"decision", "accept_untouched"},
+               {"reason", "the SMTP AUTH login does not own the buyer sender"},
+               {"login", login},
+               {"from", t.sender}});
+    return Step::accept;
+  }
+  if (login.empty() && !trusted_client(t.client_ip)) {
     log::line(log::Level::info, mta.macro("i"),
               {{"decision", "accept_untouched"},
                {"reason", "buyer sender not authenticated"},
@@ -416,6 +433,34 @@ std::string assemble(const Transaction& t)
   return out;
 }
 
+std::string content_hash(const Transaction& t)
+{
+  // Date too: a client that composes the mail again on a retry writes a new one.
+  static constexpr std::string_view k_trace[] = {
+      "received",     "return-path", "delivered-to",          "x-original-to",
+      "received-spf", "date",        "authentication-results"};
+  // Hashed in pieces: the body is not copied (a registered mail may be 50 MB).
+  util::Sha256 hash;
+  for (const auto& [name, value] : t.headers) {
+    const std::string lower = util::ascii_lower(name);
+    if (std::find(std::begin(k_trace), std::end(k_trace), lower) != std::end(k_trace) ||
+        lower.rfind("arc-", 0) == 0) {
+      continue;
+    }
+    std::string line = lower + ":";
+    for (char c : value) {
+      if (c != '\r') {
+        line.push_back(c);
+      }
+    }
+    line += '\n';
+    hash.update(line);
+  }
+  hash.update("\n");
+  hash.update(t.body);
+  return hash.hex();
+}
+
 Verdict Engine::eom(Transaction& t, MtaSession& mta)
 {
   const std::string queue_id = mta.macro("i");
@@ -495,6 +540,7 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
   const bool reply = opts.reply.value_or(m_config.policy.default_reply);
   const std::string reference = opts.reference.value_or("");
   std::string raw = assemble(t);
+  const std::string content = content_hash(t);
   if (mode != model::Mode::simple) {
     std::string().swap(t.body); // in `raw`; only mode simple re-injects it
   }
@@ -519,18 +565,31 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
   const util::Micros expires =
       now + static_cast<util::Micros>(m_config.linkd.link_validity_days) * 86400LL * 1000000LL;
   std::set<std::string> seen;
+  const util::Micros window =
+      static_cast<util::Micros>(m_config.milter.retry_window_hours) * 3600LL * 1000000LL;
   for (const auto& r : t.recipients) {
     if (r.kind != Recipient::Kind::external || !seen.insert(util::ascii_lower(r.address)).second) {
       continue;
     }
     Planned p{&r, {}, {}, false};
-    const std::string key = util::sha256_hex(message_key + "\n" + util::ascii_lower(r.address));
-    if (auto existing = m_store.find_by_idempotency_key(key)) {
+    // A retry is the same mail: same Message-ID, envelope sender, content and recipient,
+    // within milter.retry_window_hours of the first attempt. Anything else is a new mail.
+    const std::string key =
+        util::sha256_hex("2\n" + message_key + "\n" + util::ascii_lower(t.sender) + "\n" + content +
+                         "\n" + util::ascii_lower(r.address));
+    auto existing = m_store.find_by_idempotency_key(key);
+    std::optional<store::pb::Delivery> first;
+    if (existing) {
       auto d = m_store.get_delivery(existing.value());
-      if (!d) {
+      if (!d && d.error().code != static_cast<int>(store::Errc::not_found)) {
         return store_failure_logged(queue_id, d.error(), t.sender);
       }
-      p.delivery = d.value();
+      if (d && now - d->created_at() <= window) {
+        first = std::move(d.value());
+      }
+    }
+    if (first) {
+      p.delivery = std::move(*first);
       p.already_sent = p.delivery.sent_at() != 0;
       message_id = p.delivery.message();
       if (!p.already_sent && mode == model::Mode::ar) {
@@ -539,7 +598,7 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
           return store_failure_logged(queue_id, st.error(), t.sender);
         }
       }
-    } else if (existing.error().code != static_cast<int>(store::Errc::not_found)) {
+    } else if (!existing && existing.error().code != static_cast<int>(store::Errc::not_found)) {
       return store_failure_logged(queue_id, existing.error(), t.sender);
     } else {
       p.delivery.set_id(util::random_id("d"));

@@ -105,8 +105,8 @@ struct Transaction
   std::string client_ip;
   std::string client_name; // the connect event's host name
   std::string helo;
-  // The organisation's own Postfix (cleanup's non_smtpd_milters: bounce(8) reports) rather
-  // than an SMTP client: see Engine::connect.
+  // The organisation's own Postfix (cleanup's non_smtpd_milters: bounce(8) reports, and
+  // sendmail/pickup submissions) rather than an SMTP client: see Engine::connect.
   bool local_origin = false;
   bool report = false; // a message to a bounce address: bounded by bounce.max_report_kb
   std::string sender;  // normalised, "" for the null sender
@@ -181,6 +181,8 @@ private:
   Verdict bounce(Transaction& t, MtaSession& mta, const std::string& queue_id);
   Verdict strip_options(Transaction& t, MtaSession& mta, const std::string& queue_id);
   bool is_buyer(const std::string& sender) const;
+  // True when SASL `login` may use `sender` (policy.sender_logins, or the login itself).
+  bool login_owns(const std::string& login, const std::string& sender) const;
   bool is_internal(const std::string& address) const;
   bool trusted_client(const std::string& ip) const;
   // The most a message may buffer: bounce.max_report_kb for reports, else max_message_mb.
@@ -198,5 +200,11 @@ private:
 
 // Assembles the message as the milter saw it: headers then body, CRLF line endings.
 std::string assemble(const Transaction& t);
+
+// SHA-256 (hex) of what the client sent: its headers and body, without the trace headers
+// that MTAs add on each attempt (Received, Return-Path, Delivered-To, X-Original-To,
+// Authentication-Results, Received-SPF, ARC-*) and without Date (a client composing the mail
+// again writes a new one). Stable across a client's retries of one mail.
+std::string content_hash(const Transaction& t);
 
 } // namespace pli::milter

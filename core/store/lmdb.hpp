@@ -2,7 +2,10 @@
 // aborts; commit() is explicit.
 #pragma once
 
+#include "core/util/result.hpp"
+
 #include <lmdb.h>
+#include <unistd.h>
 
 #include <string>
 #include <string_view>
@@ -10,15 +13,18 @@
 
 namespace pli::store::lmdb {
 
+// LMDB forbids using an environment in a process other than the one that opened it (a
+// forked child, e.g. after daemon()): get() asserts it, in release builds too.
 class Env
 {
 public:
   Env() = default;
-  explicit Env(MDB_env* env) : m_env(env) {}
-  Env(Env&& o) noexcept : m_env(std::exchange(o.m_env, nullptr)) {}
+  explicit Env(MDB_env* env) : m_env(env), m_pid(::getpid()) {}
+  Env(Env&& o) noexcept : m_env(std::exchange(o.m_env, nullptr)), m_pid(o.m_pid) {}
   Env& operator=(Env&& o) noexcept
   {
     std::swap(m_env, o.m_env);
+    std::swap(m_pid, o.m_pid);
     return *this;
   }
   Env(const Env&) = delete;
@@ -29,10 +35,15 @@ public:
       mdb_env_close(m_env);
     }
   }
-  MDB_env* get() const { return m_env; }
+  MDB_env* get() const
+  {
+    PLI_ASSERT(m_env == nullptr || ::getpid() == m_pid);
+    return m_env;
+  }
 
 private:
   MDB_env* m_env = nullptr;
+  pid_t m_pid = 0;
 };
 
 class Txn

@@ -32,6 +32,24 @@ std::string sha256_hex(std::string_view data)
   return hex_encode(sha256(data));
 }
 
+Sha256::Sha256()
+{
+  crypto_hash_sha256_init(&m_state);
+}
+
+void Sha256::update(std::string_view data)
+{
+  crypto_hash_sha256_update(&m_state, reinterpret_cast<const unsigned char*>(data.data()),
+                            data.size());
+}
+
+std::string Sha256::hex()
+{
+  std::string out(crypto_hash_sha256_BYTES, '\0');
+  crypto_hash_sha256_final(&m_state, reinterpret_cast<unsigned char*>(out.data()));
+  return hex_encode(out);
+}
+
 std::string random_bytes(std::size_t n)
 {
   crypto_init();

@@ -19,7 +19,7 @@ closed=$(pfx_free_port)
 sed -i "s|^reinject: .*|reinject: { host: 127.0.0.1, port: $closed }|" "$PLI_CONFIG"
 restart_milter
 out=$(swaks --server 127.0.0.1 --port "$PFX_PORT_IN" --from alice@buyer.example --to hana@remote.example \
-    --header "Subject: Avis" --header "Message-ID: <fail-1@buyer.example>" --body "Corps" 2>&1) && \
+    --header "Subject: Avis" --header "Message-Id: <fail-1@buyer.example>" --body "Corps" 2>&1) && \
     fail "the client was not refused: $out"
 echo "$out" | qgrep -E '<\*\* +451 4\.3\.0 ' || fail "expected 451 4.3.0 at end of data: $(echo "$out" | grep '<\*\*')"
 grep -q "decision=tempfail_reinject_unreachable" "$W/milter.log" || fail "no tempfail_reinject_unreachable log line"
@@ -29,11 +29,12 @@ postqueue -c "$PFX_CONF_DIR" -p | qgrep "hana@remote.example" && fail "the refus
 echo "ok 1 - re-injection port closed: 451 to the client, no sent event, nothing queued"
 
 # The client retries once the listener is back: one notice, one sent event, same delivery.
+# (Message-Id as swaks spells it replaces its own: the resend is the same mail.)
 did=$($PLI show fail-1@buyer.example --json | pli_json 'j["deliveries"][0]["id"]')
 sed -i "s|^reinject: .*|reinject: { host: 127.0.0.1, port: $PFX_PORT_REINJECT }|" "$PLI_CONFIG"
 restart_milter
 pfx_send --from alice@buyer.example --to hana@remote.example \
-    --header "Subject: Avis" --header "Message-ID: <fail-1@buyer.example>" --body "Corps"
+    --header "Subject: Avis" --header "Message-Id: <fail-1@buyer.example>" --body "Corps"
 pfx_wait_sink_count 1 30
 sleep 1
 [ "$(pfx_sink_count)" -eq 1 ] || fail "expected one notice after the retry"

@@ -73,8 +73,12 @@ adapt() { # the snippets, with this instance's domain, ports and chroot
         -e "s/^127\.0\.0\.1:10025 inet n  -       y /127.0.0.1:$PFX_PORT_REINJECT inet n - n /" \
         -e "s/^pli-smtp  unix  -       -       y /pli-smtp  unix  -       -       n /" \
         -e "/smtpd_tls_security_level=encrypt/d" -e "/smtpd_sasl_auth_enable/d" \
-        -e "/smtpd_client_restrictions=permit_sasl_authenticated/d" "$1"
+        -e "/smtpd_client_restrictions=permit_sasl_authenticated/d" \
+        -e "s|/etc/postfix/sender_logins|$W/sender_logins|" "$1"
 }
+# The snippet's sender login map: alice's login owns alice's address.
+echo "alice@buyer.example alice@buyer.example" >"$W/sender_logins"
+postmap -c "$PFX_CONF_DIR" "$W/sender_logins"
 adapt "$PLI_SOURCE_DIR/conf/main.cf.snippet" | grep -v '^#' >>"$PFX_CONF_DIR/main.cf"
 adapt "$PLI_SOURCE_DIR/conf/master.cf.snippet" | grep -v '^#' >>"$PFX_CONF_DIR/master.cf"
 postfix -c "$PFX_CONF_DIR" check || fail "postfix check failed with the snippets"

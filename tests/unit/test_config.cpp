@@ -153,3 +153,127 @@ TEST_CASE("buyers_area: teams and admins, lower-cased; bad entries are errors", 
   REQUIRE_FALSE(bad4.ok());
   CHECK_THAT(bad4.error().message, Catch::Contains("unknown key 'buyers_area.admin'"));
 }
+
+TEST_CASE("networks: every form is parsed or refused, host bits refused", "[config][cidr]")
+{
+  using pli::util::Cidr;
+  struct Good
+  {
+    std::string text, canonical, inside, outside;
+  };
+  const std::vector<Good> good = {
+      {"10.0.0.0/8", "10.0.0.0/8", "10.255.1.2", "11.0.0.1"},
+      {"192.0.2.7", "192.0.2.7/32", "192.0.2.7", "192.0.2.8"},
+      {"192.0.2.128/25", "192.0.2.128/25", "192.0.2.200", "192.0.2.127"},
+      {"0.0.0.0/0", "0.0.0.0/0", "203.0.113.1", "2001:db8::1"},
+      {"2001:db8::/32", "2001:db8::/32", "2001:db8:ffff::1", "2001:db9::1"},
+      {"::1", "::1/128", "::1", "::2"},
+      {"2001:db8:0:0:8000::/65", "2001:db8:0:0:8000::/65", "2001:db8::8000:0:0:1", "2001:db8::1"},
+      // An IPv4 client on a dual-stack socket (::ffff:a.b.c.d) matches an IPv4 network.
+      {"127.0.0.0/8", "127.0.0.0/8", "::ffff:127.0.0.1", "::ffff:128.0.0.1"},
+  };
+  for (const auto& g : good) {
+    INFO(g.text);
+    auto c = Cidr::parse(g.text);
+    REQUIRE(c.ok());
+    CHECK(c->str() == g.canonical);
+    CHECK(c->contains(g.inside));
+    CHECK_FALSE(c->contains(g.outside));
+    CHECK_FALSE(c->contains("not an address"));
+  }
+  struct Bad
+  {
+    std::string text, reason;
+  };
+  const std::vector<Bad> bad = {
+      {"10.0.0.0/x", "prefix length"},
+      {"10.0.0.0/33", "0 to 32"},
+      {"10.0.0.0/", "prefix length"},
+      {"/8", "ADDRESS/PREFIX"},
+      {"1.2.3/8", "ADDRESS/PREFIX"},
+      {"::1/129", "0 to 128"},
+      {"10.0.0.0/-1", "prefix length"},
+      {"10.0.0.0/+8", "prefix length"},
+      {"10.0.0.0/08x", "prefix length"},
+      {"10.0.0.0/0008", "prefix length"},
+      {"10.0.0.1/8", "did you mean 10.0.0.0/8?"},
+      {"2001:db8::1/32", "did you mean 2001:db8::/32?"},
+      {"", "ADDRESS/PREFIX"},
+      {"10.0.0.0 /8", "ADDRESS/PREFIX"},
+      {"example.org/24", "ADDRESS/PREFIX"},
+      {"::ffff:10.0.0.0/104", "ADDRESS/PREFIX"},
+      {"256.0.0.0/8", "ADDRESS/PREFIX"},
+  };
+  for (const auto& b : bad) {
+    INFO(b.text);
+    auto c = Cidr::parse(b.text);
+    REQUIRE_FALSE(c.ok());
+    CHECK_THAT(c.error().message, Catch::StartsWith("'" + b.text + "' is not a network: "));
+    CHECK_THAT(c.error().message, Catch::Contains(b.reason));
+  }
+}
+
+TEST_CASE("policy.trusted_networks: a bad network is an error at its own line", "[config][cidr]")
+{
+  // Flow list: the line of the list.
+  auto flow = load_from_string(
+      std::string(k_minimal).replace(std::string(k_minimal).find("  buyers:"), 0,
+                                     "  trusted_networks: [\"127.0.0.0/8\", \"10.0.0.0/x\"]\n"),
+      "f.yaml");
+  REQUIRE_FALSE(flow.ok());
+  CHECK(flow.error().code == 78);
+  CHECK(flow.error().message ==
+        "f.yaml:5: policy.trusted_networks: '10.0.0.0/x' is not a network: the prefix length "
+        "after '/' must be a number from 0 to 32");
+  // Block list: the line of the bad item.
+  auto block = load_from_string(
+      std::string(k_minimal).replace(std::string(k_minimal).find("  buyers:"), 0,
+                                     "  trusted_networks:\n    - 127.0.0.0/8\n    - ::1\n"
+                                     "    - 192.0.2.1/24\n"),
+      "f.yaml");
+  REQUIRE_FALSE(block.ok());
+  CHECK_THAT(block.error().message,
+             Catch::StartsWith("f.yaml:8: policy.trusted_networks: '192.0.2.1/24' is not a "
+                               "network: the address has bits set beyond the prefix"));
+  auto fine = load_from_string(
+      std::string(k_minimal).replace(std::string(k_minimal).find("  buyers:"), 0,
+                                     "  trusted_networks: [\"127.0.0.0/8\", \"2001:db8::/32\"]\n"),
+      "f.yaml");
+  REQUIRE(fine.ok());
+  REQUIRE(fine->policy.trusted_networks.size() == 2);
+  CHECK(fine->policy.trusted_networks[1].str() == "2001:db8::/32");
+}
+
+TEST_CASE("milter.socket: an inet socket beyond loopback needs milter.allow_remote_inet",
+          "[config]")
+{
+  const std::string base = k_minimal;
+  const std::string unix_socket = "unix:/var/spool/postfix/pli/milter.sock";
+  auto with = [&](const std::string& socket, const std::string& extra) {
+    std::string s = base;
+    s.replace(s.find(unix_socket), unix_socket.size(), socket);
+    return load_from_string(s + extra, "f.yaml");
+  };
+  for (const char* local : {"inet:8891@127.0.0.1", "inet:8891@127.1.2.3", "inet:8891@localhost",
+                            "inet6:8891@::1", "inet6:8891@[::1]"}) {
+    INFO(local);
+    CHECK(with(local, "").ok());
+  }
+  for (const char* remote : {"inet:8891@0.0.0.0", "inet:8891@192.0.2.10",
+                             "inet:8891@mail.example.org", "inet6:8891@::"}) {
+    INFO(remote);
+    auto c = with(remote, "");
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.error().code == 78);
+    CHECK_THAT(c.error().message,
+               Catch::StartsWith(std::string("f.yaml:3: milter.socket: '") + remote +
+                                 "' lets any host that reaches it speak the milter protocol"));
+    auto c2 =
+        load_from_string(std::string(base)
+                             .replace(base.find(unix_socket), unix_socket.size(), remote)
+                             .replace(base.find("milter: {") + 9, 0, " allow_remote_inet: true,"),
+                         "f.yaml");
+    INFO((c2.ok() ? std::string() : c2.error().message));
+    CHECK(c2.ok());
+  }
+}

@@ -50,7 +50,8 @@ struct TempStore
       std::move(store::open_lmdb({dir.path.string(), 64, false}).value());
 };
 
-config::Config make_config(const std::string& extra = "")
+// `policy` lines go into the policy section; `extra`, whole sections, at the end.
+config::Config make_config(const std::string& extra = "", const std::string& policy = "")
 {
   auto c = config::load_from_string(R"(organisation: { name: "Région Exemple" }
 store: { path: /tmp/unused }
@@ -59,7 +60,7 @@ policy:
   buyers: ["*@marches.example.org", "achat-*@example.org"]
   internal_domains: ["example.org"]
   trusted_networks: ["192.0.2.0/24", "2001:db8::/32"]
-bounce: { address: "pli-bounce@example.org" }
+)" + policy + R"(bounce: { address: "pli-bounce@example.org" }
 linkd: { public_url: "https://pli.example.org" }
 )" + extra,
                                     "test.yaml");
@@ -155,7 +156,7 @@ TEST_CASE("a tag with a NUL byte and invalid UTF-8 is kept, without a crash", "[
 
 TEST_CASE("who is a buyer, which recipients are internal", "[milter]")
 {
-  auto config = make_config();
+  auto config = make_config("", "  sender_logins: { JDupont: [\"achat-*@example.org\"] }\n");
   TempStore ts;
   Engine engine(config, *ts.store);
   Recording mta;
@@ -168,9 +169,19 @@ TEST_CASE("who is a buyer, which recipients are internal", "[milter]")
     Step expected;
   };
   const std::vector<Row> rows = {
-      {"203.0.113.9", "alice", "<alice@marches.example.org>", Step::proceed},
+      {"203.0.113.9", "alice@marches.example.org", "<alice@marches.example.org>", Step::proceed},
+      {"203.0.113.9", "Alice@Marches.example.org", "<alice@marches.example.org>", Step::proceed},
       {"203.0.113.9", "", "<alice@marches.example.org>", Step::accept}, // not authenticated
-      {"192.0.2.44", "", "<alice@marches.example.org>", Step::proceed}, // trusted network
+      // The login must own the sender: another login, even from a trusted network, is not
+      // registered as that buyer.
+      {"203.0.113.9", "bob@marches.example.org", "<alice@marches.example.org>", Step::accept},
+      {"192.0.2.44", "bob@marches.example.org", "<alice@marches.example.org>", Step::accept},
+      {"203.0.113.9", "alice", "<alice@marches.example.org>", Step::accept}, // not in the map
+      {"203.0.113.9", "jdupont", "<alice@marches.example.org>", Step::accept},
+      {"203.0.113.9", "jdupont", "<achat-x@example.org>", Step::proceed}, // in the map
+      {"203.0.113.9", "jdupont", "<achat-y@example.org>", Step::proceed}, // its glob
+      {"203.0.113.9", "JDUPONT", "<achat-y@example.org>", Step::proceed}, // logins fold case
+      {"192.0.2.44", "", "<alice@marches.example.org>", Step::proceed},   // trusted network
       {"2001:db8::5", "", "<Alice@MARCHES.example.org>", Step::proceed},
       {"192.0.2.44", "", "<bob@example.org>", Step::accept}, // not a buyer
       {"192.0.2.44", "", "<achat-x@example.org>", Step::proceed},
@@ -185,6 +196,7 @@ TEST_CASE("who is a buyer, which recipients are internal", "[milter]")
     CHECK(engine.envfrom(t, row.sender, mta) == row.expected);
   }
 
+  mta.macros.clear();
   milter::Transaction t;
   t.client_ip = "192.0.2.1";
   REQUIRE(engine.envfrom(t, "<alice@marches.example.org>", mta) == Step::proceed);
@@ -218,6 +230,54 @@ TEST_CASE("who is a buyer, which recipients are internal", "[milter]")
   REQUIRE(engine.envfrom(t3, "<>", mta) == Step::proceed);
   engine.envrcpt(t3, "<postmaster@example.org>");
   CHECK(engine.data(t3) == Step::accept);
+}
+
+TEST_CASE("local submissions (sendmail) are registered only when configured", "[milter]")
+{
+  for (const bool allowed : {false, true}) {
+    auto config = make_config("", allowed ? "  register_local_submissions: true\n" : "");
+    TempStore ts;
+    Engine engine(config, *ts.store);
+    Recording mta;
+    INFO("register_local_submissions: " << allowed);
+    // What Postfix's cleanup presents for sendmail/pickup mail: 127.0.0.1, port 0, no login,
+    // whatever trusted_networks says.
+    milter::Transaction t;
+    t.client_ip = "192.0.2.1";
+    t.local_origin = true;
+    CHECK(engine.envfrom(t, "<alice@marches.example.org>", mta) ==
+          (allowed ? Step::proceed : Step::accept));
+    CHECK(t.buyer == allowed);
+    // Postfix's own bounces come the same way, and are still read.
+    milter::Transaction dsn;
+    dsn.local_origin = true;
+    CHECK(engine.envfrom(dsn, "", mta) == Step::proceed);
+  }
+}
+
+TEST_CASE("the content hash ignores trace headers and sees everything the client wrote", "[milter]")
+{
+  auto config = make_config();
+  TempStore ts;
+  Engine engine(config, *ts.store);
+  auto hash = [&](const std::string& raw) {
+    milter::Transaction t;
+    t.client_ip = "192.0.2.1";
+    feed(engine, t, raw);
+    return milter::content_hash(t);
+  };
+  const std::string mail = "From: <alice@marches.example.org>\nSubject: Lot 1\n"
+                           "Message-ID: <m1@marches.example.org>\n\nBody\n";
+  const std::string first = hash("Received: from x by mail (Postfix) id AAA111\n" + mail);
+  // A retry: Postfix's Received (new queue id), Return-Path, another milter's results.
+  CHECK(hash("Received: from x by mail (Postfix) id BBB222\nReturn-Path: <a@b>\n"
+             "Authentication-Results: mail; dkim=none\nARC-Seal: i=1\n" +
+             mail) == first);
+  CHECK(hash(mail) == first);
+  // Another mail under the same Message-ID.
+  CHECK(hash("Received: from x by mail (Postfix) id AAA111\nFrom: <alice@marches.example.org>\n"
+             "Subject: Lot 2\nMessage-ID: <m1@marches.example.org>\n\nBody\n") != first);
+  CHECK(hash("Received: from x by mail (Postfix) id AAA111\n" + mail + "more\n") != first);
 }
 
 TEST_CASE("DSNs become events once, only for sent deliveries", "[milter][dsn]")
