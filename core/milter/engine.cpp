@@ -102,6 +102,17 @@ std::string header_value(const Transaction& t, std::string_view name)
   return "";
 }
 
+// The enhanced status code (RFC 3463) of an SMTP reply "553 5.6.7 text", or "".
+std::string enhanced_status(const std::string& reply)
+{
+  if (reply.size() < 9 || reply[3] != ' ' || (reply[4] != '4' && reply[4] != '5') ||
+      reply[5] != '.') {
+    return "";
+  }
+  const auto end = reply.find(' ', 4);
+  return reply.substr(4, end == std::string::npos ? std::string::npos : end - 4);
+}
+
 std::string domain_of(const std::string& address)
 {
   auto at = address.rfind('@');
@@ -585,6 +596,7 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
       envelopes.empty() ? std::vector<smtp::TxnResult>{} : m_reinject->send(envelopes);
 
   std::vector<store::NewEvent> sent;
+  std::vector<store::pb::Delivery> refused; // permanently: for the buyer's notification
   std::string failure;
   bool unreachable = false;
   for (std::size_t i = 0; i < results.size(); ++i) {
@@ -595,6 +607,24 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
                           now,
                           {{"reinject_queue_id", results[i].queue_id}, {"reply", results[i].reply}},
                           {}});
+    } else if (!results[i].temporary) {
+      // A recipient the mail system refuses for good (5xx at re-injection, e.g. an
+      // internationalised address without SMTPUTF8): a permanent, recorded failure of that
+      // delivery, never a 4xx the client would retry for days.
+      const std::string& did = to_send[i]->delivery.id();
+      sent.push_back(store::NewEvent{did,
+                                     model::EventKind::failed,
+                                     now,
+                                     {{"reason", "refused by the re-injection listener"},
+                                      {"status", enhanced_status(results[i].reply)},
+                                      {"diagnostic", results[i].reply}},
+                                     util::sha256_hex(did + "\nreinject_refused")});
+      refused.push_back(to_send[i]->delivery);
+      log::line(log::Level::warning, queue_id,
+                {{"decision", "recipient_refused"},
+                 {"delivery", did},
+                 {"to", to_send[i]->rcpt->address},
+                 {"reinject", results[i].reply}});
     } else {
       failure = results[i].reply;
       unreachable |= results[i].temporary && results[i].reply.find("connect") != std::string::npos;
@@ -615,6 +645,15 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
     return tempfail(unreachable ? Outcome::tempfail_reinject_unreachable
                                 : Outcome::tempfail_reinject_refused,
                     "pli could not hand the message over, try again later");
+  }
+
+  for (auto& before : refused) {
+    if (m_config.notify.not_delivered) {
+      std::string record = before.SerializeAsString();
+      std::string what = "failure_notification " + before.id();
+      outbox().push(std::move(what), failure_notification_job(m_config, m_store, std::move(before)),
+                    notify::Outbox::Record{"failure_notification", std::move(record)});
+    }
   }
 
   // Remove the registered recipients from the original; discard it when none remain.
