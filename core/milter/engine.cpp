@@ -8,6 +8,7 @@
 #include "core/notify/notify.hpp"
 #include "core/notify/outbox.hpp"
 #include "core/smtp/client.hpp"
+#include "core/smtp/xtext.hpp"
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
 
@@ -754,8 +755,8 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
     }
     const dsn::RecipientReport* match = nullptr;
     for (const auto& rr : report->recipients) {
-      if (util::ascii_lower(rr.final_recipient) == util::ascii_lower(d->recipient()) ||
-          util::ascii_lower(rr.original_recipient) == util::ascii_lower(d->recipient())) {
+      if (smtp::reported_address_matches(rr.final_recipient, d->recipient()) ||
+          smtp::reported_address_matches(rr.original_recipient, d->recipient())) {
         match = &rr;
         break;
       }

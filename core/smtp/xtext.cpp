@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <strings.h>
+
 #include <cstdint>
 
 namespace pli::smtp {
@@ -189,29 +191,19 @@ std::string orcpt_value(std::string_view address)
   return "rfc822;" + xtext_encode(address);
 }
 
-std::optional<std::string> report_address(std::string_view value)
+bool reported_address_matches(std::string_view reported, std::string_view recipient)
 {
-  const auto semi = value.find(';');
-  if (semi == std::string_view::npos) {
-    return std::nullopt;
-  }
-  auto trim = [](std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-      s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
-      s.remove_suffix(1);
-    }
-    return s;
+  auto same = [](std::string_view a, std::string_view b) {
+    return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
   };
-  const std::string_view type = trim(value.substr(0, semi));
-  const std::string_view address = trim(value.substr(semi + 1));
-  if (type.size() == 5 && (type[0] == 'u' || type[0] == 'U') &&
-      (type[1] == 't' || type[1] == 'T') && (type[2] == 'f' || type[2] == 'F') && type[3] == '-' &&
-      type[4] == '8') {
-    return utf8_addr_xtext_decode(address);
+  if (reported.empty()) {
+    return false;
   }
-  return std::string(address);
+  if (same(reported, recipient)) {
+    return true;
+  }
+  const auto decoded = xtext_decode(reported);
+  return decoded && same(*decoded, recipient);
 }
 
 } // namespace pli::smtp

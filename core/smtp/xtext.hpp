@@ -38,10 +38,10 @@ bool has_non_ascii(std::string_view text);
 // an ASCII address, "utf-8;" + utf-8-addr-xtext for an internationalised one.
 std::string orcpt_value(std::string_view address);
 
-// The address in a DSN's Original-Recipient/Final-Recipient value ("TYPE;ADDRESS", RFC
-// 3464 §2.3.1-2): "utf-8;" values are decoded (RFC 6533); "rfc822;" values are returned as
-// written (an MTA writes the decoded address; see rfc822_variants). Surrounding space is
-// removed. Returns nullopt when there is no ";" or a "utf-8;" value does not decode.
-std::optional<std::string> report_address(std::string_view value);
+// True when `reported`, an address of a DSN's Final-Recipient or Original-Recipient field
+// (its type removed, RFC 6533 escapes decoded), names `recipient`: the same text ignoring
+// ASCII case, or the same once xtext-decoded (a reporting MTA that copied the ORCPT value
+// without decoding it, RFC 3461 §4.2). An empty `reported` names nothing.
+bool reported_address_matches(std::string_view reported, std::string_view recipient);
 
 } // namespace pli::smtp
