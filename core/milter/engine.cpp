@@ -11,6 +11,7 @@
 #include "core/smtp/xtext.hpp"
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
+#include "core/util/idn.hpp"
 
 #include <arpa/inet.h>
 
@@ -219,8 +220,10 @@ bool Engine::is_buyer(const std::string& sender) const
 
 bool Engine::is_internal(const std::string& address) const
 {
-  std::string domain = util::ascii_lower(domain_of(address));
-  for (const auto& d : m_config.policy.internal_domains) {
+  // A-labels on both sides: a domain written with U-labels is the same domain.
+  const std::string domain = util::domain_key(domain_of(address));
+  for (const auto& configured : m_config.policy.internal_domains) {
+    const std::string d = util::domain_key(configured);
     if (domain == d ||
         (domain.size() > d.size() && domain.compare(domain.size() - d.size(), d.size(), d) == 0 &&
          domain[domain.size() - d.size() - 1] == '.')) {

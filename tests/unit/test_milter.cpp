@@ -397,3 +397,37 @@ TEST_CASE("a report about several recipients is matched by its decoded addresses
   CHECK(static_cast<model::Status>(ts.store->get_delivery("dutf8")->status()) ==
         model::Status::delivered);
 }
+
+TEST_CASE("internal domains compare as IDNs: U-labels and A-labels are the same domain",
+          "[milter][idn]")
+{
+  auto config = make_config();
+  config.policy.internal_domains = {"example.org", "xn--mairie-t-h1ab.fr",
+                                    "\xe4\xbe\x8b\xe5\xad\x90.\xe5\xb9\xbf\xe5\x91\x8a"};
+  TempStore ts;
+  Engine engine(config, *ts.store);
+  Recording mta;
+  struct Row
+  {
+    std::string rcpt;
+    milter::Recipient::Kind kind;
+  };
+  using K = milter::Recipient::Kind;
+  const std::vector<Row> rows = {
+      {"<agent@mairie-\xc3\xa9t\xc3\xa9.fr>", K::internal}, // U-label, A-label configured
+      {"<agent@MAIRIE-\xc3\x89T\xc3\x89.fr>", K::internal}, // upper case, mapped (UTS #46)
+      {"<\xe7\x94\xa8\xe6\x88\xb7@xn--fsqu00a.xn--4rr70v>", K::internal}, // A-label
+      {"<x@sub.\xe4\xbe\x8b\xe5\xad\x90.\xe5\xb9\xbf\xe5\x91\x8a>", K::internal},
+      {"<x@mairie-ete.fr>", K::external},
+      {"<x@[192.0.2.1]>", K::external},
+      {"<x@xn--ambigu.fr>", K::external}, // not a valid A-label: compared as text
+  };
+  for (const auto& row : rows) {
+    INFO(row.rcpt);
+    milter::Transaction t;
+    t.client_ip = "192.0.2.1";
+    REQUIRE(engine.envfrom(t, "<alice@marches.example.org>", mta) == Step::proceed);
+    engine.envrcpt(t, row.rcpt);
+    CHECK(t.recipients[0].kind == row.kind);
+  }
+}
