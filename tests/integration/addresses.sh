@@ -12,13 +12,23 @@ set -euo pipefail
 UTF8_PORT=$(pfx_free_port)
 export PFX_EXTRA_TRANSPORT="utf8.example :[127.0.0.1]:$UTF8_PORT
 例子.广告 :[127.0.0.1]:$UTF8_PORT"
-pli_setup
+KEYS=$(mktemp -d "${TMPDIR:-/tmp}/pli-keys.XXXXXX")
+pfx_on_exit "rm -rf $(printf '%q' "$KEYS")"
+rmdir "$KEYS" # pli keygen creates it
+pli_setup "keys: { dir: $KEYS }"
+$PLI keygen >/dev/null
 UTF8_DIR=$PLI_WORK/utf8-mx
 mkdir -p "$UTF8_DIR"
 /usr/bin/python3 "$PLI_HARNESS_DIR/utf8-mx.py" "$UTF8_PORT" "$UTF8_DIR" >"$PLI_WORK/utf8-mx.log" 2>&1 &
 UTF8_PID=$!
 pfx_on_exit "kill $UTF8_PID 2>/dev/null; wait $UTF8_PID 2>/dev/null || true"
 _pfx_wait 20 "utf8-mx to listen" "" qgrep -x ready "$PLI_WORK/utf8-mx.log"
+doctor_smtputf8() {
+    local doctor
+    doctor=$($PLI doctor --postfix-config "$PFX_CONF_DIR" --json || true)
+    pli_json '[c["ok"] for c in j["checks"] if "SMTPUTF8" in c["check"]][0]' <<<"$doctor"
+}
+[ "$(doctor_smtputf8)" = True ] || fail "pli doctor: the re-injection listener's SMTPUTF8 not seen"
 
 long=$(printf 'a%.0s' $(seq 1 64)) # a 64-character local part, RFC 5321's maximum
 CASES=(
@@ -85,6 +95,19 @@ for i in "${!CASES[@]}"; do
     $PLI show "addr-$i@buyer.example" | qgrep -F -- "$a" || fail "case $i ($a): not in pli show"
     st=$(show "$i" | pli_json 'j["deliveries"][0]["status"]')
     [ "$st" = read ] || fail "case $i ($a): status '$st' after the POST, expected read"
+    # The buyer's read notification leaves (its receipt names the address), and pli receipt
+    # writes the address as it is.
+    for _ in $(seq 1 300); do
+        grep -q "notify=read delivery=$did outcome=sent" "$PLI_WORK/linkd.log" && break
+        sleep 0.2
+    done
+    grep -q "notify=read delivery=$did outcome=sent" "$PLI_WORK/linkd.log" ||
+        fail "case $i ($a): the read notification did not leave"
+    $PLI receipt "$did" -o "$PLI_WORK/r-$i.pdf" >/dev/null || fail "case $i ($a): pli receipt"
+    # (a long address wraps: compared without white space)
+    pdftotext -raw "$PLI_WORK/r-$i.pdf" - | ADDR=$a /usr/bin/python3 -c \
+        'import os, sys; k = lambda s: "".join(s.split()); sys.exit(0 if k(os.environ["ADDR"]) in k(sys.stdin.read()) else 1)' ||
+        fail "case $i ($a): the receipt does not show the address: $(pdftotext -raw "$PLI_WORK/r-$i.pdf" - | head -20)"
     echo "ok $((i + 1)) - $a: registered, notice at the sink, delivered, read"
 done
 

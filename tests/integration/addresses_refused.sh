@@ -8,6 +8,12 @@ set -euo pipefail
 . "$(dirname "$0")/../harness/pli_lib.sh"
 export PFX_REINJECT_OPTIONS="  -o smtputf8_enable=no"
 pli_setup
+# pli doctor says so before any mail (it exits non-zero: a problem found).
+doctor=$($PLI doctor --postfix-config "$PFX_CONF_DIR" --json || true)
+fix=$(pli_json '[c["fix"] for c in j["checks"] if "SMTPUTF8" in c["check"] and not c["ok"]][0]' \
+    <<<"$doctor") || fail "pli doctor does not report the listener without SMTPUTF8: $doctor"
+qgrep -F "smtputf8_enable = yes" <<<"$fix" || fail "pli doctor's fix: $fix"
+echo "ok 0 - pli doctor: the re-injection listener does not offer SMTPUTF8"
 
 pfx_smtp --from alice@buyer.example --mail-params SMTPUTF8 --to 'andré@remote.example' \
     --to ok@remote.example --subject "Avis refusé" --header "Message-ID: <refused-1@buyer.example>" \
