@@ -4,7 +4,9 @@
 # RFC 6531 (SMTPUTF8) allow. Each is registered, its notice reaches the sink for exactly
 # that recipient (envelope and To:), with an xtext (RFC 3461) or utf-8 (RFC 6533) ORCPT
 # that Postfix takes, Postfix's relayed DSN becomes `delivered`, pli show and pli list
-# show the address, and the link's landing page and POST work.
+# show the address, the link's landing page and POST work (the content page names the
+# recipient, HTML-escaped), the buyer's read notification leaves and the text of pli
+# receipt's PDF holds the address. pli doctor sees that the listener offers SMTPUTF8.
 set -euo pipefail
 . "$(dirname "$0")/../harness/pli_lib.sh"
 # Debian's smtp-sink does not offer SMTPUTF8 (Postfix bounces internationalised addresses
@@ -95,8 +97,8 @@ for i in "${!CASES[@]}"; do
     $PLI show "addr-$i@buyer.example" | qgrep -F -- "$a" || fail "case $i ($a): not in pli show"
     st=$(show "$i" | pli_json 'j["deliveries"][0]["status"]')
     [ "$st" = read ] || fail "case $i ($a): status '$st' after the POST, expected read"
-    # The buyer's read notification leaves (its receipt names the address), and pli receipt
-    # writes the address as it is.
+    # The buyer's read notification leaves, and the text of pli receipt's PDF (pdftotext)
+    # holds the address as it is.
     for _ in $(seq 1 300); do
         grep -q "notify=read delivery=$did outcome=sent" "$PLI_WORK/linkd.log" && break
         sleep 0.2
