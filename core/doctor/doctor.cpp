@@ -387,6 +387,7 @@ std::vector<Check> run(const config::Config& config, const Options& options)
   const std::string listener = config.reinject.host + ":" + std::to_string(config.reinject.port);
   bool reinject_ok = false, reinject_milter = false, submission_milter = false;
   std::vector<std::string> unenforced; // submission services letting a login use any sender
+  std::string reinject_smtputf8; // the listener's own smtputf8_enable, "" when not overridden
   for (const auto& [name, line] : pf.services) {
     const auto params = pf.params[name];
     auto it = params.find("smtpd_milters");
@@ -395,6 +396,9 @@ std::vector<Check> run(const config::Config& config, const Options& options)
     if (name == listener + "/inet" || name == std::to_string(config.reinject.port) + "/inet") {
       reinject_ok = true;
       reinject_milter = names;
+      if (auto u = params.find("smtputf8_enable"); u != params.end()) {
+        reinject_smtputf8 = u->second;
+      }
     } else if (name.size() > 5 && name.substr(name.size() - 5) == "/inet" &&
                line.find(" smtpd") != std::string::npos && names) {
       submission_milter = true;
@@ -425,6 +429,21 @@ std::vector<Check> run(const config::Config& config, const Options& options)
                  "  -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,"
                  "no_milters\n  -o smtpd_relay_restrictions=permit_mynetworks,reject",
       "master.cf");
+  if (reinject_ok) {
+    // Internationalised recipients (RFC 6531): pli re-injects their notices with SMTPUTF8,
+    // and records a permanent failure (5.6.7) when the listener does not offer it. The
+    // main.cf value is read expanded (its default depends on compatibility_level).
+    std::string utf8 = reinject_smtputf8;
+    if (utf8.empty()) {
+      utf8 = std::string(
+          util::trim(run_command(postconf_args(options, {"-x", "-h", "smtputf8_enable"})).second));
+    }
+    add(utf8 == "yes",
+        "the re-injection listener offers SMTPUTF8 (internationalised recipients are "
+        "registered, not refused with 5.6.7)",
+        "smtputf8_enable = yes   (main.cf, or -o smtputf8_enable=yes on " + listener + ")",
+        "main.cf");
+  }
   add(submission_milter, "an smtpd service (submission) runs pli-milter",
       "submission inet n - y - - smtpd\n  -o smtpd_milters=" + spec, "master.cf");
   for (const auto& service : unenforced) {

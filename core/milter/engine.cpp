@@ -9,8 +9,10 @@
 #include "core/notify/notify.hpp"
 #include "core/notify/outbox.hpp"
 #include "core/smtp/client.hpp"
+#include "core/smtp/xtext.hpp"
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
+#include "core/util/idn.hpp"
 
 #include <algorithm>
 #include <fnmatch.h>
@@ -130,6 +132,17 @@ std::string header_value(const Transaction& t, std::string_view name)
   return "";
 }
 
+// The enhanced status code (RFC 3463) of an SMTP reply "553 5.6.7 text", or "".
+std::string enhanced_status(const std::string& reply)
+{
+  if (reply.size() < 9 || reply[3] != ' ' || (reply[4] != '4' && reply[4] != '5') ||
+      reply[5] != '.') {
+    return "";
+  }
+  const auto end = reply.find(' ', 4);
+  return reply.substr(4, end == std::string::npos ? std::string::npos : end - 4);
+}
+
 std::string domain_of(const std::string& address)
 {
   auto at = address.rfind('@');
@@ -234,8 +247,10 @@ bool Engine::login_owns(const std::string& login, const std::string& sender) con
 
 bool Engine::is_internal(const std::string& address) const
 {
-  std::string domain = util::ascii_lower(domain_of(address));
-  for (const auto& d : m_config.policy.internal_domains) {
+  // A-labels on both sides: a domain written with U-labels is the same domain.
+  const std::string domain = util::domain_key(domain_of(address));
+  for (const auto& configured : m_config.policy.internal_domains) {
+    const std::string d = util::domain_key(configured);
     if (domain == d ||
         (domain.size() > d.size() && domain.compare(domain.size() - d.size(), d.size(), d) == 0 &&
          domain[domain.size() - d.size() - 1] == '.')) {
@@ -734,6 +749,7 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
       envelopes.empty() ? std::vector<smtp::TxnResult>{} : m_reinject->send(envelopes);
 
   std::vector<store::NewEvent> sent;
+  std::vector<store::pb::Delivery> refused; // permanently: for the buyer's notification
   std::string failure;
   bool unreachable = false;
   for (std::size_t i = 0; i < results.size(); ++i) {
@@ -744,6 +760,24 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
                           now,
                           {{"reinject_queue_id", results[i].queue_id}, {"reply", results[i].reply}},
                           {}});
+    } else if (!results[i].temporary) {
+      // A recipient the mail system refuses for good (5xx at re-injection, e.g. an
+      // internationalised address without SMTPUTF8): a permanent, recorded failure of that
+      // delivery, never a 4xx the client would retry for days.
+      const std::string& did = to_send[i]->delivery.id();
+      sent.push_back(store::NewEvent{did,
+                                     model::EventKind::failed,
+                                     now,
+                                     {{"reason", "refused by the re-injection listener"},
+                                      {"status", enhanced_status(results[i].reply)},
+                                      {"diagnostic", results[i].reply}},
+                                     util::sha256_hex(did + "\nreinject_refused")});
+      refused.push_back(to_send[i]->delivery);
+      log::line(log::Level::warning, queue_id,
+                {{"decision", "recipient_refused"},
+                 {"delivery", did},
+                 {"to", to_send[i]->rcpt->address},
+                 {"reinject", results[i].reply}});
     } else {
       failure = results[i].reply;
       unreachable |= results[i].temporary && results[i].reply.find("connect") != std::string::npos;
@@ -764,6 +798,15 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
     return tempfail(unreachable ? Outcome::tempfail_reinject_unreachable
                                 : Outcome::tempfail_reinject_refused,
                     "pli could not hand the message over, try again later");
+  }
+
+  for (auto& before : refused) {
+    if (m_config.notify.not_delivered) {
+      std::string record = before.SerializeAsString();
+      std::string what = "failure_notification " + before.id();
+      outbox().push(std::move(what), failure_notification_job(m_config, m_store, std::move(before)),
+                    notify::Outbox::Record{"failure_notification", std::move(record)});
+    }
   }
 
   // Remove the registered recipients from the original; discard it when none remain.
@@ -864,8 +907,8 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
     }
     const dsn::RecipientReport* match = nullptr;
     for (const auto& rr : report->recipients) {
-      if (util::ascii_lower(rr.final_recipient) == util::ascii_lower(d->recipient()) ||
-          util::ascii_lower(rr.original_recipient) == util::ascii_lower(d->recipient())) {
+      if (smtp::reported_address_matches(rr.final_recipient, d->recipient()) ||
+          smtp::reported_address_matches(rr.original_recipient, d->recipient())) {
         match = &rr;
         break;
       }

@@ -1,5 +1,7 @@
 #include "core/smtp/client.hpp"
 
+#include "core/smtp/xtext.hpp"
+
 #include <fmt/format.h>
 
 #include <netdb.h>
@@ -162,6 +164,7 @@ struct Session
   Connection conn;
   bool pipelining = false;
   bool dsn = false;
+  bool smtputf8 = false;
   std::chrono::steady_clock::time_point idle_since;
 };
 
@@ -211,6 +214,25 @@ std::string queue_id_of(const std::string& reply)
   return reply.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
 }
 
+} // namespace
+
+bool needs_smtputf8(const Envelope& envelope)
+{
+  if (has_non_ascii(envelope.mail_from) || has_non_ascii(envelope.rcpt)) {
+    return true;
+  }
+  // RFC 6532 headers (raw UTF-8): the header section ends at the first empty line.
+  std::string_view data(envelope.data);
+  std::size_t end = data.find("\n\n");
+  const std::size_t crlf = data.find("\r\n\r\n");
+  if (crlf != std::string_view::npos && (end == std::string_view::npos || crlf < end)) {
+    end = crlf;
+  }
+  return has_non_ascii(data.substr(0, end));
+}
+
+namespace {
+
 TxnResult failure(int code, const std::string& text)
 {
   TxnResult r;
@@ -240,6 +262,7 @@ std::pair<int, std::string> open_session(const Options& options, Session& s)
   }
   s.pipelining = ehlo_text.find("PIPELINING") != std::string::npos;
   s.dsn = ehlo_text.find("DSN") != std::string::npos;
+  s.smtputf8 = ehlo_text.find("SMTPUTF8") != std::string::npos;
   return {250, ""};
 }
 
@@ -258,16 +281,26 @@ RunEnd run_transactions(Session& s, const std::vector<Envelope>& envelopes,
   Connection& conn = s.conn;
   while (results.size() < envelopes.size()) {
     const Envelope& env = envelopes[results.size()];
+    const bool utf8 = needs_smtputf8(env);
+    if (utf8 && !s.smtputf8) {
+      // RFC 6531 §3.2: without the extension the message cannot be sent in any form.
+      results.push_back(failure(553, "553 5.6.7 the re-injection listener does not offer "
+                                     "SMTPUTF8, needed for this internationalised message"));
+      continue;
+    }
     std::string mail = "MAIL FROM:<" + env.mail_from + ">";
+    if (utf8) {
+      mail += " SMTPUTF8";
+    }
     if (s.dsn && !env.ret.empty()) {
       mail += " RET=" + env.ret;
     }
     if (s.dsn && !env.envid.empty()) {
-      mail += " ENVID=" + env.envid;
+      mail += " ENVID=" + xtext_encode(env.envid);
     }
     std::string rcpt = "RCPT TO:<" + env.rcpt + ">";
     if (s.dsn && !env.notify.empty()) {
-      rcpt += " NOTIFY=" + env.notify + " ORCPT=rfc822;" + env.rcpt;
+      rcpt += " NOTIFY=" + env.notify + " ORCPT=" + orcpt_value(env.rcpt);
     }
     std::string commands = mail + "\r\n" + rcpt + "\r\n" + "DATA\r\n";
     int mail_code = 0, rcpt_code = 0, data_code = 0;

@@ -15,9 +15,9 @@ namespace pli::smtp {
 struct Envelope
 {
   std::string mail_from; // address without <>
-  std::string envid;     // RFC 3461 ENVID (xtext-safe characters only), may be empty
+  std::string envid;     // RFC 3461 ENVID (xtext-encoded on the wire), may be empty
   std::string ret;       // "HDRS" or "FULL" or empty
-  std::string rcpt;      // address without <>
+  std::string rcpt;      // address without <> (ORCPT: its xtext or RFC 6533 form)
   std::string notify;    // e.g. "SUCCESS,FAILURE,DELAY", may be empty
   std::string data;      // the message, lines ending in CRLF or LF
 };
@@ -37,6 +37,12 @@ struct Options
   int timeout_seconds = 30;
   std::string helo = "localhost";
 };
+
+// True when the envelope needs RFC 6531's SMTPUTF8: a non-ASCII address, or non-ASCII
+// bytes in the message's header section (RFC 6532 headers). Such an envelope is sent with
+// SMTPUTF8 on MAIL FROM; a server that does not offer it fails it permanently (553 5.6.7)
+// without a transaction.
+bool needs_smtputf8(const Envelope& envelope);
 
 // Sends each envelope in its own transaction over one connection. A connection
 // failure fails every remaining transaction (temporary). Never throws.

@@ -401,3 +401,95 @@ TEST_CASE("DSNs become events once, only for sent deliveries", "[milter][dsn]")
   CHECK(static_cast<model::Status>(ts.store->get_delivery("dsent")->status()) ==
         model::Status::not_delivered);
 }
+
+TEST_CASE("a report about several recipients is matched by its decoded addresses",
+          "[milter][dsn][xtext]")
+{
+  auto config = make_config();
+  TempStore ts;
+  Engine engine(config, *ts.store);
+  engine.unsent_wait = std::chrono::milliseconds(0);
+  Recording mta;
+  mta.macros["i"] = "ABC124";
+
+  store::NewMessage nm;
+  nm.message.set_id("maddr");
+  nm.message.set_sent_at(1);
+  const std::pair<const char*, const char*> deliveries[] = {
+      {"dplus", "jean+ao@remote.example"}, {"dutf8", "andr\xc3\xa9@remote.example"}};
+  for (const auto& [id, rcpt] : deliveries) {
+    store::pb::Delivery d;
+    d.set_id(id);
+    d.set_recipient(rcpt);
+    nm.message.add_delivery_ids(id);
+    nm.deliveries.push_back(d);
+  }
+  REQUIRE(ts.store->create_message(nm).ok());
+  REQUIRE(ts.store
+              ->append_events({{"dplus", model::EventKind::sent, 2, {}, {}},
+                               {"dutf8", model::EventKind::sent, 2, {}, {}}})
+              .ok());
+
+  // Forwarded recipients: only Original-Recipient names ours, xtext (RFC 3461) or utf-8
+  // (RFC 6533); the other recipient of the report failed.
+  auto report = [](const std::string& original) {
+    return "From: MAILER-DAEMON@example.org\nSubject: report\nMIME-Version: 1.0\n"
+           "Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n"
+           "--b\nContent-Type: text/plain\n\nreport\n\n--b\n"
+           "Content-Type: message/delivery-status\n\nReporting-MTA: dns; mx.remote.example\n\n"
+           "Final-Recipient: rfc822; someone-else@remote.example\nAction: failed\n"
+           "Status: 5.1.1\n\n"
+           "Final-Recipient: rfc822; forwarded@elsewhere.example\nOriginal-Recipient: " +
+           original + "\nAction: relayed\nStatus: 2.0.0\n\n--b--\n";
+  };
+  auto send = [&](const std::string& rcpt, const std::string& raw) {
+    milter::Transaction t;
+    REQUIRE(engine.envfrom(t, "", mta) == Step::proceed);
+    engine.envrcpt(t, rcpt);
+    REQUIRE(engine.data(t) == Step::proceed);
+    feed(engine, t, raw);
+    return engine.eom(t, mta);
+  };
+  CHECK(send("pli-bounce+dplus@example.org", report("rfc822;jean+2Bao@remote.example")).outcome ==
+        milter::Outcome::dsn_recorded);
+  CHECK(static_cast<model::Status>(ts.store->get_delivery("dplus")->status()) ==
+        model::Status::delivered);
+  CHECK(send("pli-bounce+dutf8@example.org", report("utf-8; andr\\x{E9}@remote.example")).outcome ==
+        milter::Outcome::dsn_recorded);
+  CHECK(static_cast<model::Status>(ts.store->get_delivery("dutf8")->status()) ==
+        model::Status::delivered);
+}
+
+TEST_CASE("internal domains compare as IDNs: U-labels and A-labels are the same domain",
+          "[milter][idn]")
+{
+  auto config = make_config();
+  config.policy.internal_domains = {"example.org", "xn--mairie-t-h1ab.fr",
+                                    "\xe4\xbe\x8b\xe5\xad\x90.\xe5\xb9\xbf\xe5\x91\x8a"};
+  TempStore ts;
+  Engine engine(config, *ts.store);
+  Recording mta;
+  struct Row
+  {
+    std::string rcpt;
+    milter::Recipient::Kind kind;
+  };
+  using K = milter::Recipient::Kind;
+  const std::vector<Row> rows = {
+      {"<agent@mairie-\xc3\xa9t\xc3\xa9.fr>", K::internal}, // U-label, A-label configured
+      {"<agent@MAIRIE-\xc3\x89T\xc3\x89.fr>", K::internal}, // upper case, mapped (UTS #46)
+      {"<\xe7\x94\xa8\xe6\x88\xb7@xn--fsqu00a.xn--4rr70v>", K::internal}, // A-label
+      {"<x@sub.\xe4\xbe\x8b\xe5\xad\x90.\xe5\xb9\xbf\xe5\x91\x8a>", K::internal},
+      {"<x@mairie-ete.fr>", K::external},
+      {"<x@[192.0.2.1]>", K::external},
+      {"<x@xn--ambigu.fr>", K::external}, // not a valid A-label: compared as text
+  };
+  for (const auto& row : rows) {
+    INFO(row.rcpt);
+    milter::Transaction t;
+    t.client_ip = "192.0.2.1";
+    REQUIRE(engine.envfrom(t, "<alice@marches.example.org>", mta) == Step::proceed);
+    engine.envrcpt(t, row.rcpt);
+    CHECK(t.recipients[0].kind == row.kind);
+  }
+}
