@@ -56,6 +56,7 @@ enum class Outcome
   tempfail_not_yet_sent, // a report for a delivery whose `sent` is still being recorded
   reject_too_large,
   reject_too_many_recipients,
+  reject_invalid_text, // the store refused the message's record (a text not valid UTF-8)
 };
 
 std::string_view outcome_name(Outcome o);

@@ -169,6 +169,7 @@ public:
   Result<std::size_t> for_each(const Query& q,
                                const std::function<bool(const ListItem&)>& fn) override;
   Result<PurgeResult> purge(util::Micros before, PurgeMode mode) override;
+  Result<CheckResult> check(CheckMode mode) override; // check.cpp
 
   // The buyers' area (credentials.cpp).
   Result<util::Unit> put_credential(const std::string& key, const pb::Credential& c,
