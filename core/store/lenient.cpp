@@ -7,6 +7,7 @@
 #include <google/protobuf/descriptor.pb.h>
 #include <google/protobuf/dynamic_message.h>
 
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -173,6 +174,23 @@ bool repair(gp::Message& twin, const gp::Descriptor* original)
 
 } // namespace
 
+// protobuf logs every string field that is not UTF-8 to stderr as it refuses it; the store
+// says what happened instead (Errc::invalid, a repaired read), so those lines are dropped
+// and every other protobuf message still goes to stderr.
+void quiet_utf8_logs()
+{
+  static std::once_flag once;
+  std::call_once(once, [] {
+    gp::SetLogHandler([](gp::LogLevel level, const char* file, int line, const std::string& m) {
+      if (m.find("invalid UTF-8 data") != std::string::npos) {
+        return;
+      }
+      std::fprintf(stderr, "[libprotobuf %s %s:%d] %s\n",
+                   level >= gp::LOGLEVEL_ERROR ? "ERROR" : "WARNING", file, line, m.c_str());
+    });
+  });
+}
+
 std::string first_invalid_text(const gp::Message& m)
 {
   return invalid_in(m, "");
@@ -180,6 +198,7 @@ std::string first_invalid_text(const gp::Message& m)
 
 bool parse_lenient(std::string_view bytes, gp::Message& out)
 {
+  quiet_utf8_logs();
   out.Clear();
   if (out.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return true;

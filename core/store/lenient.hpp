@@ -30,4 +30,9 @@ std::string first_invalid_text(const google::protobuf::Message& m);
 // repaired. Returns false when `bytes` is not a record of that type even so (corrupt bytes).
 bool parse_lenient(std::string_view bytes, google::protobuf::Message& out);
 
+// Drops protobuf's log lines about strings that are not UTF-8 (the store reports them as
+// values instead); other protobuf messages still go to stderr. Called by open_lmdb, before
+// the daemons' threads start (protobuf's SetLogHandler is not thread-safe); idempotent.
+void quiet_utf8_logs();
+
 } // namespace pli::store
