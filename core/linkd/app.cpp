@@ -351,7 +351,8 @@ bool needs_cleaning(const Request& r)
     dirty = dirty || !line_ok(k) || !line_ok(v);
   }
   for (const auto& f : r.files) {
-    dirty = dirty || !line_ok(f.field) || !line_ok(f.name) || !line_ok(f.media_type);
+    // A file's name is left to mime::sanitize_file_name (valid UTF-8, controls removed).
+    dirty = dirty || !line_ok(f.field) || !line_ok(f.media_type);
   }
   return dirty;
 }
@@ -372,7 +373,6 @@ Request cleaned(const Request& r)
   }
   for (auto& f : c.files) {
     f.field = util::clean_line(f.field);
-    f.name = util::clean_line(f.name);
     f.media_type = util::clean_line(f.media_type);
   }
   return c;
