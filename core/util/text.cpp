@@ -1,6 +1,9 @@
 // UTF-8 repair and control stripping (see text.hpp).
 #include "core/util/text.hpp"
 
+#include <cstdint>
+#include <cstring>
+
 namespace pli::util {
 
 namespace {
@@ -74,6 +77,18 @@ bool is_utf8(std::string_view bytes)
 {
   std::size_t consumed = 0;
   for (std::size_t i = 0; i < bytes.size();) {
+    // ASCII eight bytes at a time (a message's bodies are mostly ASCII).
+    while (i + 8 <= bytes.size()) {
+      std::uint64_t word = 0;
+      std::memcpy(&word, bytes.data() + i, 8);
+      if ((word & 0x8080808080808080ULL) != 0) {
+        break;
+      }
+      i += 8;
+    }
+    if (i >= bytes.size()) {
+      break;
+    }
     const std::size_t n = sequence_at(bytes, i, consumed);
     if (n == 0) {
       return false;
