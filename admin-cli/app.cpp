@@ -114,6 +114,7 @@ const std::vector<Command>& commands()
       keygen_command(),
       check_config_command(),
       doctor_command(),
+      store_check_command(),
   };
   return table;
 }

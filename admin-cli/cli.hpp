@@ -72,6 +72,7 @@ Command purge_command();
 Command keygen_command();
 Command check_config_command();
 Command doctor_command();
+Command store_check_command();
 
 int run(int argc, char** argv);
 

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 namespace pli::admin {
@@ -34,6 +35,8 @@ int run_export(Context& ctx)
   std::size_t n = 0;
   std::string cached_message;
   std::vector<store::pb::Event> cached_events;
+  std::optional<std::string> cached_error;
+  std::size_t unreadable = 0; // messages whose events could not be read
   if (json) {
     out << "{\"format_version\":" << cli::k_format_version
         << ",\"exported_at\":" << nlohmann::json(util::format_iso(util::now_micros(), tz)).dump()
@@ -46,11 +49,21 @@ int run_export(Context& ctx)
       if (item.message.id() != cached_message) {
         auto ev = ctx.store->events_of_message(item.message.id());
         cached_events = ev ? std::move(ev.value()) : std::vector<store::pb::Event>{};
+        cached_error = ev ? std::nullopt : std::optional<std::string>(ev.error().message);
         cached_message = item.message.id();
+        if (cached_error) {
+          ++unreadable;
+          std::cerr << fmt::format("pli: the events of message {} cannot be read: {}\n",
+                                   item.message.id(), *cached_error);
+        }
+      }
+      auto j = cli::export_item(item, cached_events, tz);
+      if (cached_error) {
+        j["events"] = nullptr; // never an empty list that looks like "nothing happened"
+        j["events_error"] = *cached_error;
       }
       out << (n == 0 ? "\n" : ",\n")
-          << cli::export_item(item, cached_events, tz)
-                 .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+          << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     } else {
       out << cli::csv_row(item, tz);
     }
@@ -65,6 +78,11 @@ int run_export(Context& ctx)
       throw Failure(k_exit_cant_create, st.error().message);
     }
     std::cerr << fmt::format("pli: {} rows written to {}\n", visited, args.output);
+  }
+  if (unreadable > 0) {
+    throw Failure(k_exit_store, fmt::format("the events of {} message(s) could not be read (their "
+                                            "items say events_error); see pli store check",
+                                            unreadable));
   }
   return 0;
 }

@@ -1,6 +1,8 @@
 // Commands that change the store: consultation set, revoke, purge.
 #include "admin-cli/cli.hpp"
 
+#include "core/util/text.hpp"
+
 #include <fmt/format.h>
 
 #include <cstdlib>
@@ -32,12 +34,13 @@ int run_consultation_set(Context& ctx)
   if (auto existing = st.get_consultation(cargs.ref)) {
     c = existing.value();
   }
-  c.set_reference(cargs.ref);
+  // Arguments are bytes: the stored texts are valid UTF-8, on one line (util/text.hpp).
+  c.set_reference(util::clean_line(cargs.ref));
   if (!cargs.title.empty()) {
-    c.set_title(cargs.title);
+    c.set_title(util::clean_line(cargs.title));
   }
   if (!cargs.object.empty()) {
-    c.set_object(cargs.object);
+    c.set_object(util::clean_line(cargs.object));
   }
   if (!cargs.deadline.empty()) {
     c.set_deadline(parse_date(ctx.config, "--deadline", cargs.deadline));

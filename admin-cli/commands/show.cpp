@@ -64,8 +64,11 @@ int run_show(Context& ctx)
     std::vector<std::vector<std::string>> rows;
     for (const auto& e : events) {
       if (e.delivery() == d.id()) {
+        // An event stored with text that was not UTF-8 (older versions) is shown repaired.
+        const std::string repaired =
+            e.damaged_record().empty() ? "" : (fr ? "[texte réparé] " : "[text repaired] ");
         rows.push_back({human(ctx.config, e.at()), receipt::event_sentence(e, x, loc),
-                        cli::cut(receipt::event_evidence(e, loc), 90)});
+                        cli::cut(repaired + receipt::event_evidence(e, loc), 90)});
       }
     }
     out.table({"Date", fr ? "Événement" : "Event", fr ? "Preuve" : "Evidence"}, rows);

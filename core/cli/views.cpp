@@ -18,9 +18,13 @@ json delivery_json(const store::pb::Delivery& d, const std::vector<store::pb::Ev
     for (const auto& [k, v] : e.detail()) {
       detail[k] = v;
     }
-    evs.push_back({{"kind", std::string(model::code(static_cast<model::EventKind>(e.kind())))},
-                   {"at", util::format_iso(e.at(), timezone)},
-                   {"detail", detail}});
+    json ev = {{"kind", std::string(model::code(static_cast<model::EventKind>(e.kind())))},
+               {"at", util::format_iso(e.at(), timezone)},
+               {"detail", detail}};
+    if (!e.damaged_record().empty()) {
+      ev["repaired"] = true; // stored with text that was not UTF-8, read as U+FFFD
+    }
+    evs.push_back(std::move(ev));
   }
   return {{"id", d.id()},
           {"message", d.message()},

@@ -16,6 +16,7 @@
 #include "core/mime/rfc2047.hpp"
 #include "core/util/encoding.hpp"
 #include "core/util/gobject_ptr.hpp"
+#include "core/util/text.hpp"
 
 #include <gmime/gmime.h>
 
@@ -339,6 +340,22 @@ std::optional<Report> parse_message(GMimeMessage* message)
   return report;
 }
 
+// Every field of a report as valid UTF-8 on one line (util::clean_line).
+void clean_fields(Report& report)
+{
+  for (std::string* f : {&report.reporting_mta, &report.original_envelope_id, &report.arrival_date,
+                         &report.subject}) {
+    *f = util::clean_line(*f);
+  }
+  for (auto& r : report.recipients) {
+    for (std::string* f :
+         {&r.final_recipient, &r.original_recipient, &r.action_raw, &r.status, &r.remote_mta,
+          &r.diagnostic_code, &r.reply_code, &r.last_attempt_date, &r.will_retry_until}) {
+      *f = util::clean_line(*f);
+    }
+  }
+}
+
 } // namespace
 
 std::optional<Report> parse_report(std::string_view raw_message)
@@ -363,7 +380,11 @@ std::optional<Report> parse_report(std::string_view raw_message)
     if (!message) {
       return std::nullopt;
     }
-    return parse_message(message.get());
+    auto report = parse_message(message.get());
+    if (report) {
+      clean_fields(*report); // text from outside, recorded as evidence and shown
+    }
+    return report;
   } catch (...) {
     // Only std::bad_alloc can get here; a bounce we cannot read is not a bounce.
     return std::nullopt;

@@ -9,6 +9,7 @@
 #include "core/templates/templates.hpp"
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
+#include "core/util/text.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -334,8 +335,56 @@ Response App::handle(const Request& request)
   return std::move(std::get<Response>(o));
 }
 
+namespace {
+
+// Every text of a request as valid UTF-8 (util/text.hpp): the one-line ones without
+// controls, the form fields (a reply's text is multi-line) repaired only. True when
+// something had to change.
+bool needs_cleaning(const Request& r)
+{
+  const auto line_ok = [](const std::string& s) { return util::clean_line(s) == s; };
+  bool dirty = !line_ok(r.user_agent) || !line_ok(r.client_ip) || !line_ok(r.cookie);
+  for (const auto& [k, v] : r.form) {
+    dirty = dirty || !line_ok(k) || util::clean_text(v) != v;
+  }
+  for (const auto& [k, v] : r.query) {
+    dirty = dirty || !line_ok(k) || !line_ok(v);
+  }
+  for (const auto& f : r.files) {
+    // A file's name is left to mime::sanitize_file_name (valid UTF-8, controls removed).
+    dirty = dirty || !line_ok(f.field) || !line_ok(f.media_type);
+  }
+  return dirty;
+}
+
+Request cleaned(const Request& r)
+{
+  Request c = r;
+  c.user_agent = util::clean_line(r.user_agent);
+  c.client_ip = util::clean_line(r.client_ip);
+  c.cookie = util::clean_line(r.cookie);
+  c.form.clear();
+  for (const auto& [k, v] : r.form) {
+    c.form[util::clean_line(k)] = util::clean_text(v);
+  }
+  for (auto& [k, v] : c.query) {
+    k = util::clean_line(k);
+    v = util::clean_line(v);
+  }
+  for (auto& f : c.files) {
+    f.field = util::clean_line(f.field);
+    f.media_type = util::clean_line(f.media_type);
+  }
+  return c;
+}
+
+} // namespace
+
 Outcome App::start(const Request& request)
 {
+  if (needs_cleaning(request)) {
+    return start(cleaned(request)); // copied only when some text was not clean
+  }
   if (request.method == "HEAD") {
     Request r = request;
     r.method = "GET"; // MHD sends no body for HEAD; it records nothing more than a GET

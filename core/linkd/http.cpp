@@ -2,6 +2,7 @@
 
 #include "core/mime/names.hpp"
 #include "core/util/encoding.hpp"
+#include "core/util/text.hpp"
 
 #include <fmt/format.h>
 
@@ -66,11 +67,7 @@ std::string safe_media_type(std::string_view declared)
 
 std::string header_safe(std::string_view text, std::size_t max)
 {
-  std::string out;
-  for (unsigned char c : text.substr(0, max)) {
-    out.push_back(c < 0x20 || c == 0x7f ? ' ' : static_cast<char>(c));
-  }
-  return out;
+  return util::clean_line(text, max);
 }
 
 void add_security_headers(Headers& h, Framing framing)

@@ -26,8 +26,9 @@ std::string content_disposition(std::string_view name);
 // parameters dropped), else application/octet-stream. Lower-cased.
 std::string safe_media_type(std::string_view declared);
 
-// Makes any text safe as a header value: control characters (CR, LF, NUL ...) become
-// spaces, the result is cut to `max` bytes.
+// Makes any text safe as a header value (and to store: a request's User-Agent): valid UTF-8
+// (util::clean_line: ill-formed bytes become U+FFFD, C0/C1 controls such as CR, LF, NUL
+// become spaces), cut to at most `max` bytes at a character boundary.
 std::string header_safe(std::string_view text, std::size_t max = 512);
 
 enum class Framing

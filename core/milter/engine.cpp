@@ -60,6 +60,8 @@ std::string_view outcome_name(Outcome o)
     return "reject_report_too_large";
   case Outcome::dsn_claim_recorded:
     return "dsn_claim_recorded";
+  case Outcome::reject_invalid_text:
+    return "reject_invalid_text";
   }
   return "unknown";
 }
@@ -673,6 +675,15 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
     // Moved: the store frees the bodies and blobs once copied into its transaction, while
     // this session waits for the group's commit.
     if (auto st = m_store.create_message(std::move(nm)); !st) {
+      if (st.error().code == static_cast<int>(store::Errc::invalid)) {
+        // Permanent: the same mail would be refused on every retry.
+        log::line(log::Level::error, queue_id,
+                  {{"decision", "reject_invalid_text"},
+                   {"store", st.error().message},
+                   {"from", t.sender}});
+        return Verdict{Outcome::reject_invalid_text, false, "554", "5.6.0",
+                       "pli cannot record this message: a text in it is not valid UTF-8"};
+      }
       return store_failure_logged(queue_id, st.error(), t.sender);
     }
   }

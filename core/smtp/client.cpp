@@ -1,6 +1,7 @@
 #include "core/smtp/client.hpp"
 
 #include "core/smtp/xtext.hpp"
+#include "core/util/text.hpp"
 
 #include <fmt/format.h>
 
@@ -144,7 +145,7 @@ public:
       if (!text.empty()) {
         text += "\n";
       }
-      text += line;
+      text += util::clean_line(line); // the server's text, kept as evidence
       if (line.size() == 3 || line[3] != '-') {
         int code = std::atoi(line.substr(0, 3).c_str());
         return {code, text};

@@ -1,5 +1,6 @@
 #include "core/store/credentials.hpp"
 
+#include "core/store/lenient.hpp"
 #include "core/store/lmdb.hpp"
 
 #include <fmt/format.h>
@@ -19,7 +20,8 @@ util::Error error(int rc, std::string_view what)
 Result<pb::Credential> decode(const MDB_val& v)
 {
   pb::Credential c;
-  if (!c.ParseFromArray(v.mv_data, static_cast<int>(v.mv_size)) || c.version() != k_version) {
+  if (!parse_lenient({static_cast<const char*>(v.mv_data), v.mv_size}, c) ||
+      c.version() != k_version) {
     return util::Error{static_cast<int>(Errc::invalid), "credential: undecodable record"};
   }
   return c;
@@ -35,6 +37,12 @@ int open(MDB_txn* txn, bool read_only, MDB_dbi* dbi)
 Result<util::Unit> put(MDB_env* env, MDB_dbi dbi, const std::string& key, pb::Credential c,
                        util::Micros now)
 {
+  if (auto bad = first_invalid_text(c); !bad.empty()) {
+    return util::Error{static_cast<int>(Errc::invalid),
+                       fmt::format("credential: its field {} is not valid UTF-8 (it would not "
+                                   "read back), nothing was recorded",
+                                   bad)};
+  }
   lmdb::Txn txn;
   if (int rc = txn.begin(env, 0); rc != 0) {
     return error(rc, "credential");

@@ -1,6 +1,7 @@
 // LmdbStore: the environment, opening (with the databases and the counts built for older
 // stores) and the lookups of single records. See lmdb_store_impl.hpp for the layout.
 #include "core/store/evidence.hpp"
+#include "core/store/lenient.hpp"
 #include "core/store/lmdb_store_impl.hpp"
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
@@ -294,6 +295,7 @@ Result<pb::Reply> LmdbStore::get_reply(const std::string& id)
 Result<std::unique_ptr<Store>> open_lmdb(const OpenOptions& options)
 {
   util::crypto_init();
+  quiet_utf8_logs();
   if (!options.read_only) {
     if (::mkdir(options.path.c_str(), 0750) != 0 && errno != EEXIST) {
       return util::Error{static_cast<int>(Errc::io),

@@ -36,6 +36,7 @@
 #pragma once
 
 #include "core/store/credentials.hpp"
+#include "core/store/lenient.hpp"
 #include "core/store/lmdb.hpp"
 #include "core/store/map_pages.hpp"
 #include "core/store/store.hpp"
@@ -104,10 +105,12 @@ inline std::string seq_key(const std::string& message, std::uint32_t seq)
   return k;
 }
 
+// A stored record. One whose text is not valid UTF-8 (stored by an older pli) is read
+// repaired, with its original bytes in `damaged_record` (lenient.hpp).
 template <typename Pb> util::Result<Pb> decode(std::string_view bytes, std::string_view what)
 {
   Pb record;
-  if (!record.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+  if (!parse_lenient(bytes, record)) {
     return util::Error{static_cast<int>(Errc::invalid),
                        fmt::format("{}: undecodable record", what)};
   }
@@ -117,6 +120,20 @@ template <typename Pb> util::Result<Pb> decode(std::string_view bytes, std::stri
         fmt::format("{}: schema version {} is not supported by this pli", what, record.version())};
   }
   return record;
+}
+
+// ok, or Errc::invalid when a text of `record` is not valid UTF-8: protobuf's parser would
+// refuse the record, so it is never written.
+inline util::Status check_text(const google::protobuf::Message& record, std::string_view what)
+{
+  const std::string bad = first_invalid_text(record);
+  if (bad.empty()) {
+    return util::ok_status();
+  }
+  return util::Error{static_cast<int>(Errc::invalid),
+                     fmt::format("{}: its field {} is not valid UTF-8 (it would not read back), "
+                                 "nothing was recorded",
+                                 what, bad)};
 }
 
 class LmdbStore final : public Store
@@ -152,6 +169,7 @@ public:
   Result<std::size_t> for_each(const Query& q,
                                const std::function<bool(const ListItem&)>& fn) override;
   Result<PurgeResult> purge(util::Micros before, PurgeMode mode) override;
+  Result<CheckResult> check(CheckMode mode) override; // check.cpp
 
   // The buyers' area (credentials.cpp).
   Result<util::Unit> put_credential(const std::string& key, const pb::Credential& c,
@@ -376,6 +394,10 @@ private:
   // The newest event of a message, the head of its hash chain (the events are keyed by
   // message and sequence number). `seq` 0 and `hash` "" when it has none. An LMDB code.
   int chain_head(lmdb::Txn& txn, const std::string& message, std::uint32_t& seq, std::string& hash);
+
+  // Counts (and with PurgeMode::apply deletes) every event record of `message`, read or not.
+  // An LMDB code.
+  int purge_events(lmdb::Txn& txn, const std::string& message, PurgeMode mode, std::size_t& count);
 
   // The events of one append_events call, applied inside `txn` (a nested transaction of a
   // group commit). Returns the stored events.

@@ -26,6 +26,10 @@ Result<util::Unit> LmdbStore::create_message(NewMessage m)
   // Everything that needs no transaction is done before joining the group commit: the
   // leader applies every caller's writes while the others wait for the shared fsync.
   const pb::Message& msg = m.message; // its version is set in the stored record only
+  // Never a record that would not read back (a scan of its texts: no copy, no allocation).
+  if (auto st = check_text(msg, "message " + msg.id()); !st) {
+    return st.error();
+  }
   const std::vector<std::string> words = index_words(msg.subject() + "\n" + msg.text_body());
   std::vector<std::pair<pb::Delivery, std::string>> deliveries;
   deliveries.reserve(m.deliveries.size());
@@ -34,6 +38,9 @@ Result<util::Unit> LmdbStore::create_message(NewMessage m)
     d.set_message(msg.id());
     if (d.status() == 0) {
       d.set_status(static_cast<std::uint32_t>(model::Status::sending));
+    }
+    if (auto st = check_text(d, "delivery " + d.id()); !st) {
+      return st.error();
     }
     std::string bytes = d.SerializeAsString();
     deliveries.emplace_back(std::move(d), std::move(bytes));
@@ -279,6 +286,9 @@ Result<std::vector<pb::Event>> LmdbStore::apply_events(lmdb::Txn& txn,
       (*e.mutable_detail())[k] = v;
     }
     e.set_prev_hash(last_hash);
+    if (auto st = check_text(e, "event"); !st) {
+      return st.error(); // a nested transaction: only this caller's writes are undone
+    }
     e.set_hash(event_hash(e));
     if (int rc = put_new(txn, m_events, seq_key(e.message(), e.seq()), e.SerializeAsString());
         rc != 0) {
@@ -418,7 +428,7 @@ int LmdbStore::chain_head(lmdb::Txn& txn, const std::string& message, std::uint3
     return 0; // another message's event: this one has none
   }
   pb::Event e;
-  if (!e.ParseFromArray(v.mv_data, static_cast<int>(v.mv_size))) {
+  if (!parse_lenient(view(v), e)) {
     return MDB_CORRUPTED;
   }
   seq = e.seq();
@@ -465,6 +475,9 @@ Result<util::Unit> LmdbStore::create_reply(const NewReply& r)
   pb::Reply rec = r.reply;
   rec.set_version(k_schema_version);
   rec.set_message(d->message());
+  if (auto st = check_text(rec, "reply " + rec.id()); !st) {
+    return st.error();
+  }
   if (int rc = put_new(txn, m_replies, rec.id(), rec.SerializeAsString()); rc != 0) {
     return rc == MDB_KEYEXIST ? conflict("reply " + rec.id()) : lmdb_error(rc, "reply");
   }
@@ -509,6 +522,9 @@ Result<util::Unit> LmdbStore::put_consultation(const pb::Consultation& c)
   }
   pb::Consultation rec = c;
   rec.set_version(k_schema_version);
+  if (auto st = check_text(rec, "consultation"); !st) {
+    return st.error();
+  }
   if (int rc = put(txn, m_consultations, rec.reference(), rec.SerializeAsString()); rc != 0) {
     return lmdb_error(rc, "consultation");
   }
@@ -692,6 +708,32 @@ int LmdbStore::index_addresses(MDB_txn* txn, const pb::Message& m, const pb::Del
   return count_address(txn, addr_id('p', pair), pair, delta);
 }
 
+int LmdbStore::purge_events(lmdb::Txn& txn, const std::string& message, PurgeMode mode,
+                            std::size_t& count)
+{
+  lmdb::Cursor cur(txn.get(), m_events);
+  if (cur.rc() != 0) {
+    return cur.rc();
+  }
+  const std::string prefix = message + std::string(1, '\0');
+  MDB_val k = val(prefix);
+  MDB_val v;
+  int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
+  for (; rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
+    const std::string_view key = view(k);
+    if (key.size() != prefix.size() + 4 || key.substr(0, prefix.size()) != prefix) {
+      break;
+    }
+    ++count;
+    if (mode == PurgeMode::apply) {
+      if (int d = mdb_cursor_del(cur.get(), 0); d != 0) {
+        return d;
+      }
+    }
+  }
+  return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+}
+
 Result<PurgeResult> LmdbStore::purge(util::Micros before, PurgeMode mode)
 {
   lmdb::Txn txn;
@@ -783,14 +825,9 @@ Result<PurgeResult> LmdbStore::purge(util::Micros before, PurgeMode mode)
         rc = rc != 0 ? rc : del(m_msgids, m->message_id());
       }
     }
-    // Its events: the chain head's sequence number is their number (1 to seq).
-    std::uint32_t events = 0;
-    std::string head_hash;
-    rc = rc != 0 ? rc : chain_head(txn, mid, events, head_hash);
-    for (std::uint32_t seq = 1; rc == 0 && seq <= events; ++seq) {
-      ++result.events;
-      rc = del(m_events, seq_key(mid, seq));
-    }
+    // Its events, by their keys (message id, 0, seq): whatever their records hold, one that
+    // cannot be read does not stop the purge.
+    rc = rc != 0 ? rc : purge_events(txn, mid, mode, result.events);
     if (rc != 0) {
       return lmdb_error(rc, "purge");
     }
@@ -811,7 +848,7 @@ Result<PurgeResult> LmdbStore::purge(util::Micros before, PurgeMode mode)
       std::string owner;
       if (tokens) {
         pb::Token t;
-        if (!t.ParseFromArray(v.mv_data, static_cast<int>(v.mv_size))) {
+        if (!parse_lenient(view(v), t)) {
           continue;
         }
         owner = t.delivery();
@@ -851,7 +888,7 @@ Result<PurgeResult> LmdbStore::purge(util::Micros before, PurgeMode mode)
         continue; // dry run: still there
       }
       pb::Message m;
-      if (!m.ParseFromArray(v.mv_data, static_cast<int>(v.mv_size))) {
+      if (!parse_lenient(view(v), m)) {
         continue;
       }
       if (candidate_blobs.count(m.original_sha256()) != 0) {
@@ -873,7 +910,7 @@ Result<PurgeResult> LmdbStore::purge(util::Micros before, PurgeMode mode)
         continue;
       }
       pb::Reply rep;
-      if (!rep.ParseFromArray(v.mv_data, static_cast<int>(v.mv_size))) {
+      if (!parse_lenient(view(v), rep)) {
         continue;
       }
       for (const auto& a : rep.attachments()) {

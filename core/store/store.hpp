@@ -103,6 +103,32 @@ struct PurgeResult
   std::size_t blobs_kept = 0; // still referenced by a remaining message or reply
 };
 
+enum class CheckMode
+{
+  report, // reads every record, changes nothing
+  repair, // also rewrites the records that can be repaired (one transaction)
+};
+
+// A record that the strict parser refuses (see lenient.hpp).
+struct DamagedRecord
+{
+  std::string database;    // "events", "replies" ...
+  std::string key;         // printable: an event's key is "MESSAGE/SEQ", others as stored
+  std::string reason;      // one sentence
+  bool repairable = false; // only its text is at fault: readable repaired
+  bool repaired = false;   // rewritten by this check (CheckMode::repair)
+};
+
+struct CheckResult
+{
+  std::size_t records = 0;            // records read
+  std::size_t repaired_earlier = 0;   // readable, carrying the bytes of an earlier repair
+  std::vector<DamagedRecord> damaged; // in database and key order
+  // Messages with a damaged event, and whether their chain verifies (after the repair, or as
+  // read repaired): message id -> verifies.
+  std::map<std::string, bool> chains;
+};
+
 struct ListResult
 {
   std::size_t total = 0;
@@ -164,6 +190,13 @@ public:
   // to, in one transaction. With PurgeMode::dry_run nothing changes; the result says what
   // would go. Errors: full, io.
   virtual Result<PurgeResult> purge(util::Micros before, PurgeMode mode) = 0;
+
+  // Walks every record of every database, reports those the strict parser refuses (text not
+  // valid UTF-8 written by an older pli, corrupt bytes, an unknown schema version) and with
+  // CheckMode::repair rewrites those whose only fault is their text, repaired as lenient.hpp
+  // says (the original bytes kept in damaged_record; an event's hash still recomputes).
+  // Errors: full, io.
+  virtual Result<CheckResult> check(CheckMode mode) = 0;
 
   // The buyers' area (pli-linkd): login links and sessions (credentials.hpp), each under a
   // key naming its kind and the SHA-256 of its random secret. put_credential records a new
