@@ -45,11 +45,11 @@ struct TimelineRow
 // of a kind that cannot repeat without bound (sent, delivered, failed, reply, revoked ...)
 // is shown; of each repeatable kind (read, download, fetched, reply_read, delayed) the
 // first `keep` and the last are shown, the others summarised in one row placed before the
-// last ("… et 19 997 autres consultations du … au …"). The chain itself (evidence.json) is
+// last ("… et 19 949 autres consultations du … au …"). The chain itself (evidence.json) is
 // not summarised: it stays complete, as the signature covers every event.
 std::vector<TimelineRow> timeline_rows(const Exchange& x, const std::string& delivery_id,
                                        model::Locale l, const std::string& timezone,
-                                       std::size_t keep = 10);
+                                       std::size_t keep = 50);
 
 // The sender as people know it: the From header when there is one, else the envelope sender.
 std::string sender_display(const store::pb::Message& m);
