@@ -284,6 +284,18 @@ bool inline_route(const Request& req)
   }
 }
 
+// The client of a request, from its headers: user agent, address (through the trusted
+// proxies), whether it is a direct loopback client.
+void identify(MHD_Connection* c, Request& req, const config::Config& config)
+{
+  const char* ua = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "User-Agent");
+  const char* xff = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For");
+  const std::string peer = peer_of(c);
+  req.user_agent = header_safe(ua == nullptr ? "" : ua, 512);
+  req.client_ip = client_address(peer, xff == nullptr ? "" : xff, config.linkd.trusted_proxies);
+  req.local = xff == nullptr && (peer == "127.0.0.1" || peer == "::1");
+}
+
 MHD_Result on_post_data(void* cls, MHD_ValueKind /*kind*/, const char* key, const char* filename,
                         const char* content_type, const char* /*transfer_encoding*/,
                         const char* data, uint64_t off, size_t size)
@@ -364,11 +376,18 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* url, const char*
       x->req.path = url;
       x->limit = server->app->body_limit(x->req.method, x->req.path);
       const char* length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-      if (length != nullptr && std::strtoull(length, nullptr, 10) > x->limit) {
+      const std::uint64_t declared = length == nullptr ? 0 : std::strtoull(length, nullptr, 10);
+      if (declared > x->limit) {
         server->app->metrics().count(Counter::too_large);
         return queue(c, *x, server->app->refuse(x->req, Refusal::too_large));
       }
+      identify(c, x->req, *server->config);
       if (x->req.method == "POST") {
+        // Token, status and reply permission before the body is taken: a request that cannot
+        // succeed holds no upload buffer.
+        if (auto refused = server->app->precheck(x->req, declared)) {
+          return queue(c, *x, std::move(*refused));
+        }
         x->pp = MHD_create_post_processor(c, k_post_buffer, &on_post_data, x);
       }
       return MHD_YES;
@@ -400,13 +419,6 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* url, const char*
       server->app->metrics().error(ErrorKind::overloaded);
       return queue(c, *x, server->app->refuse(x->req, Refusal::overloaded));
     }
-    const char* ua = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "User-Agent");
-    const char* xff = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For");
-    const std::string peer = peer_of(c);
-    x->req.user_agent = header_safe(ua == nullptr ? "" : ua, 512);
-    x->req.client_ip =
-        client_address(peer, xff == nullptr ? "" : xff, server->config->linkd.trusted_proxies);
-    x->req.local = xff == nullptr && (peer == "127.0.0.1" || peer == "::1");
     if (x->req.path.rfind("/suivi", 0) == 0) {
       MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, &on_query_arg, &x->req.query);
       const char* cookie = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Cookie");
@@ -510,7 +522,9 @@ int serve(const config::Config& config, bool foreground)
     log::message(log::Level::error, "cannot daemonize");
     return 71;
   }
-  auto opened = store::open_lmdb({config.store.path, config.store.map_size_mb, false});
+  store::OpenOptions options{config.store.path, config.store.map_size_mb, false};
+  options.reserve_percent = static_cast<std::uint32_t>(config.store.linkd_reserve_percent);
+  auto opened = store::open_lmdb(options);
   if (!opened) {
     log::message(log::Level::error, "cannot open the store: " + opened.error().message);
     return 75;

@@ -237,6 +237,8 @@ const std::vector<Key>& keys()
               }),
       uint_key("store.map_size_mb", 16, 1u << 24,
                [](Config& c, std::uint64_t v) { c.store.map_size_mb = v; }),
+      uint_key("store.linkd_reserve_percent", 0, 90,
+               [](Config& c, std::uint64_t v) { c.store.linkd_reserve_percent = v; }),
       str_key(
           "milter.socket", true,
           [](Config& c, const std::string& v) {
@@ -371,6 +373,12 @@ const std::vector<Key>& keys()
                [](Config& c, std::uint64_t v) { c.linkd.unknown_tokens_per_minute = v; }),
       uint_key("linkd.timeout_seconds", 1, 3600,
                [](Config& c, std::uint64_t v) { c.linkd.timeout_seconds = v; }),
+      uint_key("linkd.max_replies_per_delivery", 1, 10000,
+               [](Config& c, std::uint64_t v) { c.linkd.max_replies_per_delivery = v; }),
+      uint_key("linkd.max_reply_mb_per_delivery", 1, 100000,
+               [](Config& c, std::uint64_t v) { c.linkd.max_reply_mb_per_delivery = v; }),
+      uint_key("linkd.repeat_interval_minutes", 0, 1440,
+               [](Config& c, std::uint64_t v) { c.linkd.repeat_interval_minutes = v; }),
       list_map_key("buyers_area.teams",
                    [](Config& c, std::map<std::string, std::vector<std::string>> v) {
                      for (auto& [name, members] : v) {

@@ -34,6 +34,9 @@ struct Config
   {
     std::string path;
     std::uint64_t map_size_mb = 4096;
+    // Share of the map pli-linkd never fills (replies, events, login links): it refuses a
+    // write that would leave less free, so that the milter can still register mail.
+    std::uint64_t linkd_reserve_percent = 10;
   } store;
 
   struct Milter
@@ -83,10 +86,13 @@ struct Config
     std::uint64_t threads = 16;
     std::uint64_t max_connections = 2000;
     std::vector<std::string> trusted_proxies = {"127.0.0.1", "::1"};
-    std::uint64_t reply_max_mb = 20;              // whole reply (text + attachments)
-    std::uint64_t reply_max_attachments = 10;     // files in one reply
-    std::uint64_t unknown_tokens_per_minute = 20; // per client address, then 429
-    std::uint64_t timeout_seconds = 15;           // connection inactivity
+    std::uint64_t reply_max_mb = 20;               // whole reply (text + attachments)
+    std::uint64_t reply_max_attachments = 10;      // files in one reply
+    std::uint64_t unknown_tokens_per_minute = 20;  // per client address, then 429
+    std::uint64_t timeout_seconds = 15;            // connection inactivity
+    std::uint64_t max_replies_per_delivery = 20;   // replies one recipient may send, then 403
+    std::uint64_t max_reply_mb_per_delivery = 100; // all replies of one delivery, then 413
+    std::uint64_t repeat_interval_minutes = 10;    // repeated reads/downloads: one event each
   } linkd;
 
   struct Keys

@@ -83,6 +83,19 @@ constexpr PageText k_pages[] = {
      "Action not possible", "This action is not possible on this link."},
     {"no_attachment", 404, "Pièce jointe introuvable", "Cette pièce jointe n'existe pas.",
      "Attachment not found", "This attachment does not exist."},
+    {"too_many_replies", 403, "Nombre de réponses atteint",
+     "Ce courrier a déjà reçu le nombre maximal de réponses par cette page. Contactez "
+     "l'expéditeur par un autre moyen. Nombre maximal de réponses :",
+     "Reply limit reached",
+     "This mail has already received the largest number of replies this page accepts. "
+     "Contact the sender another way. Maximum number of replies:"},
+    {"replies_too_large", 413, "Volume de réponses atteint",
+     "Vos réponses à ce courrier dépasseraient le volume autorisé. Volume maximal (Mo) :",
+     "Reply volume reached",
+     "Your replies to this mail would exceed the volume allowed. Maximum volume (MB):"},
+    {"store_full", 507, "Enregistrement impossible",
+     "Le service ne peut pas enregistrer votre envoi pour l'instant. Contactez l'expéditeur.",
+     "Cannot record", "The service cannot record your upload right now. Contact the sender."},
     {"overloaded", 503, "Service surchargé",
      "Trop d'envois sont en cours. Réessayez dans quelques instants.", "Service busy",
      "Too many uploads are in progress. Try again in a moment."},
@@ -235,6 +248,7 @@ App::App(const config::Config& config, store::Store& store, util::Clock clock)
       m_lang(config.organisation.locale == model::Locale::en ? "en" : "fr"),
       m_globals{{"organisation", config.organisation.name}},
       m_unknown(config.linkd.unknown_tokens_per_minute),
+      m_repeats(static_cast<util::Micros>(config.linkd.repeat_interval_minutes) * 60LL * 1000000LL),
       m_outbox(notify::Outbox::default_delays(), 10000,
                notify::Outbox::Persistence{
                    std::filesystem::path(config.store.path) / "outbox" / "linkd",
@@ -498,18 +512,21 @@ void App::facts(Link& l, mstch::map& ctx)
   }
 }
 
-// The token of a link, checked: rate limit per client address, syntax, lookup, purpose.
-// Returns nullopt with `refused` set to the page to answer (429, 404, 503).
+// The token of a link, checked: syntax, lookup, purpose, and for an unknown one the rate
+// limit per client address. Returns nullopt with `refused` set to the page to answer (429,
+// 404, 503).
 std::optional<store::pb::Token> App::token_for(const Request& r, const std::string& token,
                                                std::uint32_t purpose, util::Micros now,
                                                std::optional<Response>& refused)
 {
-  if (m_unknown.blocked(r.client_ip, now)) {
-    m_metrics.count(Counter::rate_limited);
-    refused = page(429, "rate_limited");
-    return std::nullopt;
-  }
+  // A valid link is always answered: only unknown ones are refused once the client's
+  // limit is reached (a whole NAT or /64 behind one address keeps its links).
   const auto unknown = [&] {
+    if (m_unknown.blocked(r.client_ip, now)) {
+      m_metrics.count(Counter::rate_limited);
+      refused = page(429, "rate_limited");
+      return std::nullopt;
+    }
     m_unknown.failure(r.client_ip, now);
     m_metrics.count(Counter::unknown_token);
     log::line(log::Level::notice, "", {{"http", "unknown_token"}, {"ip", r.client_ip}});
@@ -534,7 +551,7 @@ std::optional<store::pb::Token> App::token_for(const Request& r, const std::stri
   return std::move(tok.value());
 }
 
-Outcome App::recipient(const Request& r, const std::string& token, const std::string& rest)
+std::variant<App::Link, Response> App::link_for(const Request& r, const std::string& token)
 {
   const util::Micros now = m_clock();
   std::optional<Response> refused;
@@ -554,7 +571,77 @@ Outcome App::recipient(const Request& r, const std::string& token, const std::st
   if (tok->expires_at() != 0 && now > tok->expires_at()) {
     return page(410, "expired");
   }
-  Link l{token, std::move(tok.value()), std::move(d.value()), std::move(msg.value()), {}, now};
+  return Link{token, std::move(tok.value()), std::move(d.value()), std::move(msg.value()), {}, now};
+}
+
+std::optional<Response> App::reply_caps(const store::pb::Delivery& d, std::uint64_t incoming)
+{
+  const auto max_replies = m_config.linkd.max_replies_per_delivery;
+  if (static_cast<std::uint64_t>(d.reply_ids_size()) >= max_replies) {
+    return page(403, "too_many_replies", std::to_string(max_replies));
+  }
+  const std::uint64_t max_bytes = m_config.linkd.max_reply_mb_per_delivery * 1024 * 1024;
+  std::uint64_t bytes = incoming;
+  for (const auto& id : d.reply_ids()) {
+    auto rep = m_store.get_reply(id);
+    if (!rep) {
+      continue; // unreadable: counted by its number only
+    }
+    bytes += rep->text().size();
+    for (const auto& a : rep->attachments()) {
+      bytes += a.size();
+    }
+  }
+  if (bytes > max_bytes) {
+    return page(413, "replies_too_large", std::to_string(m_config.linkd.max_reply_mb_per_delivery));
+  }
+  return std::nullopt;
+}
+
+std::optional<Response> App::precheck(const Request& r, std::uint64_t content_length)
+{
+  const Route route = classify(r.method, r.path);
+  if (route != Route::open && route != Route::reply && route != Route::reply_open) {
+    return std::nullopt;
+  }
+  std::optional<Response> answer;
+  const std::string rest = r.path.substr(3);
+  const std::string token = rest.substr(0, rest.find('/'));
+  if (route == Route::reply_open) {
+    std::optional<Response> refused;
+    if (!token_for(r, token, static_cast<std::uint32_t>(Purpose::sender_reply), m_clock(),
+                   refused)) {
+      answer = std::move(refused);
+    }
+  } else {
+    auto l = link_for(r, token);
+    if (auto* resp = std::get_if<Response>(&l)) {
+      answer = std::move(*resp);
+    } else if (route == Route::reply) {
+      const Link& link = std::get<Link>(l);
+      if (!link.message.reply_allowed()) {
+        answer = page(403, "reply_not_allowed");
+      } else if (link.delivery.read_at() == 0) {
+        answer = page(403, "read_first");
+      } else {
+        answer = reply_caps(link.delivery,
+                            content_length > k_form_limit ? content_length - k_form_limit : 0);
+      }
+    }
+  }
+  if (answer) {
+    answer->route = route;
+  }
+  return answer;
+}
+
+Outcome App::recipient(const Request& r, const std::string& token, const std::string& rest)
+{
+  auto checked = link_for(r, token);
+  if (auto* resp = std::get_if<Response>(&checked)) {
+    return std::move(*resp);
+  }
+  Link l = std::move(std::get<Link>(checked));
 
   if (rest.empty() && r.method == "GET") {
     return landing(r, l);
@@ -623,11 +710,22 @@ Response App::landing(const Request& r, Link& l)
 
 Outcome App::open(const Request& r, Link& l)
 {
+  // The first read is always recorded; then at most one per interval, the next one
+  // carrying how many were only counted.
+  const std::string key = "read " + l.delivery.id();
+  const auto take = m_repeats.take(key, l.now, l.delivery.read_at() == 0);
+  if (!take) {
+    return opened(std::make_shared<Link>(std::move(l)));
+  }
   Pending p;
-  p.event = event(l.delivery.id(), model::EventKind::read, r, {});
-  p.finish = [this, link = std::make_shared<Link>(std::move(l)), ip = r.client_ip,
-              e = p.event](const std::optional<util::Error>& error) {
+  p.event =
+      event(l.delivery.id(), model::EventKind::read, r,
+            *take == 0 ? std::map<std::string, std::string>{}
+                       : std::map<std::string, std::string>{{"repeats", std::to_string(*take)}});
+  p.finish = [this, link = std::make_shared<Link>(std::move(l)), ip = r.client_ip, e = p.event, key,
+              repeats = *take](const std::optional<util::Error>& error) {
     if (!recorded(e, ip, error)) {
+      m_repeats.failed(key, repeats);
       return page(503, "unavailable");
     }
     return opened(link);
@@ -689,9 +787,17 @@ Response App::download(const Request& r, Link& l, const std::string& rest)
     return page(503, "unavailable");
   }
   if (!l.reply) {
-    if (!record(l.delivery.id(), model::EventKind::download, r,
-                {{"name", a.name()}, {"sha256", a.sha256()}, {"index", std::to_string(*index)}})) {
-      return page(503, "unavailable");
+    const std::string key = "a " + l.delivery.id() + " " + std::to_string(*index);
+    if (const auto take = m_repeats.take(key, l.now)) {
+      std::map<std::string, std::string> detail{
+          {"name", a.name()}, {"sha256", a.sha256()}, {"index", std::to_string(*index)}};
+      if (*take != 0) {
+        detail["repeats"] = std::to_string(*take);
+      }
+      if (!record(l.delivery.id(), model::EventKind::download, r, std::move(detail))) {
+        m_repeats.failed(key, *take);
+        return page(503, "unavailable");
+      }
     }
     m_metrics.count(Counter::download);
   }
@@ -757,11 +863,23 @@ Response App::reply(const Request& r, Link& l)
     a->set_sha256(util::sha256_hex(f.data));
     nr.blobs[a->sha256()] = f.data;
   }
-  const std::string token = util::base64url(util::random_bytes(16));
-  rep.set_token_hash(util::sha256_hex(token));
-  const util::Micros expires =
-      now + static_cast<util::Micros>(m_config.linkd.link_validity_days) * 86400LL * 1000000LL;
-  nr.token_expires_at = expires;
+  // The caps, checked again with the exact size under the lock the creation holds: two
+  // replies at once cannot both take the last place.
+  std::unique_lock caps_lock(m_reply_mutex);
+  auto current = m_store.get_delivery(l.delivery.id());
+  if (!current) {
+    m_metrics.error(ErrorKind::store);
+    return page(503, "unavailable");
+  }
+  std::uint64_t incoming = text.size();
+  for (const auto* f : files) {
+    incoming += f->data.size();
+  }
+  if (auto refused = reply_caps(current.value(), incoming)) {
+    log::line(log::Level::notice, "",
+              {{"event", "reply_refused"}, {"delivery", l.delivery.id()}, {"ip", r.client_ip}});
+    return std::move(*refused);
+  }
   // The reply and its event in one transaction: a crash leaves both or neither.
   store::NewEvent ev;
   ev.delivery = l.delivery.id();
@@ -776,8 +894,12 @@ Response App::reply(const Request& r, Link& l)
   if (auto st = m_store.create_reply(nr); !st) {
     m_metrics.error(ErrorKind::store);
     log::line(log::Level::error, "", {{"event", "reply"}, {"store", st.error().message}});
+    if (st.error().code == static_cast<int>(store::Errc::full)) {
+      return page(507, "store_full");
+    }
     return page(503, "unavailable");
   }
+  caps_lock.unlock();
   log::line(log::Level::info, "",
             {{"event", model::code(model::EventKind::reply)},
              {"delivery", l.delivery.id()},
@@ -785,34 +907,11 @@ Response App::reply(const Request& r, Link& l)
   m_metrics.count(Counter::reply);
 
   // The sender's notice, through Postfix's re-injection listener (after the commit), from
-  // the outbox: tried again while the listener refuses it.
-  ReplyNoticeInput in;
-  in.locale = m_config.organisation.locale;
-  in.timezone = m_config.organisation.timezone;
-  in.organisation = m_config.organisation.name;
-  in.from_address = m_config.bounce.address;
-  in.to = l.message.sender();
-  in.replier = l.delivery.recipient();
-  in.subject = l.message.subject();
-  in.sent_at = l.message.sent_at();
-  in.link = m_config.linkd.public_url + "/r/" + token;
-  in.expires_at = expires;
-  in.now = now;
-  in.message_id = rep.id() + "." + std::to_string(now) + "@" + m_config.bounce.domain;
-  smtp::Envelope e;
-  e.mail_from = m_config.bounce.address;
-  e.envid = rep.id();
-  e.ret = "HDRS";
-  e.rcpt = l.message.sender();
-  e.notify = "FAILURE,DELAY";
-  e.data = compose_reply_notice(in);
-  // Kept on disk (0600, under the store's directory) until Postfix takes it, like the queue
-  // file it becomes: it survives a restart of pli-linkd while the listener refuses it.
-  nlohmann::json record{{"mail_from", e.mail_from}, {"envid", e.envid},           {"ret", e.ret},
-                        {"rcpt", e.rcpt},           {"notify", e.notify},         {"data", e.data},
-                        {"reply", rep.id()},        {"delivery", l.delivery.id()}};
-  m_outbox.push("reply_notice " + rep.id(),
-                reply_notice_job(std::move(e), rep.id(), l.delivery.id()),
+  // the outbox: tried again while the listener refuses it. Its file (0600, under the
+  // store's directory, until Postfix takes the mail) names the reply only: the sender's
+  // link is minted when the notice is sent, so that no bearer secret waits on disk.
+  nlohmann::json record{{"reply", rep.id()}, {"delivery", l.delivery.id()}};
+  m_outbox.push("reply_notice " + rep.id(), reply_notice_job(rep.id(), l.delivery.id()),
                 notify::Outbox::Record{"reply_notice", record.dump()});
 
   mstch::map ctx{{"page_title", std::string(m_lang == "en" ? "Reply sent" : "Réponse envoyée")},
@@ -831,22 +930,79 @@ notify::Outbox::Job App::read_notification_job(store::pb::Delivery before)
   };
 }
 
-notify::Outbox::Job App::reply_notice_job(smtp::Envelope e, std::string reply, std::string delivery)
+notify::Outbox::Job App::reply_notice_job(std::string reply, std::string delivery)
 {
-  return [this, e = std::move(e), reply = std::move(reply), delivery = std::move(delivery)] {
-    const smtp::Options so = notify::reinject_options(m_config);
-    auto sent = smtp::send(so, {e});
-    const bool notified = !sent.empty() && sent.front().ok;
-    if (!notified) {
+  return [this, reply = std::move(reply), delivery = std::move(delivery)] {
+    auto envelope = reply_notice(reply);
+    if (!envelope) {
       m_metrics.error(ErrorKind::notify);
+      log::line(log::Level::error, "",
+                {{"event", "reply_notice"},
+                 {"reply", reply},
+                 {"delivery", delivery},
+                 {"store", envelope.error().message}});
+      // A reply that no longer exists (purged) has nothing to announce: done.
+      return envelope.error().code == static_cast<int>(store::Errc::not_found);
     }
-    log::line(notified ? log::Level::info : log::Level::error, "",
-              {{"event", "reply_notice"},
-               {"reply", reply},
-               {"delivery", delivery},
-               {"smtp", sent.empty() ? std::string("no answer") : sent.front().reply}});
-    return notified;
+    return send_notice(envelope.value(), reply, delivery);
   };
+}
+
+util::Result<smtp::Envelope> App::reply_notice(const std::string& reply)
+{
+  auto rep = m_store.get_reply(reply);
+  auto d =
+      rep ? m_store.get_delivery(rep->delivery()) : util::Result<store::pb::Delivery>(rep.error());
+  auto msg = d ? m_store.get_message(d->message()) : util::Result<store::pb::Message>(d.error());
+  if (!msg) {
+    return msg.error();
+  }
+  const util::Micros now = m_clock();
+  const util::Micros expires =
+      rep->at() +
+      static_cast<util::Micros>(m_config.linkd.link_validity_days) * 86400LL * 1000000LL;
+  const std::string token = util::base64url(util::random_bytes(16));
+  if (auto st = m_store.add_reply_token(reply, util::sha256_hex(token), expires); !st) {
+    return st.error();
+  }
+  ReplyNoticeInput in;
+  in.locale = m_config.organisation.locale;
+  in.timezone = m_config.organisation.timezone;
+  in.organisation = m_config.organisation.name;
+  in.from_address = m_config.bounce.address;
+  in.to = msg->sender();
+  in.replier = d->recipient();
+  in.subject = msg->subject();
+  in.sent_at = msg->sent_at();
+  in.link = m_config.linkd.public_url + "/r/" + token;
+  in.expires_at = expires;
+  in.now = now;
+  in.message_id = reply + "." + std::to_string(now) + "@" + m_config.bounce.domain;
+  smtp::Envelope e;
+  e.mail_from = m_config.bounce.address;
+  e.envid = reply;
+  e.ret = "HDRS";
+  e.rcpt = msg->sender();
+  e.notify = "FAILURE,DELAY";
+  e.data = compose_reply_notice(in);
+  return e;
+}
+
+bool App::send_notice(const smtp::Envelope& e, const std::string& reply,
+                      const std::string& delivery)
+{
+  const smtp::Options so = notify::reinject_options(m_config);
+  auto sent = smtp::send(so, {e});
+  const bool notified = !sent.empty() && sent.front().ok;
+  if (!notified) {
+    m_metrics.error(ErrorKind::notify);
+  }
+  log::line(notified ? log::Level::info : log::Level::error, "",
+            {{"event", "reply_notice"},
+             {"reply", reply},
+             {"delivery", delivery},
+             {"smtp", sent.empty() ? std::string("no answer") : sent.front().reply}});
+  return notified;
 }
 
 notify::Outbox::Job App::revive(const notify::Outbox::Record& r)
@@ -863,17 +1019,27 @@ notify::Outbox::Job App::revive(const notify::Outbox::Record& r)
     if (j.is_discarded() || !j.is_object()) {
       return {};
     }
-    smtp::Envelope e;
-    e.mail_from = j.value("mail_from", "");
-    e.envid = j.value("envid", "");
-    e.ret = j.value("ret", "");
-    e.rcpt = j.value("rcpt", "");
-    e.notify = j.value("notify", "");
-    e.data = j.value("data", "");
-    if (e.rcpt.empty() || e.data.empty()) {
+    const std::string reply = j.value("reply", "");
+    const std::string delivery = j.value("delivery", "");
+    if (j.contains("data")) {
+      // Written by an earlier version, with the composed mail (its link) inside: sent as is
+      // once, then the file goes.
+      smtp::Envelope e;
+      e.mail_from = j.value("mail_from", "");
+      e.envid = j.value("envid", "");
+      e.ret = j.value("ret", "");
+      e.rcpt = j.value("rcpt", "");
+      e.notify = j.value("notify", "");
+      e.data = j.value("data", "");
+      if (e.rcpt.empty() || e.data.empty()) {
+        return {};
+      }
+      return [this, e = std::move(e), reply, delivery] { return send_notice(e, reply, delivery); };
+    }
+    if (reply.empty()) {
       return {};
     }
-    return reply_notice_job(std::move(e), j.value("reply", ""), j.value("delivery", ""));
+    return reply_notice_job(reply, delivery);
   }
   return {};
 }
@@ -912,8 +1078,16 @@ Response App::sender(const Request& r, const std::string& token, const std::stri
     return html(200, "reply_landing", ctx);
   }
   if (rest.empty() && r.method == "POST") {
-    if (!record(l.delivery.id(), model::EventKind::reply_read, r, {{"reply", l.reply->id()}})) {
-      return page(503, "unavailable");
+    const std::string key = "reply_read " + l.reply->id();
+    if (const auto take = m_repeats.take(key, now)) {
+      std::map<std::string, std::string> detail{{"reply", l.reply->id()}};
+      if (*take != 0) {
+        detail["repeats"] = std::to_string(*take);
+      }
+      if (!record(l.delivery.id(), model::EventKind::reply_read, r, std::move(detail))) {
+        m_repeats.failed(key, *take);
+        return page(503, "unavailable");
+      }
     }
     m_metrics.count(Counter::reply_read);
     const bool en = m_lang == "en";

@@ -2,21 +2,32 @@
 //
 // GET  /m/{token}         landing page; never records a read (at most a technical
 //                         `fetched` event, rate-limited per delivery)
-// POST /m/{token}         records `read` (time, client IP, user agent) every time (the
-//                         first sets the status), shows the content
+// POST /m/{token}         records `read` (time, client IP, user agent), shows the content
+//                         once it is durable; the first read is always recorded (it sets
+//                         the status); later ones within linkd.repeat_interval_minutes of
+//                         the last recorded one are counted, not recorded, and the next
+//                         recorded read carries the count in its detail "repeats" (the
+//                         chain stays append-only; at most one read event per interval)
 // GET  /m/{token}/html    the HTML body, under a sandboxing Content-Security-Policy
-// GET  /m/{token}/a/{n}   attachment n, after a read; records `download`
+// GET  /m/{token}/a/{n}   attachment n, after a read; records `download` (per file, with
+//                         "repeats" like a read)
 // GET  /m/{token}/reply   the reply form (message.reply_allowed, after a read)
 // POST /m/{token}/reply   multipart/form-data: text + files; records the reply and
-//                         `reply`, mails the sender a personal link to it
+//                         `reply`, mails the sender a personal link to it; at most
+//                         linkd.max_replies_per_delivery replies (then 403) and
+//                         linkd.max_reply_mb_per_delivery in all (then 413) per delivery
 // GET  /r/{token}         the sender's landing page for a reply (records nothing)
-// POST /r/{token}         records `reply_read`, shows the reply
+// POST /r/{token}         records `reply_read` (with "repeats" like a read), shows the reply
 // GET  /r/{token}/a/{n}   attachment n of the reply, after the reply was opened
 // GET  /healthz, /metrics (Prometheus text, loopback only), /static/pli.css
 // /suivi/...              the buyers' area (suivi.hpp)
 //
-// Unknown, malformed and wrong-purpose tokens are rate-limited per client address
-// (linkd.unknown_tokens_per_minute, then 429 for every link until the minute ends).
+// Unknown, malformed and wrong-purpose tokens are rate-limited per client address, IPv6
+// per /64 (linkd.unknown_tokens_per_minute, then 429 for unknown links until the minute
+// ends); a valid link is always answered. The POST routes with a body (read, reply, reply
+// read) are checked (token, status, reply permission, caps) before their body is taken
+// (App::precheck). A write that would take the store's reserve (store.linkd_reserve_percent)
+// is refused: 507 for a reply, 503 for the rest.
 // Pages are French, or English when organisation.locale is en; every value from a
 // message goes through mstch's HTML escaping.
 #pragma once
@@ -111,6 +122,11 @@ public:
   Outcome start(const Request& request);
   // The page for a request refused by the server (already counted in metrics by it).
   Response refuse(const Request& request, Refusal why);
+  // Called with the headers only (method, path, client_ip, user_agent set), before a POST's
+  // body is taken: the answer when the request cannot succeed whatever its body (unknown
+  // token 404, 429, revoked or expired 410, reply not allowed or before a read 403, reply
+  // caps 403/413 with `content_length` the declared body size), nullopt to go on.
+  std::optional<Response> precheck(const Request& request, std::uint64_t content_length);
 
   Metrics& metrics() { return m_metrics; }
   // The body size limit for a request (bytes): the reply limit for POST .../reply.
@@ -141,10 +157,20 @@ private:
   Response download(const Request& r, Link& l, const std::string& index);
   Response reply_form(Link& l);
   Response reply(const Request& r, Link& l);
+  // The reply caps of a delivery for `incoming` more bytes: nullopt, or the 403/413 page.
+  std::optional<Response> reply_caps(const store::pb::Delivery& d, std::uint64_t incoming);
+  // The recipient's link checked up to the route (token, revoked, expired): the Link, or
+  // the page to answer.
+  std::variant<Link, Response> link_for(const Request& r, const std::string& token);
   // The outbox's durable jobs: the buyer's read notification (`before`: the delivery before
   // the read) and the reply notice (its mail, composed when the reply was recorded).
   notify::Outbox::Job read_notification_job(store::pb::Delivery before);
-  notify::Outbox::Job reply_notice_job(smtp::Envelope e, std::string reply, std::string delivery);
+  notify::Outbox::Job reply_notice_job(std::string reply, std::string delivery);
+  // The reply notice's mail, with a sender's link minted now (its token's hash stored).
+  // Errors: the store's.
+  util::Result<smtp::Envelope> reply_notice(const std::string& reply);
+  // Sends one notice through the re-injection listener; true when Postfix took it (logged).
+  bool send_notice(const smtp::Envelope& e, const std::string& reply, const std::string& delivery);
   notify::Outbox::Job revive(const notify::Outbox::Record& r);
 
   Response page(int status, std::string_view key, const std::string& detail = "");
@@ -169,6 +195,8 @@ private:
   FailureLimiter m_unknown;
   std::mutex m_fetch_mutex;
   std::map<std::string, util::Micros> m_last_fetch; // delivery -> last recorded `fetched`
+  RepeatCounter m_repeats;  // reads, downloads and reply reads (keys "read ID", "a ID N"...)
+  std::mutex m_reply_mutex; // a delivery's caps are checked and its reply created under it
   std::unique_ptr<BuyersArea> m_suivi;
   // Last, so destroyed first: the jobs still due run while everything they use exists.
   notify::Outbox m_outbox;

@@ -6,6 +6,10 @@
 
 #include <fmt/format.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <algorithm>
 #include <functional>
 
 namespace pli::linkd {
@@ -90,43 +94,113 @@ void add_security_headers(Headers& h, Framing framing)
   h.emplace_back("Cross-Origin-Resource-Policy", "same-origin");
 }
 
-FailureLimiter::Shard& FailureLimiter::shard(const std::string& client)
+FailureLimiter::Shard& FailureLimiter::shard(const std::string& key)
 {
-  return m_shards[std::hash<std::string>{}(client) % k_shards];
+  return m_shards[std::hash<std::string>{}(key) % k_shards];
+}
+
+std::string client_key(const std::string& client)
+{
+  if (client.find(':') == std::string::npos) {
+    return client;
+  }
+  in6_addr a{};
+  if (inet_pton(AF_INET6, client.c_str(), &a) != 1) {
+    return client;
+  }
+  if (IN6_IS_ADDR_V4MAPPED(&a)) {
+    char v4[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, &a.s6_addr[12], v4, sizeof v4);
+    return v4;
+  }
+  std::fill(a.s6_addr + 8, a.s6_addr + 16, 0);
+  char buf[INET6_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET6, &a, buf, sizeof buf);
+  return std::string(buf) + "/64";
 }
 
 bool FailureLimiter::blocked(const std::string& client, std::int64_t now)
 {
-  Shard& s = shard(client);
+  const std::string key = client_key(client);
+  Shard& s = shard(key);
   std::lock_guard lock(s.mutex);
-  if (s.windows.empty()) {
+  auto it = s.windows.find(key);
+  const Window* w = it != s.windows.end() ? &it->second : &s.overflow;
+  if (now - w->start >= m_window) {
     return false;
   }
-  auto it = s.windows.find(client);
-  if (it == s.windows.end() || now - it->second.start >= m_window) {
-    return false;
-  }
-  return it->second.count >= m_limit;
+  return w->count >= m_limit;
 }
 
 void FailureLimiter::failure(const std::string& client, std::int64_t now)
 {
-  Shard& s = shard(client);
+  const std::string key = client_key(client);
+  Shard& s = shard(key);
   std::lock_guard lock(s.mutex);
-  if (s.windows.size() >= m_max_per_shard) {
-    for (auto it = s.windows.begin(); it != s.windows.end();) {
-      it = now - it->second.start >= m_window ? s.windows.erase(it) : std::next(it);
+  auto it = s.windows.find(key);
+  if (it == s.windows.end() && s.windows.size() >= m_max_per_shard) {
+    // Room for a new client: expired windows first, then the clients not blocked (they
+    // lose a count below the limit); never a blocked one.
+    for (auto i = s.windows.begin(); i != s.windows.end();) {
+      i = now - i->second.start >= m_window ? s.windows.erase(i) : std::next(i);
     }
-    if (s.windows.size() >= m_max_per_shard) {
-      s.windows.clear(); // XXX: a flood from this many addresses resets the windows
+    for (auto i = s.windows.begin(); i != s.windows.end() && s.windows.size() >= m_max_per_shard;) {
+      i = i->second.count < m_limit ? s.windows.erase(i) : std::next(i);
     }
   }
-  auto& w = s.windows[client];
-  if (now - w.start >= m_window) {
-    w.start = now;
-    w.count = 0;
+  Window* w = nullptr;
+  if (it != s.windows.end()) {
+    w = &it->second;
+  } else if (s.windows.size() < m_max_per_shard) {
+    w = &s.windows[key];
+  } else {
+    w = &s.overflow; // the shard holds only blocked clients: the newcomers share a window
   }
-  ++w.count;
+  if (now - w->start >= m_window) {
+    w->start = now;
+    w->count = 0;
+  }
+  ++w->count;
+}
+
+std::optional<std::uint64_t> RepeatCounter::take(const std::string& key, std::int64_t now,
+                                                 bool force)
+{
+  std::lock_guard lock(m_mutex);
+  auto it = m_entries.find(key);
+  if (it == m_entries.end()) {
+    if (m_entries.size() >= m_max_keys) {
+      for (auto i = m_entries.begin(); i != m_entries.end();) {
+        i = now - i->second.last >= m_interval && i->second.repeats == 0 ? m_entries.erase(i)
+                                                                         : std::next(i);
+      }
+      while (m_entries.size() >= m_max_keys) {
+        auto oldest =
+            std::min_element(m_entries.begin(), m_entries.end(), [](const auto& a, const auto& b) {
+              return a.second.last < b.second.last;
+            });
+        m_entries.erase(oldest);
+      }
+    }
+    m_entries[key] = Entry{now, 0};
+    return 0;
+  }
+  Entry& e = it->second;
+  if (!force && m_interval > 0 && now - e.last < m_interval) {
+    ++e.repeats;
+    return std::nullopt;
+  }
+  const std::uint64_t repeats = e.repeats;
+  e = Entry{now, 0};
+  return repeats;
+}
+
+void RepeatCounter::failed(const std::string& key, std::uint64_t repeats)
+{
+  std::lock_guard lock(m_mutex);
+  Entry& e = m_entries[key];
+  e.last = 0;
+  e.repeats += repeats;
 }
 
 std::string cookie_value(std::string_view header, std::string_view name)

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -40,10 +41,13 @@ enum class Framing
 // Cache-Control no-store, Referrer-Policy no-referrer, nosniff, the page CSP, framing.
 void add_security_headers(Headers& h, Framing framing = Framing::none);
 
-// Fixed windows (one minute unless told) of failures per client address; blocked() once `limit`
-// failures were counted in the current window. Sharded by address (one small lock per
-// shard), bounded memory: old windows are dropped when a shard grows past its share of
-// `max_clients`.
+// Fixed windows (one minute unless told) of failures per client; blocked() once `limit`
+// failures were counted in the current window. A client that is an IPv6 address counts for
+// its /64 (one host or one customer: rotating its addresses gains nothing); anything else
+// (IPv4, an e-mail address) for itself. Sharded (one small lock per shard), bounded memory:
+// when a shard is past its share of `max_clients`, expired windows go first, then the
+// clients not blocked; when only blocked clients are left, new ones share one overflow
+// window per shard (counted together, never reset by the flood itself).
 class FailureLimiter
 {
 public:
@@ -66,13 +70,52 @@ private:
   {
     std::mutex mutex;
     std::map<std::string, Window> windows;
+    Window overflow; // the clients that found the shard full of blocked ones
   };
-  Shard& shard(const std::string& client);
+  Shard& shard(const std::string& key);
 
   std::uint64_t m_limit;
   std::size_t m_max_per_shard;
   std::int64_t m_window;
   std::array<Shard, k_shards> m_shards;
+};
+
+// The key a client address is counted under: "2001:db8:1:2::/64" for any IPv6 address of
+// that /64 (IPv4-mapped addresses give their IPv4 address), else `client` itself.
+std::string client_key(const std::string& client);
+
+// Repeated events of one kind (reads of a delivery, downloads of one of its files): after
+// one is recorded, those of the next `interval` are only counted; the first one after it is
+// recorded again and carries the count (App puts it in the event's detail "repeats"). The
+// count lives in memory: a restart loses at most one interval's count, never an event that
+// had to be recorded. Bounded: past `max_keys`, the keys whose interval ended are dropped
+// (their counts go with them only when they are zero), and beyond that the oldest.
+class RepeatCounter
+{
+public:
+  explicit RepeatCounter(std::int64_t interval_micros, std::size_t max_keys = 100000)
+      : m_interval(interval_micros), m_max_keys(max_keys)
+  {
+  }
+  // nullopt: an event for `key` was recorded less than `interval` ago, this one is counted.
+  // Else this one must be recorded, with the returned number of repeats since the last one
+  // recorded (0 when none); `force` records it whatever the interval (a first read).
+  std::optional<std::uint64_t> take(const std::string& key, std::int64_t now_micros,
+                                    bool force = false);
+  // The event take() asked for could not be recorded: its repeats are counted again and
+  // the next one is recorded.
+  void failed(const std::string& key, std::uint64_t repeats);
+
+private:
+  struct Entry
+  {
+    std::int64_t last = 0;
+    std::uint64_t repeats = 0;
+  };
+  std::mutex m_mutex;
+  std::map<std::string, Entry> m_entries;
+  std::int64_t m_interval;
+  std::size_t m_max_keys;
 };
 
 // The value of cookie `name` in a Cookie header (RFC 6265 section 5.4), "" when absent.

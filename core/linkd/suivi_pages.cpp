@@ -376,15 +376,19 @@ Response BuyersArea::detail(const Request& r, const Viewer& v, const std::string
   ctx["attachments"] = atts;
   ctx["has_attachments"] = !atts.empty();
   mstch::array events;
-  for (const auto& e : x->events) {
-    if (e.delivery() != d.id()) {
-      continue; // another recipient's
+  // This delivery's events, bounded: repeated ones past the first few are summarised.
+  for (const auto& row : receipt::timeline_rows(*x, d.id(), loc, tz)) {
+    if (row.event == nullptr) {
+      events.push_back(mstch::map{
+          {"at", std::string()}, {"sentence", row.sentence}, {"kind", std::string("summary")}});
+      continue;
     }
+    const auto& e = *row.event;
     mstch::map ev{{"at", human(e.at(), tz)},
-                  {"sentence", receipt::event_sentence(e, *x, loc)},
+                  {"sentence", row.sentence},
                   {"kind", std::string(model::code(static_cast<model::EventKind>(e.kind())))}};
-    if (auto evidence = receipt::event_evidence(e, loc); !evidence.empty()) {
-      ev["evidence"] = evidence;
+    if (!row.evidence.empty()) {
+      ev["evidence"] = row.evidence;
     }
     auto rid = e.detail().find("reply");
     if (e.kind() == static_cast<std::uint32_t>(model::EventKind::reply) &&

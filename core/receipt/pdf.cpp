@@ -704,13 +704,9 @@ util::Status render(const Exchange& x, const ReceiptOptions& o, const KeyPair& k
 
   w.heading(L("Suivi du courrier", "Timeline"));
   std::vector<std::vector<std::string>> rows;
-  for (const auto& e : x.events) {
-    if (e.delivery() != d.id()) {
-      continue;
-    }
-    std::string evidence = event_evidence(e, o.locale);
-    rows.push_back({human(e.at()),
-                    event_sentence(e, x, o.locale) + (evidence.empty() ? "" : "\n" + evidence)});
+  for (const auto& row : timeline_rows(x, d.id(), o.locale, o.timezone)) { // bounded
+    rows.push_back({row.event != nullptr ? human(row.at) : std::string(),
+                    row.sentence + (row.evidence.empty() ? "" : "\n" + row.evidence)});
   }
   if (rows.empty()) {
     w.paragraph(L("Aucun événement enregistré.", "No event recorded."));

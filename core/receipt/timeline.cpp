@@ -1,6 +1,10 @@
 #include "core/receipt/timeline.hpp"
 
+#include "core/util/time.hpp"
+
 #include <fmt/format.h>
+
+#include <map>
 
 namespace pli::receipt {
 
@@ -121,7 +125,120 @@ std::string event_evidence(const store::pb::Event& e, model::Locale l)
   add("user_agent", "navigateur", "browser");
   add("sha256", "SHA-256", "SHA-256");
   add("by", "par", "by");
+  if (std::string n = detail_of(e, "repeats"); !n.empty()) {
+    out += out.empty() ? "" : (fr ? " ; " : "; ");
+    out += fr ? fmt::format("et {} fois depuis la précédente, comptées sans être enregistrées une "
+                            "à une",
+                            n)
+              : fmt::format("and {} times since the previous one, counted, not recorded one by one",
+                            n);
+  }
   return out;
+}
+
+namespace {
+
+// 19998 -> "19 998" (French) or "19,998".
+std::string group_digits(std::size_t n, char sep)
+{
+  std::string digits = std::to_string(n), out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i != 0 && (digits.size() - i) % 3 == 0) {
+      out.push_back(sep);
+    }
+    out.push_back(digits[i]);
+  }
+  return out;
+}
+
+bool repeatable(model::EventKind k)
+{
+  switch (k) {
+  case model::EventKind::read:
+  case model::EventKind::download:
+  case model::EventKind::fetched:
+  case model::EventKind::reply_read:
+  case model::EventKind::delayed:
+    return true;
+  default:
+    return false;
+  }
+}
+
+std::string summary(model::EventKind k, std::size_t n, util::Micros first, util::Micros last,
+                    model::Locale l, const std::string& tz)
+{
+  const bool fr = l == model::Locale::fr;
+  const char* what = "";
+  switch (k) {
+  case model::EventKind::read:
+    what = fr ? "consultations" : "reads";
+    break;
+  case model::EventKind::download:
+    what = fr ? "téléchargements" : "downloads";
+    break;
+  case model::EventKind::fetched:
+    what = fr ? "accès techniques au lien" : "technical fetches of the link";
+    break;
+  case model::EventKind::reply_read:
+    what = fr ? "lectures de réponses" : "reads of replies";
+    break;
+  default:
+    what = fr ? "avis de retard" : "delay reports";
+    break;
+  }
+  const std::string count = group_digits(n, fr ? ' ' : ',');
+  return fr ? fmt::format("… et {} autres {} du {} au {}", count, what,
+                          util::format_human(first, tz), util::format_human(last, tz))
+            : fmt::format("… and {} more {} from {} to {}", count, what,
+                          util::format_human(first, tz), util::format_human(last, tz));
+}
+
+} // namespace
+
+std::vector<TimelineRow> timeline_rows(const Exchange& x, const std::string& delivery_id,
+                                       model::Locale l, const std::string& timezone,
+                                       std::size_t keep)
+{
+  std::vector<const store::pb::Event*> mine;
+  std::map<std::uint32_t, std::size_t> total; // repeatable kind -> events of this delivery
+  for (const auto& e : x.events) {
+    if (e.delivery() == delivery_id) {
+      mine.push_back(&e);
+      if (repeatable(static_cast<model::EventKind>(e.kind()))) {
+        ++total[e.kind()];
+      }
+    }
+  }
+  struct Left
+  {
+    std::size_t n = 0;
+    util::Micros first = 0, last = 0;
+  };
+  std::map<std::uint32_t, std::size_t> seen;
+  std::map<std::uint32_t, Left> left;
+  std::vector<TimelineRow> rows;
+  for (const auto* e : mine) {
+    const auto kind = static_cast<model::EventKind>(e->kind());
+    if (repeatable(kind)) {
+      const std::size_t i = seen[e->kind()]++;
+      const bool last = i + 1 == total[e->kind()];
+      if (i >= keep && !last) {
+        Left& lo = left[e->kind()];
+        lo.first = lo.n == 0 ? e->at() : lo.first;
+        lo.last = e->at();
+        ++lo.n;
+        continue;
+      }
+      if (last && left[e->kind()].n != 0) {
+        const Left& lo = left[e->kind()];
+        rows.push_back(
+            {nullptr, lo.first, summary(kind, lo.n, lo.first, lo.last, l, timezone), ""});
+      }
+    }
+    rows.push_back({e, e->at(), event_sentence(*e, x, l), event_evidence(*e, l)});
+  }
+  return rows;
 }
 
 } // namespace pli::receipt

@@ -321,7 +321,7 @@ Result<std::unique_ptr<Store>> open_lmdb(const OpenOptions& options)
   int dead = 0;
   mdb_reader_check(raw, &dead);
   auto store = std::make_unique<detail::LmdbStore>(std::move(env), options.write_mostly,
-                                                   options.group_wait_us);
+                                                   options.group_wait_us, options.reserve_percent);
   if (auto st = store->open_dbs(options.read_only); !st) {
     return st.error();
   }

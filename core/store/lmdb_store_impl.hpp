@@ -139,8 +139,9 @@ inline util::Status check_text(const google::protobuf::Message& record, std::str
 class LmdbStore final : public Store
 {
 public:
-  explicit LmdbStore(lmdb::Env env, bool write_mostly = false, std::uint32_t group_wait_us = 0)
-      : m_group_wait(group_wait_us), m_env(std::move(env))
+  explicit LmdbStore(lmdb::Env env, bool write_mostly = false, std::uint32_t group_wait_us = 0,
+                     std::uint32_t reserve_percent = 0)
+      : m_group_wait(group_wait_us), m_env(std::move(env)), m_reserve_percent(reserve_percent)
   {
     if (write_mostly) {
       const auto map = find_map();
@@ -149,11 +150,16 @@ public:
   }
 
   util::Status open_dbs(bool read_only);
+  // OpenOptions::reserve_percent: ok when `bytes` more (an estimate of a write) leave the
+  // reserve free; else `full`. Errors: full, io.
+  util::Status room_for(std::size_t bytes);
 
   Result<util::Unit> create_message(NewMessage m) override;
   Result<std::vector<pb::Event>> append_events(const std::vector<NewEvent>& events) override;
   Result<util::Unit> add_token(const std::string& delivery, const std::string& token_hash,
                                util::Micros expires_at) override;
+  Result<util::Unit> add_reply_token(const std::string& reply, const std::string& token_hash,
+                                     util::Micros expires_at) override;
   Result<pb::Message> get_message(const std::string& id) override;
   Result<pb::Delivery> get_delivery(const std::string& id) override;
   Result<pb::Token> get_token(const std::string& hash) override;
@@ -175,6 +181,9 @@ public:
   Result<util::Unit> put_credential(const std::string& key, const pb::Credential& c,
                                     util::Micros now) override
   {
+    if (auto st = room_for(4096); !st) {
+      return st.error();
+    }
     return credentials::put(m_env.get(), m_credentials, key, c, now);
   }
   Result<pb::Credential> get_credential(const std::string& key) override
@@ -437,6 +446,7 @@ private:
   static constexpr std::string_view k_counts_built3{"\0built3", 7};
 
   lmdb::Env m_env;
+  std::uint32_t m_reserve_percent = 0;
   std::unique_ptr<MapPages> m_pages; // OpenOptions::write_mostly only
   MDB_dbi m_credentials = 0;
   MDB_dbi m_counts = 0;

@@ -133,8 +133,62 @@ LmdbStore::write_message(lmdb::Txn& txn, const pb::Message& msg, const std::stri
   return util::ok_status();
 }
 
+util::Status LmdbStore::room_for(std::size_t bytes)
+{
+  if (m_reserve_percent == 0) {
+    return util::ok_status();
+  }
+  MDB_envinfo info{};
+  MDB_stat stat{};
+  if (int rc = mdb_env_info(m_env.get(), &info); rc != 0) {
+    return lmdb_error(rc, "env info");
+  }
+  if (int rc = mdb_env_stat(m_env.get(), &stat); rc != 0) {
+    return lmdb_error(rc, "env stat");
+  }
+  // Pages in use: the high-water mark less the pages on LMDB's free list (reused first).
+  // Each free-list record is an ID list whose first word is its length.
+  std::size_t free_pages = 0;
+  {
+    lmdb::Txn txn;
+    if (int rc = txn.begin(m_env.get(), MDB_RDONLY); rc != 0) {
+      return lmdb_error(rc, "begin");
+    }
+    MDB_cursor* cur = nullptr;
+    if (int rc = mdb_cursor_open(txn.get(), 0, &cur); rc != 0) {
+      return lmdb_error(rc, "free list");
+    }
+    MDB_val k, v;
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+      if (v.mv_size >= sizeof(std::size_t)) {
+        std::size_t n = 0;
+        std::memcpy(&n, v.mv_data, sizeof n);
+        free_pages += n;
+      }
+    }
+    mdb_cursor_close(cur);
+  }
+  const std::size_t page = stat.ms_psize;
+  const std::size_t high = (info.me_last_pgno + 1) * page;
+  const std::size_t used = high > free_pages * page ? high - free_pages * page : 0;
+  const std::size_t reserve = info.me_mapsize / 100 * m_reserve_percent;
+  // A write takes about twice its bytes in new pages (copy-on-write of the branches, the
+  // indexes), and never less than a few pages.
+  const std::size_t need = 2 * bytes + 16 * page;
+  if (used + need + reserve > info.me_mapsize) {
+    return util::Error{
+        static_cast<int>(Errc::full),
+        fmt::format("the store keeps its last {} MB for registered mail", reserve / (1024 * 1024))};
+  }
+  return util::ok_status();
+}
+
 Result<std::vector<pb::Event>> LmdbStore::append_events(const std::vector<NewEvent>& events)
 {
+  if (auto st = room_for(events.size() * 4096); !st) {
+    return st.error();
+  }
   Result<std::vector<pb::Event>> stored = util::Error{static_cast<int>(Errc::io), "not run"};
   const WriteFn apply = [&](lmdb::Txn& txn) -> util::Status {
     stored = apply_events(txn, events);
@@ -439,6 +493,9 @@ int LmdbStore::chain_head(lmdb::Txn& txn, const std::string& message, std::uint3
 Result<util::Unit> LmdbStore::add_token(const std::string& delivery, const std::string& token_hash,
                                         util::Micros expires_at)
 {
+  if (auto st = room_for(4096); !st) {
+    return st.error();
+  }
   lmdb::Txn txn;
   if (int rc = txn.begin(m_env.get(), 0); rc != 0) {
     return lmdb_error(rc, "begin");
@@ -462,8 +519,46 @@ Result<util::Unit> LmdbStore::add_token(const std::string& delivery, const std::
   return util::Unit{};
 }
 
+Result<util::Unit> LmdbStore::add_reply_token(const std::string& reply,
+                                              const std::string& token_hash,
+                                              util::Micros expires_at)
+{
+  if (auto st = room_for(4096); !st) {
+    return st.error();
+  }
+  lmdb::Txn txn;
+  if (int rc = txn.begin(m_env.get(), 0); rc != 0) {
+    return lmdb_error(rc, "begin");
+  }
+  auto rep = get_in<pb::Reply>(txn, m_replies, reply, "reply");
+  if (!rep) {
+    return rep.error();
+  }
+  pb::Token t;
+  t.set_version(k_schema_version);
+  t.set_purpose(2);
+  t.set_delivery(rep->delivery());
+  t.set_reply(rep->id());
+  t.set_created_at(util::now_micros());
+  t.set_expires_at(expires_at);
+  if (int rc = put_new(txn, m_tokens, token_hash, t.SerializeAsString()); rc != 0) {
+    return rc == MDB_KEYEXIST ? conflict("token") : lmdb_error(rc, "token");
+  }
+  if (int rc = txn.commit(); rc != 0) {
+    return lmdb_error(rc, "commit");
+  }
+  return util::Unit{};
+}
+
 Result<util::Unit> LmdbStore::create_reply(const NewReply& r)
 {
+  std::size_t bytes = r.reply.ByteSizeLong() + r.events.size() * 4096;
+  for (const auto& [sha, blob] : r.blobs) {
+    bytes += blob.size();
+  }
+  if (auto st = room_for(bytes); !st) {
+    return st.error();
+  }
   lmdb::Txn txn;
   if (int rc = txn.begin(m_env.get(), 0); rc != 0) {
     return lmdb_error(rc, "begin");

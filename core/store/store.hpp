@@ -156,6 +156,13 @@ public:
   virtual Result<util::Unit> add_token(const std::string& delivery, const std::string& token_hash,
                                        util::Micros expires_at) = 0;
 
+  // Adds a sender's link token (purpose 2) for an existing reply: pli-linkd mints it when it
+  // sends the reply notice, so that no bearer link waits on disk. Errors: not_found,
+  // conflict, full, io.
+  virtual Result<util::Unit> add_reply_token(const std::string& reply,
+                                             const std::string& token_hash,
+                                             util::Micros expires_at) = 0;
+
   // Lookups. Errors: not_found, invalid, io.
   virtual Result<pb::Message> get_message(const std::string& id) = 0;
   virtual Result<pb::Delivery> get_delivery(const std::string& id) = 0;
@@ -234,6 +241,12 @@ struct OpenOptions
   // sessions went from 1.6 to about 2.5 writes per commit, and registered 4 KB mail gained
   // about 10 % (interleaved runs of bench/bench.sh's row; nothing measurable at 100 KB).
   std::uint32_t group_wait_us = 0;
+  // Share of the map this process never fills (pli-linkd: store.linkd_reserve_percent), so
+  // that another (pli-milter) can still write: append_events, create_reply, add_token and
+  // put_credential fail with `full` ("the store keeps its last N MB for registered mail")
+  // when the pages in use (the map's high-water mark minus LMDB's free list) plus the
+  // write's estimated size would reach (map size - reserve). 0: no reserve.
+  std::uint32_t reserve_percent = 0;
 };
 
 // Opens (creating when needed) the LMDB environment at `options.path`.

@@ -15,6 +15,8 @@ PLI_BIN_DIR=${PLI_BIN_DIR:-$PLI_SOURCE_DIR/build}
 
 # pli_setup [YAML...]: a work dir, Postfix with the milter on both paths, pli.yaml,
 # pli-milter and pli-linkd in the foreground (logs in $PLI_WORK/*.log), all stopped at exit.
+# PLI_LINKD_YAML adds keys to the linkd map ("reply_max_mb: 1, threads: 2"); PLI_STORE_YAML
+# to the store map; PLI_MAP_MB sets the map size.
 pli_setup() {
     for b in milter/pli-milter linkd/pli-linkd admin-cli/pli; do
         [ -x "$PLI_BIN_DIR/$b" ] || fail "$PLI_BIN_DIR/$b is not built"
@@ -36,7 +38,7 @@ pli_setup() {
     PLI_CONFIG=$PLI_WORK/pli.yaml
     cat >"$PLI_CONFIG" <<YAML
 organisation: { name: "Région Exemple", locale: fr, timezone: Europe/Paris }
-store: { path: $PLI_WORK/store, map_size_mb: ${PLI_MAP_MB:-256} }
+store: { path: $PLI_WORK/store, map_size_mb: ${PLI_MAP_MB:-256}${PLI_STORE_YAML:+, $PLI_STORE_YAML} }
 milter: { socket: "$pli_spec" }
 policy:
   buyers: ["*@buyer.example"]
@@ -45,7 +47,7 @@ policy:
   default_mode: ar
 reinject: { host: 127.0.0.1, port: $PFX_PORT_REINJECT }
 bounce: { address: "pli-bounce@buyer.example" }
-linkd: { listen: "127.0.0.1:$PLI_LINKD_PORT", public_url: "$PLI_URL" }
+linkd: { listen: "127.0.0.1:$PLI_LINKD_PORT", public_url: "$PLI_URL"${PLI_LINKD_YAML:+, $PLI_LINKD_YAML} }
 YAML
     for line in "$@"; do echo "$line" >>"$PLI_CONFIG"; done
     export PLI_CONFIG

@@ -9,7 +9,8 @@ set -euo pipefail
 KEYS=$(mktemp -d "${TMPDIR:-/tmp}/pli-keys.XXXXXX")
 pfx_on_exit "rm -rf $(printf '%q' "$KEYS")"
 rmdir "$KEYS" # pli keygen creates it (0700)
-pli_setup "keys: { dir: $KEYS }"
+# Every download recorded (no repeat interval): the receipt below shows 27 of them.
+PLI_LINKD_YAML="repeat_interval_minutes: 0" pli_setup "keys: { dir: $KEYS }"
 W=$PLI_WORK
 command -v pdftotext >/dev/null || skip "pdftotext (poppler-utils) is not installed"
 $PLI keygen >"$W/keygen.out"

@@ -7,7 +7,8 @@
 # over-limit body gets 413 and the daemon keeps serving, X-Forwarded-For trust, /metrics.
 set -euo pipefail
 . "$(dirname "$0")/../harness/pli_lib.sh"
-pli_setup "  # test settings" >/dev/null
+# Every read recorded (no repeat interval): the reads below are told apart by their details.
+PLI_LINKD_YAML="repeat_interval_minutes: 0" pli_setup "  # test settings" >/dev/null
 # linkd trusts only 127.0.0.1 as a proxy (the default); a second loopback address
 # (127.0.0.2) plays an untrusted client.
 
@@ -196,11 +197,16 @@ done
 code=$(curl -sS -o "$PLI_WORK/429.html" -D "$hdrs" -w '%{http_code}' --interface 127.0.0.2 "$PLI_URL/m/CCCCCCCCCCCCCCCCCCCCCC")
 [ "$code" = 429 ] || fail "the 21st unknown token in a minute answered $code, not 429"
 grep -qi '^Retry-After: 60' "$hdrs" || fail "429 without Retry-After"
+# the blocked address may be a whole NAT: its valid links still answer, unknown ones do not
 code=$(curl -sS -o /dev/null -w '%{http_code}' --interface 127.0.0.2 "$link")
-[ "$code" = 429 ] || fail "a blocked address can still probe valid links ($code)"
+[ "$code" = 200 ] || fail "a blocked address is locked out of a valid link ($code)"
+code=$(curl -sS -o /dev/null -w '%{http_code}' --interface 127.0.0.2 -X POST "$link")
+[ "$code" = 200 ] || fail "a blocked address cannot open a valid link ($code)"
+code=$(curl -sS -o /dev/null -w '%{http_code}' --interface 127.0.0.2 "$PLI_URL/m/DDDDDDDDDDDDDDDDDDDDDD")
+[ "$code" = 429 ] || fail "the blocked address got an unknown token answered ($code)"
 code=$(curl -sS -o /dev/null -w '%{http_code}' "$link")
 [ "$code" = 200 ] || fail "another address is blocked too ($code)"
-echo "ok 11 - unknown links: 404 page, 429 after 20 a minute for that address only"
+echo "ok 11 - unknown links: 404 page, 429 after 20 a minute for that address's unknown links only"
 
 # --- pages that are not links; /metrics for loopback clients without a proxy
 code=$(curl -sS -o /dev/null -D "$hdrs" -w '%{http_code}' "$PLI_URL/nothing/here")

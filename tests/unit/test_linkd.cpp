@@ -166,7 +166,7 @@ TEST_CASE("linkd: GET of the landing page never records a read", "[linkd]")
   CHECK(f.count(model::EventKind::fetched) == 2);
 }
 
-TEST_CASE("linkd: POST records read every time, the first sets the status", "[linkd]")
+TEST_CASE("linkd: POST records the first read; repeats within the interval are counted", "[linkd]")
 {
   Fixture f;
   auto r = f.call("POST", "/m/" + f.token, "198.51.100.4", "Mozilla/5.0 test");
@@ -178,14 +178,86 @@ TEST_CASE("linkd: POST records read every time, the first sets the status", "[li
   CHECK(f.get().status() == static_cast<std::uint32_t>(model::Status::read));
   const auto first = f.get().read_at();
   CHECK(first == f.now);
-  f.now += 60 * k_second;
-  REQUIRE(f.call("POST", "/m/" + f.token).status == 200);
+  // Within linkd.repeat_interval_minutes (10) of the recorded read: shown, counted only.
+  for (int i = 0; i < 500; ++i) {
+    f.now += k_second;
+    REQUIRE(f.call("POST", "/m/" + f.token).status == 200);
+  }
+  CHECK(f.count(model::EventKind::read) == 1);
+  // The first one after the interval is recorded, with the count.
+  f.now += 600 * k_second;
+  auto later = f.call("POST", "/m/" + f.token);
+  REQUIRE(later.status == 200);
+  CHECK(contains(later.body, "Bonjour"));
   CHECK(f.count(model::EventKind::read) == 2);
   CHECK(f.get().read_at() == first);
   auto events = f.store->events_of_message("mtest00000000001").value();
   const auto& e = events.front();
   CHECK(e.detail().at("ip") == "198.51.100.4");
   CHECK(e.detail().at("user_agent") == "Mozilla/5.0 test");
+  CHECK(e.detail().count("repeats") == 0);
+  CHECK(events.back().detail().at("repeats") == "500");
+}
+
+TEST_CASE("linkd: repeated downloads of one file are recorded once per interval", "[linkd]")
+{
+  Fixture f;
+  REQUIRE(f.call("POST", "/m/" + f.token).status == 200);
+  for (int i = 0; i < 50; ++i) {
+    f.now += k_second;
+    REQUIRE(f.call("GET", "/m/" + f.token + "/a/0").status == 200);
+  }
+  CHECK(f.count(model::EventKind::download) == 1);
+  f.now += 601 * k_second;
+  REQUIRE(f.call("GET", "/m/" + f.token + "/a/0").status == 200);
+  CHECK(f.count(model::EventKind::download) == 2);
+  auto events = f.store->events_of_message("mtest00000000001").value();
+  CHECK(events.back().detail().at("repeats") == "49");
+}
+
+TEST_CASE("linkd: RepeatCounter keeps the count of an event that could not be recorded", "[linkd]")
+{
+  linkd::RepeatCounter c(600 * k_second, 2);
+  CHECK(c.take("a", k_t0) == std::optional<std::uint64_t>(0));
+  CHECK(!c.take("a", k_t0 + k_second));
+  CHECK(!c.take("a", k_t0 + 2 * k_second));
+  const auto due = c.take("a", k_t0 + 601 * k_second);
+  CHECK(due == std::optional<std::uint64_t>(2));
+  c.failed("a", *due); // its append failed (nothing shown): the next one records the 2
+  CHECK(c.take("a", k_t0 + 602 * k_second) == std::optional<std::uint64_t>(2));
+  CHECK(c.take("b", k_t0, true) == std::optional<std::uint64_t>(0));
+  CHECK(!c.take("b", k_t0 + k_second));
+  CHECK(c.take("b", k_t0 + 2 * k_second, true) == std::optional<std::uint64_t>(1));
+  // Bounded: a third key evicts one, memory stays at two keys.
+  CHECK(c.take("c", k_t0 + 3 * k_second) == std::optional<std::uint64_t>(0));
+}
+
+TEST_CASE("linkd: the unknown-token limit counts IPv6 per /64 and survives a flood", "[linkd]")
+{
+  CHECK(linkd::client_key("2001:db8:1:2:aaaa::1") == "2001:db8:1:2::/64");
+  CHECK(linkd::client_key("2001:DB8:1:2:ffff:ffff:ffff:ffff") == "2001:db8:1:2::/64");
+  CHECK(linkd::client_key("::ffff:192.0.2.1") == "192.0.2.1");
+  CHECK(linkd::client_key("192.0.2.1") == "192.0.2.1");
+  CHECK(linkd::client_key("bob@example.org") == "bob@example.org");
+
+  linkd::FailureLimiter rotating(5);
+  for (int i = 0; i < 5; ++i) {
+    rotating.failure("2001:db8:1:2::" + std::to_string(i + 1), k_t0);
+  }
+  CHECK(rotating.blocked("2001:db8:1:2:abcd::9", k_t0)); // another address of the /64
+  CHECK_FALSE(rotating.blocked("2001:db8:1:3::1", k_t0));
+
+  // A shard full of other clients never forgets a blocked one (it was cleared).
+  linkd::FailureLimiter small(3, 16); // one client per shard
+  for (int i = 0; i < 3; ++i) {
+    small.failure("198.51.100.1", k_t0);
+  }
+  REQUIRE(small.blocked("198.51.100.1", k_t0));
+  for (int i = 0; i < 2000; ++i) {
+    small.failure("203.0.113." + std::to_string(i % 250) + std::to_string(i), k_t0);
+  }
+  CHECK(small.blocked("198.51.100.1", k_t0));
+  CHECK_FALSE(small.blocked("198.51.100.1", k_t0 + 61 * k_second));
 }
 
 TEST_CASE("linkd: content URLs need the read; downloads are safe", "[linkd]")
@@ -270,13 +342,15 @@ TEST_CASE("linkd: unknown tokens are rate-limited per client address", "[linkd]"
   auto limited = f.call("GET", "/m/AAAAAAAAAAAAAAAAAAAAAA", "203.0.113.5");
   CHECK(limited.status == 429);
   CHECK(header(limited, "Retry-After") == "60");
-  // The blocked address cannot test valid tokens either; others can.
-  CHECK(f.call("GET", "/m/" + f.token, "203.0.113.5").status == 429);
-  CHECK(f.call("GET", "/m/" + f.token, "203.0.113.6").status == 200);
-  f.now += 61 * k_second;
+  // A valid link is answered even from the blocked address (a whole NAT behind it).
   CHECK(f.call("GET", "/m/" + f.token, "203.0.113.5").status == 200);
+  CHECK(f.call("POST", "/m/" + f.token, "203.0.113.5").status == 200);
+  CHECK(f.call("GET", "/m/" + f.token, "203.0.113.6").status == 200);
+  CHECK(f.call("GET", "/m/AAAAAAAAAAAAAAAAAAAAAB", "203.0.113.5").status == 429);
+  f.now += 61 * k_second;
+  CHECK(f.call("GET", "/m/AAAAAAAAAAAAAAAAAAAAAB", "203.0.113.5").status == 404);
   CHECK(f.app->metrics().counter(linkd::Counter::rate_limited) == 2);
-  CHECK(f.app->metrics().counter(linkd::Counter::unknown_token) == 20);
+  CHECK(f.app->metrics().counter(linkd::Counter::unknown_token) == 21);
 }
 
 TEST_CASE("linkd: English pages when organisation.locale is en", "[linkd]")
@@ -341,10 +415,37 @@ TEST_CASE("linkd: replies are stored and recorded; limits", "[linkd]")
     CHECK(rep.attachments(0).name() == "a.pdf");
     CHECK(rep.attachments(0).media_type() == "application/pdf");
     CHECK(f.store->get_blob(rep.attachments(0).sha256()).value() == "PDFDATA");
-    auto tok = f.store->get_token(rep.token_hash()).value();
-    CHECK(tok.purpose() == 2);
-    CHECK(tok.reply() == rep.id());
+    // The sender's link is minted when the notice is sent, never kept on disk before.
+    CHECK(rep.token_hash().empty());
     CHECK(f.count(model::EventKind::reply) == 1);
+  }
+  SECTION("caps per delivery: count and bytes")
+  {
+    Fixture f("fr", true);
+    f.config.linkd.max_replies_per_delivery = 2;
+    f.config.linkd.max_reply_mb_per_delivery = 1;
+    f.call("POST", "/m/" + f.token);
+    Request r;
+    r.method = "POST";
+    r.path = "/m/" + f.token + "/reply";
+    r.form["text"] = "Réponse";
+    r.files.push_back({"files", "a.bin", "application/octet-stream", std::string(600000, 'a')});
+    REQUIRE(f.app->handle(r).status == 200);
+    auto big = f.app->handle(r); // 1.2 MB in all > 1 MB
+    CHECK(big.status == 413);
+    CHECK(contains(big.body, "Volume de réponses atteint"));
+    CHECK(f.app->precheck(r, 700000)->status == 413);
+    r.files.clear();
+    REQUIRE(f.app->handle(r).status == 200);
+    auto third = f.app->handle(r);
+    CHECK(third.status == 403);
+    CHECK(contains(third.body, "Nombre de réponses atteint"));
+    CHECK(f.count(model::EventKind::reply) == 2);
+    CHECK(f.get().reply_ids_size() == 2);
+    // Before the body: the same answer, and for an unknown token a 404.
+    CHECK(f.app->precheck(r, 100)->status == 403);
+    r.path = "/m/AAAAAAAAAAAAAAAAAAAAAA/reply";
+    CHECK(f.app->precheck(r, 100)->status == 404);
   }
 }
 
@@ -462,7 +563,8 @@ TEST_CASE("linkd: a read is Pending until its event is appended; finish gives th
   CHECK(page.status == 200);
   CHECK(contains(page.body, "Accusé de réception enregistré"));
   CHECK(f.count(model::EventKind::read) == 1);
-  // An append that failed: no content, 503.
+  // An append that failed: no content, 503 (a read after the interval must be recorded).
+  f.now += 601 * k_second;
   linkd::Outcome again = f.app->start(r);
   REQUIRE(std::holds_alternative<linkd::Pending>(again));
   Response refused = std::get<linkd::Pending>(again).finish(util::Error{5, "disk full"});

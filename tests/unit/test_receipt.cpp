@@ -313,3 +313,27 @@ TEST_CASE("FileBatch: files appear only at commit, all of them; none without com
   CHECK(st.error().message.find("missing") != std::string::npos);
   CHECK(bad.commit().ok()); // nothing to do
 }
+
+TEST_CASE("the visible timeline stays bounded whatever the history", "[receipt]")
+{
+  TempDir dir;
+  auto kp = keys(dir.path / "k");
+  receipt::ReceiptOptions o;
+  o.organisation = "Région Exemple";
+  o.issued_at = k_t0;
+  o.timezone = "Europe/Paris";
+  const auto x = exchange(20000);
+  const auto rows = receipt::timeline_rows(x, "d1", model::Locale::fr, o.timezone);
+  // sent, delivered, read, 50 downloads, the summary, the last download
+  REQUIRE(rows.size() == 55);
+  CHECK(rows[53].event == nullptr);
+  CHECK(rows[53].sentence.rfind("… et 19 949 autres téléchargements du ", 0) == 0);
+  REQUIRE(rows[54].event != nullptr);
+  CHECK(rows[54].event == &x.events.back());
+  auto huge = receipt::make_receipt(x, o, kp);
+  auto some = receipt::make_receipt(exchange(52), o, kp);
+  REQUIRE(huge.ok());
+  REQUIRE(some.ok());
+  CHECK(huge->pages == some->pages);
+  CHECK(huge->pages <= 4);
+}
