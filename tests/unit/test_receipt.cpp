@@ -111,13 +111,14 @@ receipt::KeyPair keys(const fs::path& dir)
 
 } // namespace
 
-TEST_CASE("keys: created 0600, loaded back, never overwritten without force", "[receipt]")
+TEST_CASE("keys: created 0600 (0640 as root), loaded back, never overwritten without force",
+          "[receipt]")
 {
   TempDir dir;
   auto kp = keys(dir.path / "keys");
   struct stat sb;
   REQUIRE(::stat((dir.path / "keys/receipt.key").c_str(), &sb) == 0);
-  CHECK((sb.st_mode & 0777) == 0600);
+  CHECK((sb.st_mode & 0777) == (::geteuid() == 0 ? 0640 : 0600));
   CHECK(kp.kid.size() == 16);
   auto again = receipt::generate_keys((dir.path / "keys").string(), receipt::Overwrite::refuse);
   REQUIRE_FALSE(again.ok());
@@ -132,13 +133,79 @@ TEST_CASE("keys: created 0600, loaded back, never overwritten without force", "[
   CHECK_FALSE(receipt::load_signing_key((dir.path / "nokeys").string()).ok());
 
   if (::geteuid() == 0) {
-    // root running `pli keygen` leaves keys owned by the directory's owner (the pli user).
+    // root: keys root-owned in a root-owned directory, readable by its group (pli).
     fs::create_directory(dir.path / "owned");
-    REQUIRE(::chown((dir.path / "owned").c_str(), 1, 1) == 0);
+    REQUIRE(::chown((dir.path / "owned").c_str(), 0, 1) == 0);
+    REQUIRE(::chmod((dir.path / "owned").c_str(), 0750) == 0);
     REQUIRE(receipt::generate_keys((dir.path / "owned").string(), receipt::Overwrite::refuse).ok());
     REQUIRE(::stat((dir.path / "owned/receipt.key").c_str(), &sb) == 0);
-    CHECK(sb.st_uid == 1);
+    CHECK(sb.st_uid == 0);
     CHECK(sb.st_gid == 1);
+    CHECK((sb.st_mode & 0777) == 0640);
+    // A key directory another user owns: that user could swap the keys; refused.
+    fs::create_directory(dir.path / "users");
+    REQUIRE(::chown((dir.path / "users").c_str(), 1, 1) == 0);
+    auto e = receipt::generate_keys((dir.path / "users").string(), receipt::Overwrite::refuse);
+    REQUIRE_FALSE(e.ok());
+    CHECK(e.error().message.find("not owned by root") != std::string::npos);
+    CHECK(fs::is_empty(dir.path / "users"));
+  }
+}
+
+TEST_CASE("keygen never follows a planted symlink, nor uses a key directory others can change",
+          "[receipt]")
+{
+  TempDir dir;
+  const fs::path keys_dir = dir.path / "keys";
+  fs::create_directory(keys_dir);
+  fs::permissions(keys_dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec);
+  // Files outside the key directory that planted links point at.
+  for (const char* n : {"victim.tmp", "victim.key", "victim.pub", "victim.pem"}) {
+    std::ofstream(dir.path / n) << "untouched";
+  }
+  fs::create_symlink(dir.path / "victim.tmp", keys_dir / "receipt.key.tmp");
+  fs::create_symlink(dir.path / "victim.tmp", keys_dir / "receipt.pub.tmp");
+  fs::create_symlink(dir.path / "victim.tmp", keys_dir / "receipt.pub.pem.tmp");
+  fs::create_symlink(dir.path / "victim.key", keys_dir / "receipt.key");
+  fs::create_symlink(dir.path / "victim.pub", keys_dir / "receipt.pub");
+  fs::create_symlink(dir.path / "victim.pem", keys_dir / "receipt.pub.pem");
+  auto untouched = [&] {
+    for (const char* n : {"victim.tmp", "victim.key", "victim.pub", "victim.pem"}) {
+      std::ifstream in(dir.path / n);
+      INFO(n);
+      CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == "untouched");
+      struct stat sb;
+      REQUIRE(::stat((dir.path / n).c_str(), &sb) == 0);
+      CHECK(sb.st_uid == ::geteuid());
+    }
+  };
+  // A symlink at receipt.key is an existing key: refused without --force.
+  auto refused = receipt::generate_keys(keys_dir.string(), receipt::Overwrite::refuse);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == 1);
+  untouched();
+  auto kp = receipt::generate_keys(keys_dir.string(), receipt::Overwrite::force);
+  REQUIRE(kp.ok());
+  untouched();
+  for (const char* n : {"receipt.key", "receipt.pub", "receipt.pub.pem"}) {
+    INFO(n);
+    CHECK(fs::is_regular_file(fs::symlink_status(keys_dir / n)));
+  }
+  CHECK(receipt::load_signing_key(keys_dir.string())->kid == kp->kid);
+
+  SECTION("a key directory that is a symlink")
+  {
+    fs::create_symlink(keys_dir, dir.path / "link");
+    auto e = receipt::generate_keys((dir.path / "link").string(), receipt::Overwrite::force);
+    REQUIRE_FALSE(e.ok());
+    CHECK(e.error().message.find("symlink") != std::string::npos);
+  }
+  SECTION("a key directory others can write in")
+  {
+    fs::permissions(keys_dir, fs::perms::others_write, fs::perm_options::add);
+    auto e = receipt::generate_keys(keys_dir.string(), receipt::Overwrite::force);
+    REQUIRE_FALSE(e.ok());
+    CHECK(e.error().message.find("writable by its group or others") != std::string::npos);
   }
 }
 
