@@ -157,7 +157,7 @@ attach() { # attach IN OUT FILE...
     local in=$1 out=$2; shift 2
     local args=()
     for f in "$@"; do args+=(--add-attachment "$W/att/$f" --mimetype=application/json --); done
-    qpdf "$in" "${args[@]}" "$out"
+    qpdf "$in" --compress-streams=n "${args[@]}" "$out" # uncompressed, as pli writes them
 }
 attach "$W/page.pdf" "$W/forged.pdf" evidence.json evidence.sig pages.json pages.sig
 pdfdetach -list "$W/forged.pdf" 2>/dev/null | qgrep "evidence.sig" || fail "the forged file lacks the evidence"
