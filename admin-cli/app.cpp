@@ -195,11 +195,11 @@ int run(int argc, char** argv)
     return rc;
   } catch (const Failure& f) {
     std::cout.flush();
-    std::cerr << "pli: " << f.what() << "\n";
+    std::cerr << "pli: " << cli::terminal_safe(f.what(), true) << "\n";
     return f.status;
   } catch (const std::exception& e) {
     std::cout.flush();
-    std::cerr << "pli: " << e.what() << "\n";
+    std::cerr << "pli: " << cli::terminal_safe(e.what(), true) << "\n";
     return k_exit_store;
   }
 }

@@ -2,12 +2,14 @@
 // pli receipt ID... [--recipient ADDR] --out-dir DIR, pli receipt --consultation REF
 // --out-dir DIR: receipts in bulk, one DELIVERY.pdf each (every recipient of a message
 // ID; every delivery of the consultation), in one process.
-// pli verify FILE.pdf: checks a receipt's embedded evidence and signature (exit 0 valid,
-// 1 altered or unsigned) and prints the evidence.
+// pli verify FILE.pdf: checks a receipt's embedded evidence, signature and page binding
+// (exit 0 valid, 1 altered, forged or unsigned), prints the evidence and says what it did
+// not check.
 #include "admin-cli/cli.hpp"
 #include "core/receipt/pdf.hpp"
 #include "core/receipt/pdf_reader.hpp"
 #include "core/receipt/signed_evidence.hpp"
+#include "core/receipt/verify.hpp"
 
 #include <fmt/format.h>
 
@@ -19,7 +21,6 @@
 
 #include <fstream>
 #include <set>
-#include <sstream>
 
 namespace pli::admin {
 
@@ -199,47 +200,61 @@ int run_verify(Context& ctx)
   if (!in) {
     throw Failure(k_exit_usage, fmt::format("cannot read {}", vargs.file));
   }
-  std::stringstream buf;
-  buf << in.rdbuf();
-  const std::string pdf = buf.str();
+  // At most one byte more than the reader takes: a larger file is refused, never read whole.
+  std::string pdf(receipt::PdfLimits{}.max_file_bytes + 1, '\0');
+  in.read(pdf.data(), static_cast<std::streamsize>(pdf.size()));
+  pdf.resize(static_cast<std::size_t>(in.gcount()));
   auto key = receipt::load_public_key(ctx.config.keys.dir);
   if (!key) {
     throw Failure(k_exit_config,
                   fmt::format("no public key to verify with: {}", key.error().message));
   }
-  auto invalid = [&](const std::string& reason, const nlohmann::json& extra) {
-    nlohmann::json doc = {{"file", vargs.file}, {"valid", false}, {"reason", reason}};
-    doc.update(extra);
-    ctx.out.document(doc);
-    ctx.out.line(fmt::format("{} : {}", fr ? "INVALIDE" : "INVALID", reason));
-    return k_exit_invalid;
+  auto c = receipt::check_receipt(pdf, key.value(), ctx.config.organisation.locale);
+  auto state_unchecked = [&] {
+    ctx.out.heading(fr ? "Non vérifié" : "Not checked");
+    for (const auto& n : c.not_checked) {
+      ctx.out.line("- " + n);
+    }
   };
-  auto files = receipt::embedded_files(pdf);
-  if (!files) {
-    return invalid(files.error().message, nlohmann::json::object());
+  if (!c.valid) {
+    nlohmann::json doc = {{"file", vargs.file},
+                          {"valid", false},
+                          {"reason", c.reason},
+                          {"pages", receipt::code(c.pages)},
+                          {"not_checked", c.not_checked}};
+    if (!c.kid.empty() || !c.code.empty()) {
+      doc["kid"] = c.kid;
+      doc["verification_code"] = c.code;
+    }
+    ctx.out.document(doc);
+    ctx.out.line(fmt::format("{} : {}", fr ? "INVALIDE" : "INVALID", cli::cut(c.reason, 400)));
+    state_unchecked();
+    return k_exit_invalid;
   }
-  auto ev = files->find("evidence.json");
-  auto sig = files->find("evidence.sig");
-  if (ev == files->end() || sig == files->end()) {
-    return invalid(fr ? "le document ne contient pas de preuve signée (evidence.json et "
-                        "evidence.sig)"
-                      : "the document holds no signed evidence (evidence.json and evidence.sig)",
-                   nlohmann::json::object());
-  }
-  auto v = receipt::verify_evidence(ev->second, sig->second, key.value());
-  if (!v.valid) {
-    return invalid(v.reason, {{"kid", v.kid}, {"verification_code", v.code}});
-  }
-  const auto& e = v.evidence;
+  const auto& e = c.evidence;
   ctx.out.document({{"file", vargs.file},
                     {"valid", true},
-                    {"kid", v.kid},
-                    {"verification_code", v.code},
+                    {"kid", c.kid},
+                    {"verification_code", c.code},
+                    {"pages", receipt::code(c.pages)},
+                    {"page_count", c.page_count},
+                    {"not_checked", c.not_checked},
                     {"evidence", e}});
   ctx.out.line(
-      fr ? fmt::format("VALIDE : signature Ed25519 de la clé {} ; code de vérification {}", v.kid,
-                       v.code)
-         : fmt::format("VALID: Ed25519 signature by key {}; verification code {}", v.kid, v.code));
+      fr ? fmt::format("VALIDE : signature Ed25519 de la clé {} ; code de vérification {}", c.kid,
+                       c.code)
+         : fmt::format("VALID: Ed25519 signature by key {}; verification code {}", c.kid, c.code));
+  if (c.pages == receipt::PageBinding::bound) {
+    ctx.out.line(
+        fr ? fmt::format("Pages : le contenu des {} page(s) est celui qui a été signé.",
+                         c.page_count)
+           : fmt::format("Pages: the content of the {} page(s) is the signed one.", c.page_count));
+  } else {
+    ctx.out.line(fr ? "Pages : NON LIÉES à la preuve (accusé de réception d'une version "
+                      "antérieure) ; seule la preuve signée ci-dessous fait foi."
+                    : "Pages: NOT BOUND to the evidence (a receipt of an earlier version); only "
+                      "the signed evidence below is authoritative.");
+  }
   auto str = [](const nlohmann::json& j, const char* k) {
     return j.is_object() && j.contains(k) && j[k].is_string() ? j[k].get<std::string>()
                                                               : std::string();
@@ -281,6 +296,7 @@ int run_verify(Context& ctx)
   ctx.out.heading(fr ? "Événements (chaîne intacte)" : "Events (chain intact)");
   ctx.out.table({"#", "Date", fr ? "Événement" : "Event", fr ? "Preuve" : "Evidence"}, rows);
   ctx.out.field(fr ? "Tête de chaîne" : "Chain head", str(e, "chain_head"));
+  state_unchecked();
   return 0;
 }
 

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <string_view>
+
 namespace pli::cli {
 
 namespace {
@@ -15,8 +17,13 @@ std::string iso(util::Micros t, const std::string& tz)
 
 } // namespace
 
-std::string csv_field(const std::string& value)
+std::string csv_field(const std::string& raw)
 {
+  // A cell a spreadsheet would take as a formula (OWASP "CSV injection") starts with a quote.
+  const std::string value =
+      !raw.empty() && std::string_view("=+-@\t\r").find(raw.front()) != std::string_view::npos
+          ? "'" + raw
+          : raw;
   if (value.find_first_of(",\"\r\n;") == std::string::npos) {
     return value;
   }

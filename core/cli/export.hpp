@@ -19,7 +19,9 @@ constexpr std::string_view k_utf8_bom = "\xEF\xBB\xBF";
 std::string csv_header();
 // One CSV line (CRLF-terminated) for a delivery; times in ISO 8601 in `timezone`.
 std::string csv_row(const store::ListItem& item, const std::string& timezone);
-// A CSV field, quoted when it holds a comma, a quote, CR or LF (quotes doubled).
+// A CSV field, quoted when it holds a comma, a semicolon, a quote, CR or LF (quotes
+// doubled); one that starts with = + - @, a tab or CR (a formula to a spreadsheet) is
+// neutralised with a leading ' (and quoted when it holds any of those).
 std::string csv_field(const std::string& value);
 // One JSON export item: DELIVERY with its events, plus the message's fields.
 nlohmann::json export_item(const store::ListItem& item, const std::vector<store::pb::Event>& events,

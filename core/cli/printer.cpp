@@ -7,6 +7,77 @@
 
 namespace pli::cli {
 
+std::string terminal_safe(std::string_view s, bool keep_newlines)
+{
+  std::string out;
+  out.reserve(s.size());
+  const std::size_t n = s.size();
+  auto at = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  for (std::size_t i = 0; i < n;) {
+    const unsigned char c = at(i);
+    if (c == 0x1b) {
+      ++i;
+      if (i < n && s[i] == '[') { // CSI: parameters up to a final byte 0x40-0x7E
+        ++i;
+        while (i < n && !(at(i) >= 0x40 && at(i) <= 0x7e)) {
+          ++i;
+        }
+        i += i < n ? 1 : 0;
+      } else if (i < n && (s[i] == ']' || s[i] == 'P' || s[i] == '_' || s[i] == '^' ||
+                           s[i] == 'X')) { // OSC, DCS, APC, PM, SOS: up to BEL or ST
+        ++i;
+        while (i < n && at(i) != 0x07 && !(at(i) == 0x1b && i + 1 < n && s[i + 1] == '\\')) {
+          ++i;
+        }
+        i += i < n ? (at(i) == 0x07 ? 1 : 2) : 0;
+      } else if (i < n) {
+        ++i; // a two-character escape
+      }
+      continue;
+    }
+    if (c == '\n' && keep_newlines) {
+      out.push_back('\n');
+      ++i;
+      continue;
+    }
+    if (c < 0x20 || c == 0x7f) {
+      out.push_back(' ');
+      ++i;
+      continue;
+    }
+    if (c < 0x80) {
+      out.push_back(static_cast<char>(c));
+      ++i;
+      continue;
+    }
+    std::size_t len = 0;
+    if (c >= 0xc2 && c <= 0xdf) {
+      len = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      len = 3;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      len = 4;
+    }
+    bool ok = len != 0 && i + len <= n;
+    for (std::size_t k = 1; ok && k < len; ++k) {
+      ok = (at(i + k) & 0xc0) == 0x80;
+    }
+    if (ok && len == 3) { // no overlong forms, no surrogates
+      ok = !(c == 0xe0 && at(i + 1) < 0xa0) && !(c == 0xed && at(i + 1) >= 0xa0);
+    } else if (ok && len == 4) {
+      ok = !(c == 0xf0 && at(i + 1) < 0x90) && !(c == 0xf4 && at(i + 1) >= 0x90);
+    }
+    if (!ok || (c == 0xc2 && at(i + 1) < 0xa0)) { // not UTF-8, or a C1 control
+      out.push_back('?');
+      i += ok ? len : 1;
+      continue;
+    }
+    out.append(s.substr(i, len));
+    i += len;
+  }
+  return out;
+}
+
 std::size_t display_width(const std::string& s)
 {
   std::size_t n = 0;
@@ -44,17 +115,35 @@ class TextPrinter final : public Printer
 public:
   explicit TextPrinter(std::ostream& out) : m_out(out) {}
 
-  void heading(const std::string& text) override { m_out << "\n" << text << "\n"; }
+  void heading(const std::string& text) override
+  {
+    m_out << "\n" << terminal_safe(text, true) << "\n";
+  }
 
   void field(const std::string& label, const std::string& value, std::size_t width) override
   {
-    std::size_t w = display_width(label);
-    m_out << label << std::string(w < width ? width - w : 1, ' ') << value << "\n";
+    const std::string l = terminal_safe(label);
+    std::size_t w = display_width(l);
+    m_out << l << std::string(w < width ? width - w : 1, ' ') << terminal_safe(value) << "\n";
   }
 
-  void table(const std::vector<std::string>& head,
-             const std::vector<std::vector<std::string>>& rows) override
+  void table(const std::vector<std::string>& raw_head,
+             const std::vector<std::vector<std::string>>& raw_rows) override
   {
+    auto safe = [](const std::vector<std::string>& cells) {
+      std::vector<std::string> out;
+      out.reserve(cells.size());
+      for (const auto& c : cells) {
+        out.push_back(terminal_safe(c));
+      }
+      return out;
+    };
+    const std::vector<std::string> head = safe(raw_head);
+    std::vector<std::vector<std::string>> rows;
+    rows.reserve(raw_rows.size());
+    for (const auto& r : raw_rows) {
+      rows.push_back(safe(r));
+    }
     std::vector<std::size_t> w(head.size());
     for (std::size_t i = 0; i < head.size(); ++i) {
       w[i] = display_width(head[i]);
@@ -81,7 +170,7 @@ public:
     }
   }
 
-  void line(const std::string& text) override { m_out << text << "\n"; }
+  void line(const std::string& text) override { m_out << terminal_safe(text, true) << "\n"; }
 
   void document(nlohmann::json) override {}
 

@@ -9,6 +9,7 @@
 #include <iosfwd>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pli::cli {
@@ -39,6 +40,12 @@ enum class Format
 
 std::unique_ptr<Printer> make_printer(Format format, std::ostream& out);
 
+// `s` made safe for a terminal: escape sequences (ESC [ … CSI, ESC ] … OSC up to BEL or
+// ESC \, other ESC pairs) are removed, other C0 controls and DEL become a space (newlines
+// kept when `keep_newlines`), C1 controls (U+0080–U+009F) and bytes that are not UTF-8
+// become '?'. The text printer passes everything it writes through it: subjects,
+// addresses, names and DSN text come from outside.
+std::string terminal_safe(std::string_view s, bool keep_newlines = false);
 // Display width of UTF-8 text (one column per code point).
 std::size_t display_width(const std::string& s);
 // Cuts to `max` columns, ending in "…" when cut; control characters become spaces.

@@ -510,10 +510,12 @@ std::vector<Check> run(const config::Config& config, const Options& options)
   {
   };
   const std::string key = config.keys.dir + "/receipt.key";
-  const bool key_ok = stat(key.c_str(), &sb) == 0 && (sb.st_mode & 077) == 0 &&
+  // 0600, or 0640 as `pli keygen` makes it as root (root's, the pli group reads it).
+  const bool key_ok = stat(key.c_str(), &sb) == 0 && (sb.st_mode & 037) == 0 &&
                       access((config.keys.dir + "/receipt.pub").c_str(), R_OK) == 0;
-  add(key_ok, "the receipt signing key " + key + " exists, readable by its owner only",
-      stat(key.c_str(), &sb) == 0 ? "chmod 600 " + key : "pli keygen", "system");
+  add(key_ok,
+      "the receipt signing key " + key + " exists, readable by its owner (and its group) only",
+      stat(key.c_str(), &sb) == 0 ? "chmod 640 " + key : "pli keygen", "system");
   return checks;
 }
 

@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,21 +25,39 @@ util::Error io_error(const std::string& what)
   return util::Error{2, fmt::format("{}: {}", what, std::strerror(errno))};
 }
 
-// Writes `data` to PATH through PATH.tmp (fsync, rename), with `mode`; owned by `owner`
-// (the key directory's owner, e.g. pli, when root runs `pli keygen`).
-util::Status write_file(const std::string& path, const std::string& data, mode_t mode,
-                        const struct stat& owner)
+// Writes `data` to NAME in the directory `dirfd` through a new temporary file (O_EXCL and
+// O_NOFOLLOW: a planted file or symlink is never opened), with `mode` and owned by `owner`
+// (set on the descriptor, never by path), fsynced, then renamed over NAME (a symlink there
+// is replaced, not followed).
+util::Status write_file(int dirfd, const std::string& dir, const std::string& name,
+                        const std::string& data, mode_t mode, const struct stat& owner)
 {
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) {
-    return io_error("cannot create " + tmp);
+  std::string tmp;
+  int fd = -1;
+  for (int attempt = 0; attempt < 16 && fd < 0; ++attempt) {
+    unsigned char rnd[6];
+    randombytes_buf(rnd, sizeof rnd);
+    tmp =
+        "." + name + "." + util::hex_encode(std::string(reinterpret_cast<char*>(rnd), sizeof rnd));
+    fd = ::openat(dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != EEXIST) {
+      break;
+    }
   }
-  ::fchmod(fd, mode);
-  if (::geteuid() == 0 && ::fchown(fd, owner.st_uid, owner.st_gid) != 0) {
-    auto e = io_error("cannot give " + tmp + " to the key directory's owner");
+  if (fd < 0) {
+    return io_error("cannot create a temporary file in " + dir);
+  }
+  auto fail = [&](const std::string& what) {
+    auto e = io_error(what);
     ::close(fd);
+    ::unlinkat(dirfd, tmp.c_str(), 0);
     return e;
+  };
+  if (::geteuid() == 0 && ::fchown(fd, owner.st_uid, owner.st_gid) != 0) {
+    return fail("cannot give " + dir + "/" + name + " to the key directory's owner");
+  }
+  if (::fchmod(fd, mode) != 0) {
+    return fail("cannot set the mode of " + dir + "/" + name);
   }
   std::size_t done = 0;
   while (done < data.size()) {
@@ -47,19 +66,72 @@ util::Status write_file(const std::string& path, const std::string& data, mode_t
       if (errno == EINTR) {
         continue;
       }
-      auto e = io_error("cannot write " + tmp);
-      ::close(fd);
-      return e;
+      return fail("cannot write " + dir + "/" + name);
     }
     done += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    return io_error("cannot write " + tmp);
+  if (::fsync(fd) != 0) {
+    return fail("cannot write " + dir + "/" + name);
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    return io_error("cannot rename " + tmp);
+  if (::close(fd) != 0 || ::renameat(dirfd, tmp.c_str(), dirfd, name.c_str()) != 0) {
+    auto e = io_error("cannot write " + dir + "/" + name);
+    ::unlinkat(dirfd, tmp.c_str(), 0);
+    return e;
   }
   return util::ok_status();
+}
+
+// Opens the key directory DIR, creating it when missing (0750; as root, root:pli when the
+// pli group exists, else 0700), and refuses one that is a symlink, not a directory, writable
+// by its group or others, or — as root — not owned by root. Returns its descriptor.
+util::Result<int> open_key_dir(const std::string& dir, struct stat& sb)
+{
+  const bool root = ::geteuid() == 0;
+  if (::mkdir(dir.c_str(), 0700) == 0) {
+    mode_t mode = 0700;
+    if (root) {
+      if (const struct group* g = ::getgrnam("pli"); g != nullptr) {
+        if (::chown(dir.c_str(), 0, g->gr_gid) != 0) {
+          return io_error("cannot give " + dir + " to root:pli");
+        }
+        mode = 0750;
+      }
+    }
+    if (::chmod(dir.c_str(), mode) != 0) {
+      return io_error("cannot set the mode of " + dir);
+    }
+  } else if (errno != EEXIST) {
+    return io_error("cannot create " + dir);
+  }
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ELOOP || errno == ENOTDIR) {
+      return util::Error{2, fmt::format("{} is a symlink or not a directory: the key directory "
+                                        "must be a real directory",
+                                        dir)};
+    }
+    return io_error("cannot open " + dir);
+  }
+  if (::fstat(fd, &sb) != 0) {
+    auto e = io_error("cannot read " + dir);
+    ::close(fd);
+    return e;
+  }
+  std::string why;
+  if ((sb.st_mode & 022) != 0) {
+    why = fmt::format("{} is writable by its group or others (mode {:o}): make it 0750 "
+                      "(chmod 0750 {})",
+                      dir, sb.st_mode & 07777, dir);
+  } else if (root && sb.st_uid != 0) {
+    why = fmt::format("{} is not owned by root: as root, keys are made only in a root-owned "
+                      "directory (chown root:pli {} && chmod 0750 {})",
+                      dir, dir, dir);
+  }
+  if (!why.empty()) {
+    ::close(fd);
+    return util::Error{2, why};
+  }
+  return fd;
 }
 
 util::Result<std::string> read_base64_file(const std::string& path, std::size_t expected)
@@ -96,15 +168,20 @@ std::string public_key_pem(const std::string& public_key)
 util::Result<KeyPair> generate_keys(const std::string& dir, Overwrite overwrite)
 {
   util::crypto_init();
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return io_error("cannot create " + dir);
-  }
   struct stat owner;
-  if (::stat(dir.c_str(), &owner) != 0) {
-    return io_error("cannot read " + dir);
+  auto dirfd = open_key_dir(dir, owner);
+  if (!dirfd) {
+    return dirfd.error();
   }
+  struct DirCloser
+  {
+    int fd;
+    ~DirCloser() { ::close(fd); }
+  } closer{dirfd.value()};
   const std::string key_path = dir + "/receipt.key";
-  if (overwrite == Overwrite::refuse && ::access(key_path.c_str(), F_OK) == 0) {
+  struct stat existing;
+  if (overwrite == Overwrite::refuse &&
+      ::fstatat(closer.fd, "receipt.key", &existing, AT_SYMLINK_NOFOLLOW) == 0) {
     return util::Error{1, fmt::format("{} already exists (use --force to replace it; receipts "
                                       "signed with it then need the old receipt.pub to verify)",
                                       key_path)};
@@ -122,17 +199,25 @@ util::Result<KeyPair> generate_keys(const std::string& dir, Overwrite overwrite)
       util::base64(std::string(reinterpret_cast<const char*>(seed), sizeof seed));
   sodium_memzero(seed, sizeof seed);
   sodium_memzero(sk, sizeof sk);
-  if (auto st = write_file(key_path, seed_b64 + "\n", 0600, owner); !st) {
-    return st.error();
-  }
+  // As root: root-owned, readable by the directory's group (pli); else the owner's alone.
+  const mode_t key_mode = ::geteuid() == 0 ? 0640 : 0600;
+  auto st = write_file(closer.fd, dir, "receipt.key", seed_b64 + "\n", key_mode, owner);
   sodium_memzero(seed_b64.data(), seed_b64.size());
-  if (auto st = write_file(dir + "/receipt.pub", util::base64(kp.public_key) + "\n", 0644, owner);
-      !st) {
+  if (!st) {
     return st.error();
   }
-  if (auto st = write_file(dir + "/receipt.pub.pem", public_key_pem(kp.public_key), 0644, owner);
-      !st) {
-    return st.error();
+  if (auto s2 = write_file(closer.fd, dir, "receipt.pub", util::base64(kp.public_key) + "\n", 0644,
+                           owner);
+      !s2) {
+    return s2.error();
+  }
+  if (auto s3 =
+          write_file(closer.fd, dir, "receipt.pub.pem", public_key_pem(kp.public_key), 0644, owner);
+      !s3) {
+    return s3.error();
+  }
+  if (::fsync(closer.fd) != 0) {
+    return io_error("cannot sync " + dir);
   }
   return kp;
 }

@@ -27,9 +27,14 @@ struct KeyPair
 // hex of the first 8 bytes of SHA-256(public_key).
 std::string key_id(const std::string& public_key);
 
-// Creates DIR (0700) when missing and writes a new key pair, owned by DIR's owner (so that
-// root running `pli keygen` leaves keys the pli user can read). Errors: code 1 when the
-// key exists and `overwrite` is refuse, code 2 for I/O failures (with the reason).
+// Creates DIR when missing (as root: root:pli 0750 when the pli group exists, else 0700)
+// and writes a new key pair in it. Every file is created under a fresh temporary name with
+// O_EXCL|O_NOFOLLOW, given its owner and mode on the descriptor, then renamed into place:
+// a symlink planted in DIR is never followed. As root the files are root-owned with DIR's
+// group, receipt.key 0640 (the pli user reads it, cannot change it); otherwise
+// receipt.key is 0600. Errors: code 1 when receipt.key exists (a symlink counts) and
+// `overwrite` is refuse; code 2 for I/O failures and for a DIR that is a symlink, writable
+// by its group or others, or (as root) not owned by root, with the reason.
 util::Result<KeyPair> generate_keys(const std::string& dir, Overwrite overwrite);
 // Reads DIR/receipt.key (and derives the public key). Errors: code 2 with the reason.
 util::Result<KeyPair> load_signing_key(const std::string& dir);

@@ -2,6 +2,7 @@
 
 #include "core/receipt/font.hpp"
 #include "core/receipt/signed_evidence.hpp"
+#include "core/util/crypto.hpp"
 
 #include <fmt/format.h>
 #include <glib.h>
@@ -13,6 +14,7 @@
 #include <hpdf_fontdef.h>
 #include <hpdf_namedict.h>
 #include <hpdf_objects.h>
+#include <hpdf_pages.h>
 #include <hpdf_streams.h>
 
 #include <fcntl.h>
@@ -23,6 +25,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <vector>
 
 namespace pli::receipt {
@@ -314,7 +317,14 @@ bool embed_file(HPDF_Doc pdf, const std::string& name, const std::string& media_
   rc |= HPDF_Dict_Add(spec, "F", HPDF_String_New(pdf->mmgr, name.c_str(), nullptr));
   rc |= HPDF_Dict_Add(spec, "UF", HPDF_String_New(pdf->mmgr, name.c_str(), nullptr));
   rc |= HPDF_Dict_Add(spec, "EF", ef);
-  rc |= HPDF_NameTree_Add(tree, HPDF_String_New(pdf->mmgr, name.c_str(), nullptr), spec);
+  // Appended to the tree's /Names array (callers embed in name order): HPDF_NameTree_Add
+  // puts a key that sorts after two others without its value (libharu 2.3.0).
+  auto* array = static_cast<HPDF_Array>(HPDF_Dict_GetItem(tree, "Names", HPDF_OCLASS_ARRAY));
+  if (array == nullptr) {
+    return false;
+  }
+  rc |= HPDF_Array_Add(array, HPDF_String_New(pdf->mmgr, name.c_str(), nullptr));
+  rc |= HPDF_Array_Add(array, spec);
   return rc == HPDF_OK;
 }
 
@@ -477,6 +487,28 @@ bool trim_cid_to_gid_map(HPDF_Doc pdf, HPDF_Font font, char32_t max_code_point)
   return true;
 }
 
+// The bytes of a libharu memory stream.
+std::optional<std::string> stream_bytes(HPDF_Stream st)
+{
+  if (st == nullptr) {
+    return std::nullopt;
+  }
+  HPDF_UINT32 size = HPDF_Stream_Size(st);
+  std::string out(size, '\0');
+  HPDF_UINT len = size;
+  if (HPDF_Stream_Seek(st, 0, HPDF_SEEK_SET) != HPDF_OK) {
+    return std::nullopt;
+  }
+  if (size == 0) {
+    return out;
+  }
+  const HPDF_STATUS rc = HPDF_Stream_Read(st, reinterpret_cast<HPDF_BYTE*>(out.data()), &len);
+  if ((rc != HPDF_OK && rc != HPDF_STREAM_EOF) || len != size) {
+    return std::nullopt;
+  }
+  return out;
+}
+
 enum class FontSource
 {
   subset, // the compiled-in subset (font.hpp)
@@ -498,8 +530,10 @@ std::string dir_of(const std::string& path)
   return slash == std::string::npos ? "." : path.substr(0, slash);
 }
 
-// Writes `data` to a new temporary file beside `path` (0644), fsynced when `sync`; returns
-// its name.
+// Writes `data` to a new temporary file beside `path`, fsynced when `sync`; returns its name.
+// 0600 whatever the umask: a receipt holds the reader's IP address and browser. mkstemp
+// creates the file (O_EXCL: a planted name or symlink is never opened) and the rename
+// replaces whatever is at `path`, a symlink included, without following it.
 util::Result<std::string> write_temp(const std::string& path, const std::string& data, bool sync)
 {
   const std::string dir = dir_of(path);
@@ -508,7 +542,12 @@ util::Result<std::string> write_temp(const std::string& path, const std::string&
   if (fd < 0) {
     return util::Error{1, fmt::format("cannot write in {}: {}", dir, std::strerror(errno))};
   }
-  ::fchmod(fd, 0644);
+  if (::fchmod(fd, 0600) != 0) {
+    int e = errno;
+    ::close(fd);
+    ::unlink(tmpl.c_str());
+    return util::Error{1, fmt::format("cannot write {}: {}", path, std::strerror(e))};
+  }
   std::size_t done = 0;
   bool ok = true;
   while (ok && done < data.size()) {
@@ -764,8 +803,25 @@ util::Status render(const Exchange& x, const ReceiptOptions& o, const KeyPair& k
     return util::Error{1, "libharu's font has no CIDToGIDMap"};
   }
 
+  // The page binding: each page's content as libharu holds it before writing (the data
+  // its FlateDecode stream decodes to), hashed, then signed.
+  std::vector<std::string> page_hashes;
+  for (HPDF_Page p : pages) {
+    auto* attr = static_cast<HPDF_PageAttr>(p->attr);
+    auto content = stream_bytes(attr->stream);
+    if (!content) {
+      return util::Error{1, "cannot read a page's content back from libharu"};
+    }
+    page_hashes.push_back(util::sha256_hex(*content));
+  }
+  r.binding = pages_json(r.evidence, page_hashes);
+  r.binding_signature = sign_document("pages.json", r.binding, key);
+
+  // In name order (embed_file appends to the name tree).
   if (!embed_file(pdf, "evidence.json", "application/json", r.evidence) ||
-      !embed_file(pdf, "evidence.sig", "application/json", r.signature)) {
+      !embed_file(pdf, "evidence.sig", "application/json", r.signature) ||
+      !embed_file(pdf, "pages.json", "application/json", r.binding) ||
+      !embed_file(pdf, "pages.sig", "application/json", r.binding_signature)) {
     return util::Error{
         1, fmt::format("cannot embed the evidence (libharu error 0x{:04X})", err.error)};
   }

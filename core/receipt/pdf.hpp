@@ -7,9 +7,11 @@
 // DejaVuSans is embedded (UTF-8 encoder, BMP only: other characters print as '?'): the
 // compiled-in subset (font.hpp) when it covers the receipt's text, which makes a receipt
 // several times cheaper to build, else the whole font from `font_path`.
-// The signed evidence (signed_evidence.hpp) is embedded as two uncompressed files,
-// `evidence.json` and `evidence.sig` (/Filespec with /UF, /EmbeddedFile streams), so that
-// pdf_reader.hpp (and pdfdetach) read them back byte for byte.
+// The signed evidence (signed_evidence.hpp) is embedded as uncompressed files,
+// `evidence.json` and `evidence.sig`, with the page binding `pages.json` and `pages.sig`
+// (the SHA-256 of each page's content stream, hashed before libharu compresses and writes
+// it; /Filespec with /UF, /EmbeddedFile streams in the catalog's /EmbeddedFiles name tree),
+// so that pdf_reader.hpp (and pdfdetach) read them back byte for byte.
 #pragma once
 
 #include "core/receipt/keys.hpp"
@@ -39,10 +41,12 @@ struct ReceiptOptions
 
 struct Receipt
 {
-  std::string pdf;       // the file's bytes
-  std::string evidence;  // evidence.json as embedded
-  std::string signature; // evidence.sig as embedded
-  std::string code;      // verification code
+  std::string pdf;               // the file's bytes
+  std::string evidence;          // evidence.json as embedded
+  std::string signature;         // evidence.sig as embedded
+  std::string binding;           // pages.json as embedded (the page binding)
+  std::string binding_signature; // pages.sig as embedded
+  std::string code;              // verification code
   int pages = 0;
   bool whole_font = false; // drawn with the whole font (font_path), not the subset
 };

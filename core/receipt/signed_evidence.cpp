@@ -94,22 +94,69 @@ std::string evidence_json(const Exchange& x, const EvidenceContext& ctx)
         {"status", std::string(model::code(static_cast<model::Status>(d.status())))}}},
       {"events", events},
       {"chain_head", x.events.empty() ? std::string() : x.events.back().hash()},
+      {"page_binding", "pages.json"},
   };
   return dump(j);
 }
 
-std::string sign_evidence(const std::string& evidence, const KeyPair& key)
+std::string sign_document(const std::string& name, const std::string& bytes, const KeyPair& key)
 {
   util::crypto_init();
   unsigned char sig[crypto_sign_BYTES];
-  crypto_sign_detached(sig, nullptr, reinterpret_cast<const unsigned char*>(evidence.data()),
-                       evidence.size(),
-                       reinterpret_cast<const unsigned char*>(key.secret_key.data()));
+  crypto_sign_detached(sig, nullptr, reinterpret_cast<const unsigned char*>(bytes.data()),
+                       bytes.size(), reinterpret_cast<const unsigned char*>(key.secret_key.data()));
   json s = {{"alg", "Ed25519"},
             {"kid", key.kid},
-            {"signed", "evidence.json"},
+            {"signed", name},
             {"sig", util::base64(std::string(reinterpret_cast<const char*>(sig), sizeof sig))}};
   return dump(s);
+}
+
+std::string sign_evidence(const std::string& evidence, const KeyPair& key)
+{
+  return sign_document("evidence.json", evidence, key);
+}
+
+std::string pages_json(const std::string& evidence, const std::vector<std::string>& page_sha256)
+{
+  json j = {{"format_version", k_pages_version},
+            {"kind", "pli-receipt-pages"},
+            {"evidence_sha256", util::sha256_hex(evidence)},
+            {"pages", page_sha256}};
+  return dump(j);
+}
+
+std::string check_signature(const std::string& name, const std::string& bytes,
+                            const std::string& signature, const KeyPair& key)
+{
+  util::crypto_init();
+  json sig;
+  try {
+    sig = json::parse(signature);
+  } catch (const std::exception&) {
+    return fmt::format("the signature of {} is not valid JSON", name);
+  }
+  if (!sig.is_object() || sig.value("alg", "") != "Ed25519" || sig.value("signed", "") != name ||
+      !sig.contains("sig") || !sig["sig"].is_string()) {
+    return fmt::format("the signature of {} is not an Ed25519 signature of it", name);
+  }
+  const std::string kid = sig.value("kid", "");
+  auto raw = util::base64_decode(sig["sig"].get<std::string>());
+  if (!raw || raw->size() != crypto_sign_BYTES) {
+    return fmt::format("the signature value of {} is not 64 bytes of base64", name);
+  }
+  if (kid != key.kid) {
+    return fmt::format("{} names signing key {}, not the configured key {}", name, kid, key.kid);
+  }
+  if (crypto_sign_verify_detached(
+          reinterpret_cast<const unsigned char*>(raw->data()),
+          reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(),
+          reinterpret_cast<const unsigned char*>(key.public_key.data())) != 0) {
+    return fmt::format("the signature of {} does not match it: the receipt was altered or not "
+                       "signed by this key",
+                       name);
+  }
+  return {};
 }
 
 std::string verification_code(const std::string& evidence)

@@ -10,7 +10,7 @@ src=$(cd "$here/../.." && pwd)
 build=$(cd "${1:?usage: run.sh BUILD_DIR [TARGET...]}" && pwd)/fuzz
 shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(mime_rewrite dsn_parse subject_tags config_load)
+[ ${#targets[@]} -gt 0 ] || targets=(mime_rewrite dsn_parse subject_tags config_load pdf_read)
 seconds=${FUZZ_SECONDS:-60}
 corpus=${PLI_CORPUS_DIR:-$src/../shared/corpus}
 

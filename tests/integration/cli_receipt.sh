@@ -2,8 +2,11 @@
 # The receipt through the real path: a buyer's mail with an attachment is delivered and read;
 # the buyer gets the read notification with the signed PDF; `pli receipt` writes a PDF whose
 # text (pdftotext) holds every field with accents intact; `pli verify` accepts it and rejects
-# one changed byte of the embedded evidence, a removed evidence and another key; an exchange of
-# 30 events spans pages cleanly; a failed delivery notifies the buyer with the diagnostic.
+# one changed byte of the embedded evidence, a removed evidence and another key, a forged page
+# carrying the genuine evidence (qpdf), a stripped page binding and a changed page stream, and
+# says what it did not check; receipt files are 0600 and never follow a planted symlink;
+# escape sequences in a subject never reach the terminal; an exchange of 30 events spans
+# pages cleanly; a failed delivery notifies the buyer with the diagnostic.
 set -euo pipefail
 . "$(dirname "$0")/../harness/pli_lib.sh"
 KEYS=$(mktemp -d "${TMPDIR:-/tmp}/pli-keys.XXXXXX")
@@ -18,7 +21,11 @@ kid=$($PLI keygen --json --force 2>/dev/null | pli_json 'j["kid"]')   # --force 
 [ -n "$kid" ] || fail "keygen --force gave no key id"
 set +e; $PLI keygen >/dev/null 2>"$W/err"; rc=$?; set -e
 [ "$rc" = 73 ] || fail "keygen over an existing key: exit $rc"
-[ "$(stat -c %a "$KEYS/receipt.key")" = 600 ] || fail "receipt.key is not 0600"
+if [ "$(id -u)" = 0 ]; then # root's, readable by the key directory's group (pli)
+    [ "$(stat -c %U:%a "$KEYS/receipt.key")" = root:640 ] || fail "receipt.key is not root's, 0640"
+else
+    [ "$(stat -c %a "$KEYS/receipt.key")" = 600 ] || fail "receipt.key is not 0600"
+fi
 
 $PLI consultation set 2022AK_014 --title "Entretien des espaces verts — « lot n°2 »" \
     --object "Marché à bons de commande, œuvre d'été" --deadline "2026-12-15 12:00" >/dev/null
@@ -116,6 +123,96 @@ head -c 2000 "$W/r.pdf" >"$W/t4.pdf"
 expect_invalid "$W/t4.pdf" "a truncated file"
 echo "ok 5 - one changed byte, a broken signature, no evidence, a truncated file: exit 1"
 
+# The page is bound: verify says so and what it did not check, in French and in --json.
+echo "$v" | qgrep "^Pages : le contenu des 1 page(s) est celui qui a été signé" || fail "verify: pages: $v"
+echo "$v" | qgrep "n'est pas signé" || fail "verify does not say the whole PDF is unsigned: $v"
+$PLI verify "$W/r.pdf" --json | pli_json 'j["pages"], len(j["not_checked"]) > 1' | qgrep -xF "bound True" \
+    || fail "verify --json: pages, not_checked"
+# A forged page: a new document saying "lu le 01/01/2020" carrying the genuine evidence.
+command -v qpdf >/dev/null || fail "qpdf is not installed (scripts/install-deps)"
+mkdir "$W/att"
+pdfdetach -saveall -o "$W/att/" "$W/r.pdf" 2>/dev/null
+[ -s "$W/att/pages.json" ] && [ -s "$W/att/evidence.json" ] || fail "pdfdetach: $(ls "$W/att")"
+/usr/bin/python3 - "$W/page.pdf" <<'PY'
+import sys
+content = b"BT /F1 14 Tf 60 760 Td (Courrier lu par bob@remote.example le 01/01/2020) Tj ET\n"
+objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"endstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+out = bytearray(b"%PDF-1.4\n")
+offsets = []
+for i, o in enumerate(objs, 1):
+    offsets.append(len(out))
+    out += b"%d 0 obj\n" % i + o + b"\nendobj\n"
+xref = len(out)
+out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+for off in offsets:
+    out += b"%010d 00000 n \n" % off
+out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+open(sys.argv[1], "wb").write(out)
+PY
+pdftotext "$W/page.pdf" - 2>/dev/null | qgrep "01/01/2020" || fail "the forged page does not read"
+attach() { # attach IN OUT FILE...
+    local in=$1 out=$2; shift 2
+    local args=()
+    for f in "$@"; do args+=(--add-attachment "$W/att/$f" --mimetype=application/json --); done
+    qpdf "$in" --compress-streams=n "${args[@]}" "$out" # uncompressed, as pli writes them
+}
+attach "$W/page.pdf" "$W/forged.pdf" evidence.json evidence.sig pages.json pages.sig
+pdfdetach -list "$W/forged.pdf" 2>/dev/null | qgrep "evidence.sig" || fail "the forged file lacks the evidence"
+expect_invalid "$W/forged.pdf" "a forged page with the genuine evidence and binding"
+grep -q "page 1\|la page 1" "$W/vout" || fail "forged: $(cat "$W/vout")"
+attach "$W/page.pdf" "$W/forged2.pdf" evidence.json evidence.sig
+expect_invalid "$W/forged2.pdf" "a forged page with the genuine evidence only"
+grep -q "liaison" "$W/vout" || fail "forged2: $(cat "$W/vout")"
+# The genuine receipt with its page's content changed (one byte), rewritten by qpdf.
+qpdf --qdf --object-streams=disable "$W/r.pdf" "$W/r.qdf"
+/usr/bin/python3 - "$W/r.qdf" "$W/r2.qdf" <<'PY'
+import sys
+b = open(sys.argv[1], "rb").read()
+i = b.index(b"%% Contents for page 1")
+j = b.index(b"Tj", i)
+open(sys.argv[2], "wb").write(b[:j] + b" " + b[j:])
+PY
+fix-qdf "$W/r2.qdf" >"$W/changed.pdf"
+expect_invalid "$W/changed.pdf" "a changed page content stream"
+grep -q "le contenu de la page 1 n'est pas celui qui a été signé" "$W/vout" || fail "changed: $(cat "$W/vout")"
+# Rewritten but unchanged (qpdf recompresses everything): the decoded content still binds.
+qpdf --object-streams=generate --recompress-flate "$W/r.pdf" "$W/rewritten.pdf"
+$PLI verify "$W/rewritten.pdf" >"$W/vout" || fail "a receipt rewritten by qpdf: $(cat "$W/vout")"
+echo "ok 5b - the page is bound: a forged page, a stripped binding, a changed content stream: exit 1"
+
+# Receipt files are 0600 whatever the umask (they hold the reader's IP); a planted symlink at
+# the output path is replaced, never followed.
+[ "$(stat -c %a "$W/r.pdf")" = 600 ] || fail "r.pdf is $(stat -c %a "$W/r.pdf")"
+echo untouched >"$W/victim"
+ln -s "$W/victim" "$W/planted.pdf"
+(umask 000; $PLI receipt rc-1@buyer.example -o "$W/planted.pdf" >/dev/null)
+[ "$(cat "$W/victim")" = untouched ] || fail "pli receipt followed a planted symlink"
+[ -f "$W/planted.pdf" ] && [ ! -L "$W/planted.pdf" ] && [ "$(stat -c %a "$W/planted.pdf")" = 600 ] \
+    || fail "planted.pdf: $(ls -l "$W/planted.pdf")"
+echo "ok 5c - receipt files are 0600 and never follow a planted symlink"
+
+# Text from outside never drives the terminal: a subject with an OSC title and a clear-screen.
+pfx_send --from alice@buyer.example --to bob@remote.example \
+    --header "Subject: $(printf 'Offre \033]0;pwned\007\033[2J retenue')" \
+    --header "Message-ID: <rc-esc@buyer.example>" --body "Bonjour."
+for _ in $(seq 1 150); do
+    $PLI show rc-esc@buyer.example --json >/dev/null 2>&1 && break
+    sleep 0.2
+done
+$PLI show rc-esc@buyer.example >"$W/esc-show.txt"
+$PLI list >"$W/esc-list.txt"
+$PLI show rc-esc@buyer.example --json >"$W/esc-show.json"
+for f in esc-show.txt esc-list.txt esc-show.json; do
+    grep -q "retenue" "$W/$f" || fail "$f lacks the subject"
+    ! grep -q "$(printf '\033')" "$W/$f" || fail "$f holds an escape character"
+    ! grep -q "$(printf '\007')" "$W/$f" || fail "$f holds a bell"
+done
+echo "ok 5d - escape sequences in a subject never reach the terminal (pli show, pli list, --json)"
+
 # 30 events for one delivery: 27 downloads after sent, delivered and read.
 for _ in $(seq 1 27); do curl -fsS -o /dev/null "$link/a/0"; done
 n_events=$($PLI show "$did" --json | pli_json 'len([e for e in j["deliveries"][0]["events"] if e["kind"]!="fetched"])')
@@ -165,6 +262,7 @@ $PLI receipt rc-1@buyer.example rc-2@buyer.example --out-dir "$W/all" --json >"$
 for d in "$did" "$did2"; do
     [ -f "$W/all/$d.pdf" ] || fail "bulk: no $d.pdf in $(ls "$W/all")"
     $PLI verify "$W/all/$d.pdf" >/dev/null || fail "bulk: $d.pdf does not verify"
+    [ "$(stat -c %a "$W/all/$d.pdf")" = 600 ] || fail "bulk: $d.pdf is $(stat -c %a "$W/all/$d.pdf")"
 done
 pdftotext -layout "$W/all/$did2.pdf" "$W/all2.txt" 2>/dev/null
 grep -q "hardfail@remote.example" "$W/all2.txt" || fail "bulk: the second receipt is not hardfail's"

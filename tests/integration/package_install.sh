@@ -53,7 +53,8 @@ for f in /usr/sbin/pli-milter /usr/sbin/pli-linkd /usr/bin/pli /etc/pli/pli.yaml
 done
 getent passwd pli >/dev/null || fail "no pli user"
 [ "$(stat -c %U:%a /var/lib/pli)" = "pli:750" ] || fail "/var/lib/pli: $(stat -c %U:%a /var/lib/pli)"
-[ "$(stat -c %U:%a /etc/pli/keys/receipt.key)" = "pli:600" ] || fail "the signing key is not pli's, 0600"
+[ "$(stat -c %U:%G:%a /etc/pli/keys/receipt.key)" = "root:pli:640" ] || fail "the signing key is not root:pli 0640"
+[ "$(stat -c %U:%G:%a /etc/pli/keys)" = "root:pli:750" ] || fail "the key directory is not root:pli 0750"
 if command -v systemd-analyze >/dev/null; then
     systemd-analyze verify /lib/systemd/system/pli-milter.service /lib/systemd/system/pli-linkd.service \
         || fail "systemd-analyze verify failed"

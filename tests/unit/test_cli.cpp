@@ -2,6 +2,7 @@
 // for_each, purge (what goes, which blobs stay), CSV export, notifications' mails,
 // and the keys/notify config sections.
 #include "core/cli/export.hpp"
+#include "core/cli/printer.hpp"
 #include "core/config/config.hpp"
 #include "core/notify/notify.hpp"
 #include "core/receipt/keys.hpp"
@@ -13,7 +14,9 @@
 #include "tests/unit/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
+
 #include <fmt/format.h>
+#include <sstream>
 
 #include <unistd.h>
 
@@ -206,6 +209,14 @@ TEST_CASE("CSV export: quoted fields, CRLF, ISO times", "[cli]")
   CHECK(cli::csv_field("a,b") == "\"a,b\"");
   CHECK(cli::csv_field("say \"hi\"") == "\"say \"\"hi\"\"\"");
   CHECK(cli::csv_field("two\nlines") == "\"two\nlines\"");
+  // Formulas a spreadsheet would run (CSV injection) start with a quote.
+  CHECK(cli::csv_field("=HYPERLINK(\"http://evil\")") == "\"'=HYPERLINK(\"\"http://evil\"\")\"");
+  CHECK(cli::csv_field("+33 1 23") == "'+33 1 23");
+  CHECK(cli::csv_field("-2+3") == "'-2+3");
+  CHECK(cli::csv_field("@SUM(A1)") == "'@SUM(A1)");
+  CHECK(cli::csv_field("\tcmd") == "'\tcmd");
+  CHECK(cli::csv_field("\rcmd") == "\"'\rcmd\"");
+  CHECK(cli::csv_field("a=b") == "a=b");
   CHECK(cli::k_utf8_bom == "\xEF\xBB\xBF");
   auto nm = make(4, 1, "x");
   store::ListItem item{nm.deliveries[0], nm.message};
@@ -217,6 +228,36 @@ TEST_CASE("CSV export: quoted fields, CRLF, ISO times", "[cli]")
   CHECK(row.find("Réponse n°4") != std::string::npos);
   CHECK(row.substr(row.size() - 2) == "\r\n");
   CHECK(cli::csv_header().rfind("delivery_id,", 0) == 0);
+  item.message.set_subject("=cmd|' /C calc'!A0");
+  CHECK(cli::csv_row(item, "Europe/Paris").find(",'=cmd|' /C calc'!A0,") != std::string::npos);
+}
+
+TEST_CASE("text output: escape sequences and controls from outside never reach the terminal",
+          "[cli]")
+{
+  CHECK(cli::terminal_safe("Objet \x1b]0;pwned\x07 suite") == "Objet  suite");
+  CHECK(cli::terminal_safe("a\x1b[2Jb\x1b[31mc") == "abc");
+  CHECK(cli::terminal_safe("osc \x1b]8;;http://x\x1b\\lien") == "osc lien");
+  CHECK(cli::terminal_safe("c1 \xc2\x9b"
+                           "2J") == "c1 ?2J");
+  CHECK(cli::terminal_safe("raw \x9b"
+                           "2J \xff") == "raw ?2J ?");
+  CHECK(cli::terminal_safe("bell\x07 del\x7f tab\t") == "bell  del  tab ");
+  CHECK(cli::terminal_safe("deux\nlignes") == "deux lignes");
+  CHECK(cli::terminal_safe("deux\nlignes", true) == "deux\nlignes");
+  CHECK(cli::terminal_safe("Réponse — « n°4 » € 𝄞") == "Réponse — « n°4 » € 𝄞");
+  CHECK(cli::terminal_safe("unterminated \x1b]0;title") == "unterminated ");
+
+  std::ostringstream out;
+  auto p = cli::make_printer(cli::Format::text, out);
+  const std::string evil = "Offre \x1b]0;pwned\x07\x1b[2J retenue";
+  p->heading(evil);
+  p->field("Objet", evil);
+  p->table({"Objet"}, {{evil}});
+  p->line(evil);
+  CHECK(out.str().find('\x1b') == std::string::npos);
+  CHECK(out.str().find('\x07') == std::string::npos);
+  CHECK(out.str().find("Offre  retenue") != std::string::npos);
 }
 
 TEST_CASE("notifications: what the buyer receives, in French or English", "[cli][notify]")
