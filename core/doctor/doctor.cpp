@@ -387,7 +387,7 @@ std::vector<Check> run(const config::Config& config, const Options& options)
   const std::string listener = config.reinject.host + ":" + std::to_string(config.reinject.port);
   bool reinject_ok = false, reinject_milter = false, submission_milter = false;
   std::vector<std::string> unenforced; // submission services letting a login use any sender
-  std::string reinject_smtputf8; // the listener's own smtputf8_enable, "" when not overridden
+  std::string reinject_smtputf8;       // the listener's own smtputf8_enable, "" when not overridden
   for (const auto& [name, line] : pf.services) {
     const auto params = pf.params[name];
     auto it = params.find("smtpd_milters");

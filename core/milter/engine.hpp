@@ -60,7 +60,7 @@ enum class Outcome
   reject_unknown_delivery, // 550 5.1.1 at RCPT: an id pli never issued, or never sent
   reject_report_too_large, // 552 5.3.4: over bounce.max_report_kb, not parsed
   dsn_claim_recorded,      // a report from outside, recorded as an unverified claim
-  reject_invalid_text, // the store refused the message's record (a text not valid UTF-8)
+  reject_invalid_text,     // the store refused the message's record (a text not valid UTF-8)
 };
 
 std::string_view outcome_name(Outcome o);

@@ -40,6 +40,51 @@ std::string mailbox(const std::string& display, const std::string& address)
   return crlf;
 }
 
+// The buyer's From header for the notice. A client may have written it with raw 8-bit text
+// (a display name in UTF-8 or Latin-1): re-written by GMime with RFC 2047 encoded words, so
+// that the notice needs SMTPUTF8 only when an address itself is internationalised (a raw
+// 8-bit header would make Postfix require SMTPUTF8 of the recipient's server, and bounce
+// the notice with 5.6.7 where it is not offered).
+namespace {
+
+std::string ascii_from_header(const std::string& raw)
+{
+  bool ascii = true;
+  for (unsigned char c : raw) {
+    if (c >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  if (ascii) {
+    return raw;
+  }
+  init();
+  InternetAddressList* list = internet_address_list_parse(nullptr, raw.c_str());
+  if (list == nullptr) {
+    return raw;
+  }
+  std::string out = raw;
+  if (internet_address_list_length(list) > 0) {
+    char* text = internet_address_list_to_string(list, nullptr, TRUE);
+    if (text != nullptr) {
+      out.clear();
+      for (const char* c = text; *c != 0; ++c) { // GMime folds with LF; the wire uses CRLF
+        if (*c == '\n') {
+          out += "\r\n";
+        } else {
+          out.push_back(*c);
+        }
+      }
+      g_free(text);
+    }
+  }
+  g_object_unref(list);
+  return out;
+}
+
+} // namespace
+
 std::string encode_header(const std::string& utf8)
 {
   bool ascii = true;
@@ -121,7 +166,7 @@ std::string compose_notice(const NoticeInput& in)
 
   const std::string boundary = "=_pli_" + util::hex_encode(util::random_bytes(12));
   std::string m;
-  m += "From: " + in.from_header_raw + "\r\n";
+  m += "From: " + ascii_from_header(in.from_header_raw) + "\r\n";
   m += "To: <" + in.recipient + ">\r\n";
   m += "Subject: " + encode_header(in.subject) + "\r\n";
   m += "Date: " + util::format_rfc5322(in.now) + "\r\n";

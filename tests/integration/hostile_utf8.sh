@@ -67,7 +67,8 @@ $PLI receipt "$mid" --recipient bob@remote.example -o "$W/r.pdf" >/dev/null 2>"$
 $PLI verify "$W/r.pdf" >/dev/null 2>"$W/err" || fail "pli verify refused the receipt: $(cat "$W/err")"
 echo "ok 3 - pli receipt and pli verify work"
 
-# A remote server's DSN for carol (the MX listener): recorded, not a 4xx.
+# A remote server's DSN for carol (the MX listener): recorded as a remote claim, its
+# diagnostic repaired, not a 4xx.
 did=$(pli_json '[d["id"] for d in j["deliveries"] if d["recipient"]=="carol@remote.example"][0]' <"$W/show.json")
 cat >"$W/dsn.eml" <<MSG
 From: Mail Delivery Subsystem <MAILER-DAEMON@mx.remote.example>
@@ -97,11 +98,14 @@ MSG
 pfx_smtp --from "" --to "pli-bounce+$did@buyer.example" --data-file "$W/dsn.eml" >"$W/dsn.out" ||
     fail "the DSN was refused: $(cat "$W/dsn.out")"
 for _ in $(seq 1 100); do
-    $PLI show "$mid" --json | qgrep '"kind": *"failed"' && break
+    $PLI show "$mid" --json | qgrep '"kind": *"remote_failed"' && break
     sleep 0.2
 done
-$PLI show "$mid" --json | qgrep '"kind": *"failed"' || fail "the DSN was not recorded"
-echo "ok 4 - a DSN for the message is recorded"
+$PLI show "$mid" --json >"$W/show2.json"
+qgrep '"kind": *"remote_failed"' <"$W/show2.json" || fail "the DSN was not recorded"
+diag=$(pli_json '[e["detail"].get("diagnostic","") for d in j["deliveries"] for e in d["events"] if e["kind"]=="remote_failed"][0]' <"$W/show2.json")
+[[ $diag == *"Bo"$'\xef\xbf\xbd'"te pleine"* ]] || fail "the diagnostic was not repaired: $diag"
+echo "ok 4 - a DSN for the message is recorded (a remote claim), its diagnostic repaired"
 
 $PLI export --format json -o "$W/export.json" 2>/dev/null || fail "pli export failed"
 n=$(pli_json 'sum(len(i["events"]) for i in j["items"])' <"$W/export.json")

@@ -78,3 +78,26 @@ TEST_CASE("the notice in French and English", "[notice]")
           std::string::npos);
   }
 }
+
+TEST_CASE("a From header the buyer's client wrote with raw 8-bit text is encoded in the notice",
+          "[notice]")
+{
+  // A raw UTF-8 or Latin-1 display name in the notice's headers would make Postfix require
+  // SMTPUTF8 of the recipient's server (5.6.7 where it is not offered).
+  mime::init();
+  for (const std::string& raw : {std::string("Zo\xc3\xa9 Acheteuse <zoe@marches.example.org>"),
+                                 std::string("\"Zo\xe9, Achats\" <zoe@marches.example.org>")}) {
+    auto in = input(model::Locale::fr);
+    in.from_header_raw = raw;
+    const std::string notice = mime::compose_notice(in);
+    const std::string headers = notice.substr(0, notice.find("\r\n\r\n"));
+    INFO(headers);
+    for (char c : headers) {
+      REQUIRE(static_cast<unsigned char>(c) < 0x80);
+    }
+    auto parsed = mime::parse_message(notice);
+    REQUIRE(parsed.parsed);
+    CHECK(parsed.from.find("zoe@marches.example.org") != std::string::npos);
+    CHECK(parsed.from.find("Zo\xc3\xa9") != std::string::npos);
+  }
+}
