@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
 # Every message of ../shared/corpus/mime goes through pli-milter in mode AR: no crash, a
 # notice for each, and the stored attachments' SHA-256 are those of the original parts.
+# The recipients' MX offers SMTPUTF8 (tests/harness/utf8-mx.py): a message whose From is an
+# internationalised address (RFC 6532) makes a notice that Postfix may only relay with it.
 set -euo pipefail
 . "$(dirname "$0")/../harness/pli_lib.sh"
 CORPUS=${PLI_CORPUS_DIR:-$PLI_SOURCE_DIR/../shared/corpus}
 [ -d "$CORPUS/mime" ] || skip "no corpus at $CORPUS"
+MX_PORT=$(pfx_free_port)
+export PFX_EXTRA_TRANSPORT="corpus.example :[127.0.0.1]:$MX_PORT"
 pli_setup
 W=$PLI_WORK
+MX_DIR=$W/mx
+mkdir -p "$MX_DIR"
+/usr/bin/python3 "$PLI_HARNESS_DIR/utf8-mx.py" "$MX_PORT" "$MX_DIR" >"$W/utf8-mx.log" 2>&1 &
+MX_PID=$!
+pfx_on_exit "kill $MX_PID 2>/dev/null; wait $MX_PID 2>/dev/null || true"
+_pfx_wait 20 "utf8-mx to listen" "" qgrep -x ready "$W/utf8-mx.log"
 
 mapfile -t files < <(find "$CORPUS/mime" -type f ! -name '*.tsv' | sort)
 # The attachments' hashes of one corpus message against what pli stored (show --json).
@@ -57,10 +67,15 @@ PY
 i=0
 for f in "${files[@]}"; do
     i=$((i + 1))
-    pfx_smtp --from alice@buyer.example --to "c$i@remote.example" --data-file "$f" >/dev/null \
+    pfx_smtp --from alice@buyer.example --to "c$i@corpus.example" --data-file "$f" >/dev/null \
         || fail "$(basename "$f") was refused"
 done
-pfx_wait_sink_count "${#files[@]}" 120
+for _ in $(seq 1 600); do
+    n=$(find "$MX_DIR" -maxdepth 1 -name '*.eml' | wc -l)
+    [ "$n" -ge "${#files[@]}" ] && break
+    sleep 0.2
+done
+[ "$n" -ge "${#files[@]}" ] || fail "$n notices reached the MX, not ${#files[@]}"
 kill -0 "$PLI_MILTER_PID" || fail "pli-milter died"
 grep -q "tempfail_internal" "$W/milter.log" && fail "internal errors: $(grep tempfail_internal "$W/milter.log" | head -3)"
 echo "ok 1 - ${#files[@]} corpus messages registered, ${#files[@]} notices, no crash"
@@ -68,7 +83,7 @@ echo "ok 1 - ${#files[@]} corpus messages registered, ${#files[@]} notices, no c
 i=0; checked=0; atts=0; skipped=0
 for f in "${files[@]}"; do
     i=$((i + 1))
-    mid=$($PLI list --rcpt "c$i@remote.example" --json | pli_json 'j["items"][0]["message"]')
+    mid=$($PLI list --rcpt "c$i@corpus.example" --json | pli_json 'j["items"][0]["message"]')
     $PLI show "$mid" --json >"$W/show.json"
     r=$(/usr/bin/python3 "$W/hashes.py" "$f" "$W/show.json") || fail "$(basename "$f"): stored attachment hashes differ from the original parts"
     if [ "$r" = oracle-unavailable ]; then
