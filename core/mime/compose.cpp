@@ -13,6 +13,25 @@
 
 namespace pli::mime {
 
+namespace {
+
+// Headers on the wire use CRLF; GMime writes folded headers with LF.
+std::string lf_to_crlf(std::string_view text)
+{
+  std::string out;
+  out.reserve(text.size() + 8);
+  for (char c : text) {
+    if (c == '\n') {
+      out += "\r\n";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+} // namespace
+
 std::string mailbox(const std::string& display, const std::string& address)
 {
   std::string name;
@@ -28,16 +47,7 @@ std::string mailbox(const std::string& display, const std::string& address)
   std::string out = text == nullptr ? "<" + address + ">" : std::string(text);
   g_free(text);
   g_object_unref(ia);
-  // GMime may fold long encoded names with LF; headers on the wire use CRLF.
-  std::string crlf;
-  for (char c : out) {
-    if (c == '\n') {
-      crlf += "\r\n";
-    } else {
-      crlf.push_back(c);
-    }
-  }
-  return crlf;
+  return lf_to_crlf(out); // GMime may fold long encoded names with LF
 }
 
 // The buyer's From header for the notice. A client may have written it with raw 8-bit text
@@ -68,14 +78,7 @@ std::string ascii_from_header(const std::string& raw)
   if (internet_address_list_length(list) > 0) {
     char* text = internet_address_list_to_string(list, nullptr, TRUE);
     if (text != nullptr) {
-      out.clear();
-      for (const char* c = text; *c != 0; ++c) { // GMime folds with LF; the wire uses CRLF
-        if (*c == '\n') {
-          out += "\r\n";
-        } else {
-          out.push_back(*c);
-        }
-      }
+      out = lf_to_crlf(text); // GMime folds with LF
       g_free(text);
     }
   }
@@ -103,16 +106,7 @@ std::string encode_header(const std::string& utf8)
   }
   std::string out(encoded);
   g_free(encoded);
-  // GMime folds with LF; headers on the wire use CRLF.
-  std::string crlf;
-  for (char c : out) {
-    if (c == '\n') {
-      crlf += "\r\n";
-    } else {
-      crlf.push_back(c);
-    }
-  }
-  return crlf;
+  return lf_to_crlf(out); // GMime folds with LF
 }
 
 std::string base64_lines(const std::string& data)
