@@ -3,7 +3,7 @@
 // Each command (commands/*.cpp) is one row of the table in app.cpp: its name, help, the
 // store access it needs (none, read, write), how it declares its options to CLI11, and
 // its run function. Output goes through one Printer (text or --json). Errors are one
-// sentence on stderr and a distinct exit status (INTERFACE.md):
+// sentence on stderr and a distinct exit status (pli(1), EXIT STATUS):
 //   0 ok, 1 invalid receipt (verify) or nothing done, 2 unknown id, 64 bad arguments,
 //   73 cannot create (a key that exists), 74 store error, 78 config error.
 #pragma once

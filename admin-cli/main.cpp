@@ -1,4 +1,4 @@
-// pli: the support CLI (INTERFACE.md "CLI"). The commands are in commands/, the table
+// pli: the support CLI (pli(1)). The commands are in commands/, the table
 // and the dispatch in app.cpp.
 #include "admin-cli/cli.hpp"
 

@@ -23,7 +23,7 @@ namespace {
 
 Engine* g_engine = nullptr;
 // The "no reply" steps Postfix agreed to (negotiate). Callbacks of those steps must answer
-// SMFIS_NOREPLY; MAIL FROM, DATA and end of message are always answered (POSTFIX-NOTES §6:
+// SMFIS_NOREPLY; MAIL FROM, DATA and end of message are always answered (doc/postfix.md:
 // not answering DATA stalls every message ~40 ms over TCP).
 unsigned long g_noreply = 0;
 
@@ -259,7 +259,7 @@ std::string socket_path(const std::string& spec)
 }
 
 // Sets TCP_NODELAY on libmilter's listening socket (inherited by accepted sockets):
-// without it, modifications sent before the final reply stall ~40 ms (POSTFIX-NOTES §6).
+// without it, modifications sent before the final reply stall ~40 ms (doc/postfix.md).
 void set_nodelay_on_listener()
 {
   for (int fd = 3; fd < 1024; ++fd) {

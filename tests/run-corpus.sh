@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the [corpus] unit tests, or skips (exit 77) when ../shared/corpus is absent.
+# Runs the [corpus] unit tests, or skips (exit 77) when the corpus (PLI_CORPUS_DIR) is absent.
 set -eu
 if [ ! -d "${PLI_CORPUS_DIR:-}/dsn" ] || [ ! -d "${PLI_CORPUS_DIR:-}/mime" ]; then
   echo "SKIP: the shared corpus is not at '${PLI_CORPUS_DIR:-}'"

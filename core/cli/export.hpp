@@ -1,6 +1,6 @@
 // `pli export`: one row per delivery for archiving, as CSV (RFC 4180, UTF-8 with a BOM so
 // that spreadsheet programs read the accents, CRLF line ends) or as JSON items (the
-// DELIVERY shape of INTERFACE.md with the message's fields).
+// delivery shape of `pli show --json` with the message's fields).
 #pragma once
 
 #include "core/store/store.hpp"

@@ -1,4 +1,4 @@
-// The CLI's one printer interface (CONVENTIONS.md; notmuch's sprinter is the model):
+// The CLI's one printer interface (notmuch's sprinter is the model):
 // a command describes its result once, as text parts for people and as one JSON
 // document for scripts; the printer chosen by --json keeps what its reader needs.
 // JSON documents carry `format_version` (views.hpp).

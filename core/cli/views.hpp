@@ -1,4 +1,4 @@
-// The JSON shapes of INTERFACE.md (`pli show --json`, `pli list --json`), shared by
+// The JSON shapes of `pli show --json` and `pli list --json` (pli(1)), shared by
 // the CLI and the web pages.
 #pragma once
 

@@ -2,7 +2,7 @@
 //
 // One table of keys (path, type, default, validator) drives loading; unknown keys,
 // missing required keys, wrong types and invalid values are errors reported as
-// "FILE:LINE: message" (INTERFACE.md), and binaries exit with status 78 (EX_CONFIG).
+// "FILE:LINE: message" (pli.yaml(5)), and binaries exit with status 78 (EX_CONFIG).
 // The parsed Config is immutable.
 #pragma once
 

@@ -2,7 +2,7 @@
 // with GMime, and non-standard bounces classified from their text.
 //
 // The MIME structure comes from GMime (RFC 2045-2049, RFC 6522 multipart/report). The
-// delivery-status parts are chosen in this order (GMIME-NOTES.md, "DSN"): direct
+// delivery-status parts are chosen in this order: direct
 // children of a multipart/report, then any part not inside a message/rfc822, then
 // nested ones; the first that names a recipient wins. Its decoded content is read by
 // hand (fields.cpp). Without one, the first text part of the notice is classified

@@ -1,7 +1,7 @@
 // The by-hand reader of RFC 3464 / RFC 6533 delivery-status bodies.
 //
 // GMime has no DSN class and treats message/delivery-status as an opaque part, so the
-// field groups are read here (GMIME-NOTES.md, "DSN"): CRLF/LF/CR line ends,
+// field groups are read here: CRLF/LF/CR line ends,
 // whitespace-only lines are blank, SP/HT lines continue a field, a blank run ends a
 // group. Address types (RFC 3464 section 2.1.2) and diagnostic types are stripped;
 // RFC 6533 utf-8 addresses have their \x{HHHH} escapes decoded.

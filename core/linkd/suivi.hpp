@@ -1,4 +1,4 @@
-// The buyers' area of pli-linkd, "Suivi des messages" (INTERFACE.md, buyers' area):
+// The buyers' area of pli-linkd, "Suivi des messages" (README.md, buyers' area):
 //
 // GET  /suivi/                  no session: the login form; else the list ("Suivi des
 //                               courriers envoyés") with its filters as query parameters

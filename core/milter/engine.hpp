@@ -1,7 +1,7 @@
 // The milter's decisions, independent of libmilter (the adapter in milter/ calls these).
 //
 // A buyer's mail to external recipients becomes one registered delivery per recipient
-// (DESIGN.md "Why re-injection"): stored, then re-injected through Postfix's listener
+// (doc/ARCHITECTURE.md): stored, then re-injected through Postfix's listener
 // with a VERP return path and a DSN request (RFC 3461), then removed from the original.
 // Mail to the bounce address (pli-bounce+DELIVERYID@domain) is a DSN (RFC 3464) that
 // becomes delivery events. Anything else is accepted untouched, as early as possible.
@@ -40,7 +40,7 @@ public:
   virtual bool change_header(const std::string& name, int index, const std::string& value) = 0;
 };
 
-// Every decision has a name, a log line and a counter (CONVENTIONS.md).
+// Every decision has a name, a log line and a counter (doc/ARCHITECTURE.md).
 enum class Outcome
 {
   accept_untouched, // not registered mail: left alone

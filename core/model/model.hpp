@@ -1,4 +1,4 @@
-// The domain model of INTERFACE.md: message types, modes, statuses, event kinds,
+// The domain model: message types, modes, statuses, event kinds,
 // with their machine names (JSON, CLI, config) and French/English labels.
 // Stored enums have explicit numbers that are never reused.
 #pragma once

@@ -1,7 +1,7 @@
 // The receipts' font: a subset of DejaVuSans (fonts-dejavu-core) made at build time by
 // cmake/font-subset.py and compiled in, covering the Latin scripts of Europe, French
 // typography (« » € œ, U+202F) and common punctuation. libharu's cost per document grows
-// with the font's cmap and glyph table (LIBHARU-NOTES.md §4): the subset makes a receipt
+// with the font's cmap and glyph table (doc/performance.md): the subset makes a receipt
 // several times cheaper than the whole font, which stays the fall-back for text the subset
 // does not cover (Greek, Cyrillic...: pdf.cpp).
 #pragma once

@@ -39,7 +39,7 @@ constexpr float k_right = k_page_w - 50;
 constexpr float k_top = k_page_h - 50;
 constexpr float k_bottom = 60; // above the footer
 
-// libharu's error handler records; our code checks and returns (LIBHARU-NOTES §5).
+// libharu's error handler only records (it must not throw through C); our code checks and returns.
 struct ErrorState
 {
   HPDF_STATUS error = 0;
@@ -275,7 +275,7 @@ private:
   float m_y = k_top;
 };
 
-// Embeds `data` as an uncompressed file named `name` (LIBHARU-NOTES §2, built directly
+// Embeds `data` as an uncompressed file named `name` (so its bytes stay verbatim; built directly
 // with libharu's exported object functions instead of HPDF_AttachFile, which needs a path
 // and writes it into the PDF).
 bool embed_file(HPDF_Doc pdf, const std::string& name, const std::string& media_type,
@@ -329,7 +329,7 @@ bool embed_file(HPDF_Doc pdf, const std::string& name, const std::string& media_
 }
 
 // libharu writes the UTF-8 encoder's CMap as the font's /ToUnicode (a `begincidrange`
-// that extractors reject: LIBHARU-NOTES §1). Codes are Unicode code points (Identity-H
+// that poppler's extractors reject with a warning). Codes are Unicode code points (Identity-H
 // with the UTF-8 encoder), so the right ToUnicode is the identity, here up to the block of
 // `max_code_point` (a document has no code above the highest character drawn).
 std::string identity_to_unicode(char32_t max_code_point)

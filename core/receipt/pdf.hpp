@@ -1,4 +1,4 @@
-// The acknowledgment-of-receipt PDF (libharu 2.3.0; see ../shared/LIBHARU-NOTES.md).
+// The acknowledgment-of-receipt PDF (libharu 2.3.0; its quirks are handled in pdf.cpp).
 //
 // One page or more of A4 with the organisation, the title, the consultation, the message
 // type, subject, sender and recipient, the delivery's timeline as the procurement platform

@@ -1,4 +1,4 @@
-// The receipt's verifiable evidence (DESIGN.md "Evidence integrity"; LIBHARU-NOTES §3).
+// The receipt's verifiable evidence: signed bytes, so that a verifier never re-canonicalises.
 //
 // `evidence.json` is the canonical JSON (sorted keys, no whitespace, UTF-8, no trailing
 // newline) of what the receipt states: the message (subject, type, sender, SHA-256 of the

@@ -1,5 +1,5 @@
 // A small expected-like result type: a value or an error (code + message).
-// Failures a caller must handle are values (CONVENTIONS.md); exceptions are for the exceptional.
+// Failures a caller must handle are values; exceptions are for the exceptional.
 #pragma once
 
 #include <stdexcept>

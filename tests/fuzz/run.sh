@@ -2,7 +2,7 @@
 # run.sh BUILD_DIR [TARGET...]: builds the libFuzzer targets (tests/fuzz/CMakeLists.txt, clang)
 # in BUILD_DIR/fuzz, replays every kept regression input, then fuzzes each target for
 # FUZZ_SECONDS (default 60; CTest's fuzz_short uses a few). Seeds: tests/fuzz/seeds, conf/pli.yaml
-# and ../shared/corpus in place (read only; new inputs go to BUILD_DIR/fuzz/corpus/TARGET).
+# and the corpus ($PLI_CORPUS_DIR) in place (read only; new inputs go to BUILD_DIR/fuzz/corpus/TARGET).
 # Exit 77 (skipped) when clang-14 or its libFuzzer runtime is missing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

@@ -73,7 +73,7 @@ out=$($PLI receipt rc-1@buyer.example -o "$W/r.pdf")
 code=$(echo "$out" | grep -oE '[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}')
 [ -n "$code" ] || fail "no verification code in: $out"
 pdftotext -layout "$W/r.pdf" "$W/r.txt" 2>"$W/pdftotext.err"
-# A real ToUnicode map (libharu's own makes every poppler tool warn: LIBHARU-NOTES §1).
+# A real ToUnicode map (libharu's own makes every poppler tool warn).
 [ ! -s "$W/pdftotext.err" ] || fail "pdftotext complains: $(cat "$W/pdftotext.err")"
 orig=$(echo "$json" | pli_json 'j["original_sha256"]')
 att=$(echo "$json" | pli_json 'j["attachments"][0]["sha256"]')

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every message of ../shared/corpus/mime goes through pli-milter in mode AR: no crash, a
+# Every message of the MIME corpus ($PLI_CORPUS_DIR/mime) goes through pli-milter in mode AR: no crash, a
 # notice for each, and the stored attachments' SHA-256 are those of the original parts.
 # The recipients' MX offers SMTPUTF8 (tests/harness/utf8-mx.py): a message whose From is an
 # internationalised address (RFC 6532) makes a notice that Postfix may only relay with it.

@@ -40,7 +40,7 @@ bool valid_utf8(const std::string& s)
   return g_utf8_validate(s.data(), static_cast<gssize>(s.size()), nullptr) != FALSE;
 }
 
-// The shared samples: PLI_SAMPLES_DIR, else next to PLI_CORPUS_DIR, else ../shared/samples
+// The sample bounces: PLI_SAMPLES_DIR, else next to PLI_CORPUS_DIR, else the samples folder
 // beside the source tree (PLI_SOURCE_DIR, defined by tests/CMakeLists.txt).
 std::optional<fs::path> samples_dir()
 {
