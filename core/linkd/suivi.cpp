@@ -8,6 +8,7 @@
 #include "core/templates/templates.hpp"
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
+#include "core/util/text.hpp"
 
 #include <fmt/format.h>
 

@@ -13,6 +13,7 @@
 #include "core/smtp/xtext.hpp"
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
+#include "core/util/text.hpp"
 
 #include <algorithm>
 

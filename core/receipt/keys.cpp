@@ -3,6 +3,7 @@
 #include "core/util/crypto.hpp"
 #include "core/util/durable_file.hpp"
 #include "core/util/encoding.hpp"
+#include "core/util/text.hpp"
 
 #include <fmt/format.h>
 #include <sodium.h>
