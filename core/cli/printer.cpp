@@ -1,6 +1,7 @@
 #include "core/cli/printer.hpp"
 
 #include "core/cli/views.hpp"
+#include "core/util/text.hpp"
 
 #include <algorithm>
 #include <ostream>
@@ -78,15 +79,6 @@ std::string terminal_safe(std::string_view s, bool keep_newlines)
   return out;
 }
 
-std::size_t display_width(const std::string& s)
-{
-  std::size_t n = 0;
-  for (unsigned char c : s) {
-    n += (c & 0xC0) != 0x80 ? 1 : 0;
-  }
-  return n;
-}
-
 std::string cut(const std::string& s, std::size_t max)
 {
   std::string clean;
@@ -94,18 +86,10 @@ std::string cut(const std::string& s, std::size_t max)
   for (char c : s) {
     clean.push_back(c == '\n' || c == '\r' || c == '\t' ? ' ' : c);
   }
-  if (display_width(clean) <= max) {
+  if (util::display_width(clean) <= max) {
     return clean;
   }
-  std::string out;
-  std::size_t n = 0;
-  for (unsigned char c : clean) {
-    if ((c & 0xC0) != 0x80 && ++n > max - 1) {
-      break;
-    }
-    out.push_back(static_cast<char>(c));
-  }
-  return out + "…";
+  return std::string(util::prefix_of_width(clean, max == 0 ? 0 : max - 1)) + "…";
 }
 
 namespace {
@@ -123,7 +107,7 @@ public:
   void field(const std::string& label, const std::string& value, std::size_t width) override
   {
     const std::string l = terminal_safe(label);
-    std::size_t w = display_width(l);
+    std::size_t w = util::display_width(l);
     m_out << l << std::string(w < width ? width - w : 1, ' ') << terminal_safe(value) << "\n";
   }
 
@@ -146,9 +130,9 @@ public:
     }
     std::vector<std::size_t> w(head.size());
     for (std::size_t i = 0; i < head.size(); ++i) {
-      w[i] = display_width(head[i]);
+      w[i] = util::display_width(head[i]);
       for (const auto& r : rows) {
-        w[i] = std::max(w[i], display_width(r.at(i)));
+        w[i] = std::max(w[i], util::display_width(r.at(i)));
       }
     }
     auto print = [&](const std::vector<std::string>& cells) {
@@ -156,7 +140,7 @@ public:
       for (std::size_t i = 0; i < cells.size(); ++i) {
         out += cells[i];
         if (i + 1 < cells.size()) {
-          out += std::string(w[i] - display_width(cells[i]) + 2, ' ');
+          out += std::string(w[i] - util::display_width(cells[i]) + 2, ' ');
         }
       }
       while (!out.empty() && out.back() == ' ') {

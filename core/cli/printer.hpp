@@ -46,9 +46,8 @@ std::unique_ptr<Printer> make_printer(Format format, std::ostream& out);
 // become '?'. The text printer passes everything it writes through it: subjects,
 // addresses, names and DSN text come from outside.
 std::string terminal_safe(std::string_view s, bool keep_newlines = false);
-// Display width of UTF-8 text (one column per code point).
-std::size_t display_width(const std::string& s);
-// Cuts to `max` columns, ending in "…" when cut; control characters become spaces.
+// Cuts to `max` display columns (util::display_width: wide characters count two), ending
+// in "…" when cut; line breaks and tabs become spaces.
 std::string cut(const std::string& s, std::size_t max);
 
 } // namespace pli::cli

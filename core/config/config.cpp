@@ -2,6 +2,7 @@
 
 #include "core/util/cidr.hpp"
 #include "core/util/encoding.hpp"
+#include "core/util/text.hpp"
 #include "core/util/time.hpp"
 
 #include <fmt/format.h>

@@ -2,6 +2,7 @@
 
 #include "core/store/store.hpp"
 #include "core/util/encoding.hpp"
+#include "core/util/text.hpp"
 
 #include <fmt/format.h>
 

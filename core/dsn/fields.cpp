@@ -7,6 +7,7 @@
 // RFC 6533 utf-8 addresses have their \x{HHHH} escapes decoded.
 #include "core/dsn/detail.hpp"
 #include "core/util/encoding.hpp"
+#include "core/util/text.hpp"
 
 #include <glib.h>
 
@@ -23,13 +24,7 @@ bool is_blank_char(char c)
 
 std::string_view trim_view(std::string_view s)
 {
-  while (!s.empty() && is_blank_char(s.front())) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && is_blank_char(s.back())) {
-    s.remove_suffix(1);
-  }
-  return s;
+  return util::trim(s, " \t\r\n\f\v");
 }
 
 std::string lower(std::string_view s)

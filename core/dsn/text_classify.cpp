@@ -12,6 +12,7 @@
 // failed. Auto-replies (RFC 3834) without bounce signs are not bounces.
 #include "core/dsn/detail.hpp"
 #include "core/dsn/phrases.hpp"
+#include "core/util/text.hpp"
 
 #include <glib.h>
 
@@ -48,15 +49,10 @@ bool is_alnum(char c)
   return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
+// A line without its surrounding spaces, tabs and carriage returns.
 std::string_view trim_view(std::string_view s)
 {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
-    s.remove_suffix(1);
-  }
-  return s;
+  return util::trim(s, " \t\r");
 }
 
 // An RFC 3463 code starting at i ("5.1.1"); returns its length or 0.

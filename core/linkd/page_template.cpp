@@ -1,5 +1,7 @@
 #include "core/linkd/page_template.hpp"
 
+#include "core/util/text.hpp"
+
 #include <sstream>
 #include <stdexcept>
 
@@ -30,13 +32,7 @@ struct Token
 
 std::string_view trim_spaces(std::string_view s)
 {
-  while (!s.empty() && s.front() == ' ') {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && s.back() == ' ') {
-    s.remove_suffix(1);
-  }
-  return s;
+  return util::trim(s, " ");
 }
 
 Token text_token(std::string_view s)

@@ -3,13 +3,14 @@
 #include "core/linkd/reply_mail.hpp"
 #include "core/log/log.hpp"
 #include "core/notify/notify.hpp"
+#include "core/policy/policy.hpp"
 #include "core/smtp/client.hpp"
 #include "core/templates/templates.hpp"
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
+#include "core/util/text.hpp"
 
 #include <fmt/format.h>
-#include <fnmatch.h>
 
 #include <algorithm>
 #include <set>
@@ -107,15 +108,7 @@ BuyersArea::Viewer BuyersArea::rights(const config::Config& config, const std::s
 
 bool BuyersArea::may_log_in(const config::Config& config, const std::string& address)
 {
-  if (contains(config.buyers_area.admins, address)) {
-    return true;
-  }
-  for (const auto& glob : config.policy.buyers) {
-    if (fnmatch(glob.c_str(), address.c_str(), FNM_CASEFOLD) == 0) {
-      return true;
-    }
-  }
-  return false;
+  return policy::may_log_in(config, address);
 }
 
 bool BuyersArea::visible(const Viewer& v, const store::pb::Message& m) const

@@ -7,6 +7,7 @@
 #include "core/receipt/pdf.hpp"
 #include "core/receipt/timeline.hpp"
 #include "core/util/encoding.hpp"
+#include "core/util/text.hpp"
 
 #include <fmt/format.h>
 

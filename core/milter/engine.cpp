@@ -8,14 +8,14 @@
 #include "core/mime/parse.hpp"
 #include "core/notify/notify.hpp"
 #include "core/notify/outbox.hpp"
+#include "core/policy/policy.hpp"
 #include "core/smtp/client.hpp"
 #include "core/smtp/xtext.hpp"
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
-#include "core/util/idn.hpp"
+#include "core/util/text.hpp"
 
 #include <algorithm>
-#include <fnmatch.h>
 
 #include <cstring>
 #include <filesystem>
@@ -217,61 +217,6 @@ std::string Engine::normalise(const std::string& address)
   return a;
 }
 
-bool Engine::is_buyer(const std::string& sender) const
-{
-  for (const auto& glob : m_config.policy.buyers) {
-    if (fnmatch(glob.c_str(), sender.c_str(), FNM_CASEFOLD) == 0) {
-      return true;
-    }
-  }
-  return false;
-}
-
-bool Engine::login_owns(const std::string& login, const std::string& sender) const
-{
-  const std::string l = util::ascii_lower(login);
-  if (l == util::ascii_lower(sender)) {
-    return true;
-  }
-  for (const char* key : {l.c_str(), "*"}) {
-    auto it = m_config.policy.sender_logins.find(key);
-    if (it == m_config.policy.sender_logins.end()) {
-      continue;
-    }
-    for (const auto& glob : it->second) {
-      if (fnmatch(glob.c_str(), sender.c_str(), FNM_CASEFOLD) == 0) {
-        return true;
-      }
-    }
-  }
-  return false;
-}
-
-bool Engine::is_internal(const std::string& address) const
-{
-  // A-labels on both sides: a domain written with U-labels is the same domain.
-  const std::string domain = util::domain_key(domain_of(address));
-  for (const auto& configured : m_config.policy.internal_domains) {
-    const std::string d = util::domain_key(configured);
-    if (domain == d ||
-        (domain.size() > d.size() && domain.compare(domain.size() - d.size(), d.size(), d) == 0 &&
-         domain[domain.size() - d.size() - 1] == '.')) {
-      return true;
-    }
-  }
-  return false;
-}
-
-bool Engine::trusted_client(const std::string& ip) const
-{
-  for (const auto& net : m_config.policy.trusted_networks) {
-    if (net.contains(ip)) {
-      return true;
-    }
-  }
-  return false;
-}
-
 void Engine::connect(Transaction& t, const std::string& hostname, const std::string& ip, int port)
 {
   t.client_name = bounded_text(hostname, 255);
@@ -292,7 +237,7 @@ Step Engine::envfrom(Transaction& t, const std::string& sender, MtaSession& mta)
   if (t.null_sender) {
     return Step::proceed; // maybe a DSN to our bounce address: decided at RCPT/DATA
   }
-  if (!is_buyer(t.sender)) {
+  if (!policy::is_buyer(m_config.policy, t.sender)) {
     return Step::accept;
   }
   if (t.local_origin) {
@@ -308,7 +253,7 @@ Step Engine::envfrom(Transaction& t, const std::string& sender, MtaSession& mta)
     return Step::proceed;
   }
   const std::string login = mta.macro("{auth_authen}");
-  if (!login.empty() && !login_owns(login, t.sender)) {
+  if (!login.empty() && !policy::login_owns(m_config.policy, login, t.sender)) {
     log::line(log::Level::warning, mta.macro("i"),
               {{"decision", "accept_untouched"},
                {"reason", "the SMTP AUTH login does not own the buyer sender"},
@@ -316,7 +261,7 @@ Step Engine::envfrom(Transaction& t, const std::string& sender, MtaSession& mta)
                {"from", t.sender}});
     return Step::accept;
   }
-  if (login.empty() && !trusted_client(t.client_ip)) {
+  if (login.empty() && !policy::is_trusted_client(m_config.policy, t.client_ip)) {
     log::line(log::Level::info, mta.macro("i"),
               {{"decision", "accept_untouched"},
                {"reason", "buyer sender not authenticated"},
@@ -368,7 +313,7 @@ Step Engine::envrcpt(Transaction& t, const std::string& rcpt)
         return Step::defer_recipient;
       }
     }
-  } else if (is_internal(r.address)) {
+  } else if (policy::is_internal(m_config.policy, r.address)) {
     r.kind = Recipient::Kind::internal;
   }
   t.recipients.push_back(std::move(r));

@@ -181,11 +181,6 @@ private:
   Verdict registered(Transaction& t, MtaSession& mta, const std::string& queue_id);
   Verdict bounce(Transaction& t, MtaSession& mta, const std::string& queue_id);
   Verdict strip_options(Transaction& t, MtaSession& mta, const std::string& queue_id);
-  bool is_buyer(const std::string& sender) const;
-  // True when SASL `login` may use `sender` (policy.sender_logins, or the login itself).
-  bool login_owns(const std::string& login, const std::string& sender) const;
-  bool is_internal(const std::string& address) const;
-  bool trusted_client(const std::string& ip) const;
   // The most a message may buffer: bounce.max_report_kb for reports, else max_message_mb.
   std::size_t max_bytes(const Transaction& t) const;
 

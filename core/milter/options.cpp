@@ -1,7 +1,7 @@
 #include "core/milter/options.hpp"
 
-#include "core/store/store.hpp"
 #include "core/util/encoding.hpp"
+#include "core/util/text.hpp"
 
 namespace pli::milter {
 
@@ -57,7 +57,7 @@ bool apply(ClientOptions& o, const std::string& name, const std::string& value, 
       warn("malformed consultation reference '" + value + "', ignored");
     }
   } else if (name == "type" && has_value) {
-    if (auto t = model::parse_message_type(store::fold(value))) {
+    if (auto t = model::parse_message_type(util::fold(value))) {
       o.type = t;
     } else {
       warn("unknown message type '" + value + "', default kept");
@@ -88,7 +88,7 @@ ClientOptions parse_client_options(const std::string& subject, const std::string
     }
     std::string inner = subject.substr(open + 1, close - open - 1);
     auto colon = inner.find(':');
-    std::string name = store::fold(std::string(util::trim(inner.substr(0, colon))));
+    std::string name = util::fold(std::string(util::trim(inner.substr(0, colon))));
     std::string value = colon == std::string::npos
                             ? std::string()
                             : std::string(util::trim(inner.substr(colon + 1)));

@@ -2,6 +2,7 @@
 #include "core/mime/charset.hpp"
 
 #include "core/util/encoding.hpp"
+#include "core/util/text.hpp"
 
 #include <gmime/gmime.h>
 

@@ -3,6 +3,7 @@
 
 #include "core/mime/charset.hpp"
 #include "core/util/gobject_ptr.hpp"
+#include "core/util/text.hpp"
 
 #include <glib.h>
 
@@ -45,15 +46,10 @@ std::string_view last_path_component(std::string_view s)
   return sep == std::string_view::npos ? s : s.substr(sep + 1);
 }
 
+// A declared name without leading spaces and tabs, nor trailing spaces, tabs and dots.
 std::string_view trim_name(std::string_view s)
 {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '.')) {
-    s.remove_suffix(1);
-  }
-  return s;
+  return util::trim_end(util::trim_start(s, " \t"), " \t.");
 }
 
 // The extension with its dot, when the name has a short one after a non-empty stem.
@@ -78,12 +74,6 @@ std::string_view utf8_prefix(std::string_view s, std::size_t max_bytes)
     --cut;
   }
   return s.substr(0, cut);
-}
-
-std::string fold_case(std::string_view s)
-{
-  const util::GCharPtr folded(g_utf8_casefold(s.data(), static_cast<gssize>(s.size())));
-  return folded ? std::string(folded.get()) : std::string(s);
 }
 
 } // namespace
@@ -176,7 +166,7 @@ std::string limit_file_name(std::string_view name, std::size_t max_bytes)
 std::string UniqueNames::claim(std::string_view name)
 {
   std::string candidate = limit_file_name(name, m_max_bytes);
-  if (m_taken.insert(fold_case(candidate)).second) {
+  if (m_taken.insert(util::fold_case(candidate)).second) {
     return candidate;
   }
   const std::string base = candidate;
@@ -191,7 +181,7 @@ std::string UniqueNames::claim(std::string_view name)
       room = m_max_bytes > fixed ? std::min(room, m_max_bytes - fixed) : 0;
     }
     candidate = std::string(utf8_prefix(stem, room)) + suffix + std::string(ext);
-    if (m_taken.insert(fold_case(candidate)).second) {
+    if (m_taken.insert(util::fold_case(candidate)).second) {
       return candidate;
     }
   }

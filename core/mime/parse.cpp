@@ -12,6 +12,7 @@
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
 #include "core/util/gobject_ptr.hpp"
+#include "core/util/text.hpp"
 
 #include <gmime/gmime.h>
 

@@ -5,6 +5,7 @@
 #include "core/mime/parse.hpp"
 #include "core/util/encoding.hpp"
 #include "core/util/gobject_ptr.hpp"
+#include "core/util/text.hpp"
 
 #include <optional>
 #include <vector>

@@ -1,6 +1,7 @@
 #include "core/model/model.hpp"
 
 #include "core/util/encoding.hpp"
+#include "core/util/text.hpp"
 
 #include <array>
 

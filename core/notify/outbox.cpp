@@ -1,6 +1,7 @@
 #include "core/notify/outbox.hpp"
 
 #include "core/log/log.hpp"
+#include "core/util/durable_file.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -27,15 +28,9 @@ constexpr std::string_view k_magic = "pli-outbox 1\n";
 // Makes a record's creation (data, then its name in the directory) durable.
 void sync_record(const fs::path& file)
 {
-  for (const fs::path& p : {file, file.parent_path()}) {
-    const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || ::fsync(fd) != 0) {
-      log::line(log::Level::error, "",
-                {{"outbox", "sync_failed"}, {"file", p.string()}, {"error", std::strerror(errno)}});
-    }
-    if (fd >= 0) {
-      ::close(fd);
-    }
+  if (auto st = util::sync_file_and_dir(file.string()); !st) {
+    log::line(log::Level::error, "",
+              {{"outbox", "sync_failed"}, {"file", file.string()}, {"error", st.error().message}});
   }
 }
 
@@ -78,34 +73,20 @@ std::optional<fs::path> Outbox::write_record(const std::string& what, const Reco
   char name[96];
   std::snprintf(name, sizeof name, "%020lld-%d-%llu", static_cast<long long>(ns),
                 static_cast<int>(::getpid()), static_cast<unsigned long long>(seq));
-  const fs::path tmp = m_persist->dir / (std::string(name) + ".tmp");
   const fs::path file = m_persist->dir / (std::string(name) + ".job");
   std::string bytes(k_magic);
   bytes += r.kind + "\n" + what + "\n" + r.payload;
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  bool ok = fd >= 0;
-  for (std::size_t done = 0; ok && done < bytes.size();) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    ok = n > 0;
-    done += ok ? static_cast<std::size_t>(n) : 0;
-  }
-  const int saved = errno;
-  if (fd >= 0 && ::close(fd) != 0) {
-    ok = false;
-  }
-  if (ok && ::rename(tmp.c_str(), file.c_str()) != 0) {
-    ok = false;
-  }
-  if (!ok) {
+  // Not flushed here: the record is made durable (sync_record) only when its job does not
+  // succeed at once. A temporary file left by a crash ends in ".tmp", removed at restart.
+  util::WriteOptions options;
+  options.mode = 0600;
+  options.sync = util::Sync::none;
+  if (auto st = util::write_file(file.string(), bytes, options); !st) {
     log::line(log::Level::error, "",
               {{"outbox", "write_failed"},
                {"job", what},
-               {"file", tmp.string()},
-               {"error", std::strerror(saved != 0 ? saved : errno)}});
-    ::unlink(tmp.c_str());
+               {"file", file.string()},
+               {"error", st.error().message}});
     return std::nullopt;
   }
   return file;

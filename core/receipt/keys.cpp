@@ -1,7 +1,9 @@
 #include "core/receipt/keys.hpp"
 
 #include "core/util/crypto.hpp"
+#include "core/util/durable_file.hpp"
 #include "core/util/encoding.hpp"
+#include "core/util/text.hpp"
 
 #include <fmt/format.h>
 #include <sodium.h>
@@ -25,58 +27,21 @@ util::Error io_error(const std::string& what)
   return util::Error{2, fmt::format("{}: {}", what, std::strerror(errno))};
 }
 
-// Writes `data` to NAME in the directory `dirfd` through a new temporary file (O_EXCL and
-// O_NOFOLLOW: a planted file or symlink is never opened), with `mode` and owned by `owner`
-// (set on the descriptor, never by path), fsynced, then renamed over NAME (a symlink there
-// is replaced, not followed).
+// Writes `data` to NAME in the directory `dirfd` durably (util/durable_file.hpp: a new
+// temporary file, never a planted one, with `mode` and, as root, owned by `owner`, both set
+// on the descriptor before the data; fsynced, then renamed over NAME, a symlink there
+// replaced, not followed). The caller flushes the directory once for all the files.
 util::Status write_file(int dirfd, const std::string& dir, const std::string& name,
                         const std::string& data, mode_t mode, const struct stat& owner)
 {
-  std::string tmp;
-  int fd = -1;
-  for (int attempt = 0; attempt < 16 && fd < 0; ++attempt) {
-    unsigned char rnd[6];
-    randombytes_buf(rnd, sizeof rnd);
-    tmp =
-        "." + name + "." + util::hex_encode(std::string(reinterpret_cast<char*>(rnd), sizeof rnd));
-    fd = ::openat(dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0 && errno != EEXIST) {
-      break;
-    }
+  util::WriteOptions options;
+  options.mode = mode;
+  if (::geteuid() == 0) {
+    options.owner = util::FileOwner{owner.st_uid, owner.st_gid};
   }
-  if (fd < 0) {
-    return io_error("cannot create a temporary file in " + dir);
-  }
-  auto fail = [&](const std::string& what) {
-    auto e = io_error(what);
-    ::close(fd);
-    ::unlinkat(dirfd, tmp.c_str(), 0);
-    return e;
-  };
-  if (::geteuid() == 0 && ::fchown(fd, owner.st_uid, owner.st_gid) != 0) {
-    return fail("cannot give " + dir + "/" + name + " to the key directory's owner");
-  }
-  if (::fchmod(fd, mode) != 0) {
-    return fail("cannot set the mode of " + dir + "/" + name);
-  }
-  std::size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return fail("cannot write " + dir + "/" + name);
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    return fail("cannot write " + dir + "/" + name);
-  }
-  if (::close(fd) != 0 || ::renameat(dirfd, tmp.c_str(), dirfd, name.c_str()) != 0) {
-    auto e = io_error("cannot write " + dir + "/" + name);
-    ::unlinkat(dirfd, tmp.c_str(), 0);
-    return e;
+  options.sync = util::Sync::file;
+  if (auto st = util::write_file_at(dirfd, dir, name, data, options); !st) {
+    return util::Error{2, st.error().message};
   }
   return util::ok_status();
 }
@@ -216,8 +181,8 @@ util::Result<KeyPair> generate_keys(const std::string& dir, Overwrite overwrite)
       !s3) {
     return s3.error();
   }
-  if (::fsync(closer.fd) != 0) {
-    return io_error("cannot sync " + dir);
+  if (auto st = util::sync_dir_at(closer.fd, dir); !st) {
+    return util::Error{2, st.error().message};
   }
   return kp;
 }

@@ -524,116 +524,69 @@ std::string human_size(std::uint64_t n, bool fr)
 
 namespace {
 
-std::string dir_of(const std::string& path)
+// 0600 whatever the umask: a receipt holds the reader's IP address and browser. The temporary
+// file is never a planted one, and the rename replaces whatever is at the path, a symlink
+// included, without following it (util/durable_file.hpp).
+util::WriteOptions receipt_file(util::Sync sync)
 {
-  auto slash = path.rfind('/');
-  return slash == std::string::npos ? "." : path.substr(0, slash);
+  util::WriteOptions options;
+  options.mode = 0600;
+  options.sync = sync;
+  return options;
 }
 
-// Writes `data` to a new temporary file beside `path`, fsynced when `sync`; returns its name.
-// 0600 whatever the umask: a receipt holds the reader's IP address and browser. mkstemp
-// creates the file (O_EXCL: a planted name or symlink is never opened) and the rename
-// replaces whatever is at `path`, a symlink included, without following it.
-util::Result<std::string> write_temp(const std::string& path, const std::string& data, bool sync)
+util::Error receipt_error(const util::Error& e)
 {
-  const std::string dir = dir_of(path);
-  std::string tmpl = dir + "/.pli-XXXXXX";
-  int fd = ::mkstemp(tmpl.data());
-  if (fd < 0) {
-    return util::Error{1, fmt::format("cannot write in {}: {}", dir, std::strerror(errno))};
-  }
-  if (::fchmod(fd, 0600) != 0) {
-    int e = errno;
-    ::close(fd);
-    ::unlink(tmpl.c_str());
-    return util::Error{1, fmt::format("cannot write {}: {}", path, std::strerror(e))};
-  }
-  std::size_t done = 0;
-  bool ok = true;
-  while (ok && done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    ok = n > 0;
-    done += ok ? static_cast<std::size_t>(n) : 0;
-  }
-  ok = ok && (!sync || ::fsync(fd) == 0);
-  ok = ::close(fd) == 0 && ok;
-  if (!ok) {
-    int e = errno;
-    ::unlink(tmpl.c_str());
-    return util::Error{1, fmt::format("cannot write {}: {}", path, std::strerror(e))};
-  }
-  return tmpl;
+  return util::Error{1, e.message};
 }
 
 } // namespace
 
-FileBatch::~FileBatch()
-{
-  for (const auto& [tmp, path] : m_pending) {
-    ::unlink(tmp.c_str());
-  }
-}
-
 util::Status FileBatch::add(const std::string& path, const std::string& data)
 {
-  auto tmp = write_temp(path, data, false);
-  if (!tmp) {
-    return tmp.error();
+  auto file = util::write_temp(path, data, receipt_file(util::Sync::none));
+  if (!file) {
+    return receipt_error(file.error());
   }
-  m_pending.emplace_back(tmp.value(), path);
+  m_pending.push_back(std::move(file.value()));
   return util::ok_status();
 }
 
 util::Status FileBatch::commit()
 {
   std::vector<std::string> dirs;
-  for (const auto& [tmp, path] : m_pending) {
-    if (std::find(dirs.begin(), dirs.end(), dir_of(path)) == dirs.end()) {
-      dirs.push_back(dir_of(path));
+  for (const auto& file : m_pending) {
+    if (std::find(dirs.begin(), dirs.end(), util::dir_of(file.path())) == dirs.end()) {
+      dirs.push_back(util::dir_of(file.path()));
     }
   }
   // Each directory's file system flushed once (syncfs, or fsync for a directory's entries):
   // first every temporary file's data, then, after the renames, the renames themselves.
-  auto sync_dirs = [&](bool whole_fs) -> util::Status {
+  auto sync_dirs = [&](util::FlushScope scope) -> util::Status {
     for (const auto& d : dirs) {
-      int fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      bool ok = fd >= 0 && (whole_fs ? ::syncfs(fd) : ::fsync(fd)) == 0;
-      int e = errno;
-      if (fd >= 0) {
-        ::close(fd);
-      }
-      if (!ok) {
-        return util::Error{1, fmt::format("cannot sync {}: {}", d, std::strerror(e))};
+      if (auto st = util::sync_dir(d, scope); !st) {
+        return receipt_error(st.error());
       }
     }
     return util::ok_status();
   };
-  if (auto st = sync_dirs(true); !st) {
+  if (auto st = sync_dirs(util::FlushScope::file_system); !st) {
     return st;
   }
   while (!m_pending.empty()) {
-    const auto& [tmp, path] = m_pending.back();
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-      return util::Error{1, fmt::format("cannot write {}: {}", path, std::strerror(errno))};
+    if (auto st = m_pending.back().commit(); !st) {
+      m_pending.pop_back();
+      return receipt_error(st.error());
     }
     m_pending.pop_back();
   }
-  return sync_dirs(false);
+  return sync_dirs(util::FlushScope::directory);
 }
 
 util::Status write_file_atomic(const std::string& path, const std::string& data)
 {
-  auto tmp = write_temp(path, data, true);
-  if (!tmp) {
-    return tmp.error();
-  }
-  if (::rename(tmp->c_str(), path.c_str()) != 0) {
-    int e = errno;
-    ::unlink(tmp->c_str());
-    return util::Error{1, fmt::format("cannot write {}: {}", path, std::strerror(e))};
+  if (auto st = util::write_file(path, data, receipt_file(util::Sync::file_and_dir)); !st) {
+    return receipt_error(st.error());
   }
   return util::ok_status();
 }

@@ -16,6 +16,7 @@
 
 #include "core/receipt/keys.hpp"
 #include "core/receipt/timeline.hpp"
+#include "core/util/durable_file.hpp"
 
 #include <string>
 #include <utility>
@@ -57,7 +58,8 @@ struct Receipt
 util::Result<Receipt> make_receipt(const Exchange& x, const ReceiptOptions& options,
                                    const KeyPair& key);
 
-// Writes `data` to PATH through a temporary file in the same directory (fsync, rename).
+// Writes `data` to PATH through a temporary file in the same directory (fsync, rename,
+// fsync of the directory: util::write_file), 0600. Errors (code 1): util::write_file's.
 util::Status write_file_atomic(const std::string& path, const std::string& data);
 
 // Many files written as write_file_atomic does, all or none, with one syncfs(2) for all of
@@ -70,7 +72,7 @@ public:
   FileBatch() = default;
   FileBatch(const FileBatch&) = delete;
   FileBatch& operator=(const FileBatch&) = delete;
-  ~FileBatch();
+  ~FileBatch() = default;
   // Errors (code 1): the temporary file cannot be created or written.
   util::Status add(const std::string& path, const std::string& data);
   // Errors (code 1): syncfs, rename or the directory's fsync failed (files renamed before
@@ -78,7 +80,7 @@ public:
   util::Status commit();
 
 private:
-  std::vector<std::pair<std::string, std::string>> m_pending; // (temporary, final path)
+  std::vector<util::PendingFile> m_pending; // removed when not committed
 };
 
 } // namespace pli::receipt

@@ -256,7 +256,5 @@ Result<std::unique_ptr<Store>> open_lmdb(const OpenOptions& options);
 // Words of a text for the keyword index: lower-case, accents removed, split on
 // anything that is not a letter or digit; words shorter than 2 characters dropped.
 std::vector<std::string> index_words(const std::string& text, std::size_t max_words = 5000);
-// Lower-cases and removes accents from UTF-8 text (é -> e, œ -> oe, ç -> c ...).
-std::string fold(const std::string& text);
 
 } // namespace pli::store

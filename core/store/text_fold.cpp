@@ -1,5 +1,6 @@
-// Accent- and case-insensitive words for the keyword index (GLib's Unicode tables).
+// Accent- and case-insensitive words for the keyword index (util::fold, GLib's tables).
 #include "core/store/store.hpp"
+#include "core/util/text.hpp"
 
 #include <glib.h>
 
@@ -7,55 +8,9 @@
 
 namespace pli::store {
 
-std::string fold(const std::string& text)
-{
-  if (!g_utf8_validate(text.data(), static_cast<gssize>(text.size()), nullptr)) {
-    std::string ascii;
-    for (char c : text) {
-      // NUL too: g_utf8_validate refuses it, and keeping it recursed without end.
-      ascii.push_back(c != '\0' && static_cast<unsigned char>(c) < 0x80 ? c : ' ');
-    }
-    return fold(ascii);
-  }
-  gchar* nfkd = g_utf8_normalize(text.data(), static_cast<gssize>(text.size()), G_NORMALIZE_NFKD);
-  if (nfkd == nullptr) {
-    return {};
-  }
-  std::string out;
-  out.reserve(text.size());
-  for (const gchar* p = nfkd; *p != '\0'; p = g_utf8_next_char(p)) {
-    gunichar c = g_utf8_get_char(p);
-    if (g_unichar_ismark(c)) {
-      continue;
-    }
-    c = g_unichar_tolower(c);
-    switch (c) {
-    case 0x153: // œ
-      out += "oe";
-      continue;
-    case 0xE6: // æ
-      out += "ae";
-      continue;
-    case 0xDF: // ß
-      out += "ss";
-      continue;
-    case 0x2019: // ’
-      out += '\'';
-      continue;
-    default:
-      break;
-    }
-    char buf[6];
-    int n = g_unichar_to_utf8(c, buf);
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  g_free(nfkd);
-  return out;
-}
-
 std::vector<std::string> index_words(const std::string& text, std::size_t max_words)
 {
-  std::string folded = fold(text);
+  std::string folded = util::fold(text);
   std::vector<std::string> words;
   std::set<std::string> seen;
   std::string current;

@@ -118,16 +118,4 @@ std::string ascii_lower(std::string_view s)
   return out;
 }
 
-std::string_view trim(std::string_view s)
-{
-  auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!s.empty() && is_space(s.front())) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && is_space(s.back())) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
 } // namespace pli::util

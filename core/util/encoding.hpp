@@ -18,7 +18,5 @@ std::optional<std::string> base64_decode(std::string_view text);
 
 // Lower-cases ASCII letters only.
 std::string ascii_lower(std::string_view s);
-// Removes leading and trailing ASCII whitespace.
-std::string_view trim(std::string_view s);
 
 } // namespace pli::util

@@ -1,5 +1,9 @@
-// UTF-8 repair and control stripping (see text.hpp).
+// UTF-8 repair and control stripping, trimming, folding, display width (see text.hpp).
 #include "core/util/text.hpp"
+
+#include "core/util/gobject_ptr.hpp"
+
+#include <glib.h>
 
 #include <cstdint>
 #include <cstring>
@@ -136,6 +140,128 @@ std::string clean_text(std::string_view bytes)
 {
   return without_controls(to_utf8(bytes),
                           [](unsigned char c) { return c == '\t' || c == '\n' || c == '\r'; });
+}
+
+std::string_view trim_start(std::string_view s, std::string_view chars)
+{
+  const auto first = s.find_first_not_of(chars);
+  return first == std::string_view::npos ? std::string_view{} : s.substr(first);
+}
+
+std::string_view trim_end(std::string_view s, std::string_view chars)
+{
+  const auto last = s.find_last_not_of(chars);
+  return last == std::string_view::npos ? std::string_view{} : s.substr(0, last + 1);
+}
+
+std::string_view trim(std::string_view s, std::string_view chars)
+{
+  return trim_end(trim_start(s, chars), chars);
+}
+
+std::string fold(const std::string& text)
+{
+  if (!g_utf8_validate(text.data(), static_cast<gssize>(text.size()), nullptr)) {
+    std::string ascii;
+    for (char c : text) {
+      // NUL too: g_utf8_validate refuses it, and keeping it recursed without end.
+      ascii.push_back(c != '\0' && static_cast<unsigned char>(c) < 0x80 ? c : ' ');
+    }
+    return fold(ascii);
+  }
+  const GCharPtr nfkd(
+      g_utf8_normalize(text.data(), static_cast<gssize>(text.size()), G_NORMALIZE_NFKD));
+  if (!nfkd) {
+    return {};
+  }
+  std::string out;
+  out.reserve(text.size());
+  for (const gchar* p = nfkd.get(); *p != '\0'; p = g_utf8_next_char(p)) {
+    gunichar c = g_utf8_get_char(p);
+    if (g_unichar_ismark(c)) {
+      continue;
+    }
+    c = g_unichar_tolower(c);
+    switch (c) {
+    case 0x153: // œ
+      out += "oe";
+      continue;
+    case 0xE6: // æ
+      out += "ae";
+      continue;
+    case 0xDF: // ß
+      out += "ss";
+      continue;
+    case 0x2019: // ’
+      out += '\'';
+      continue;
+    default:
+      break;
+    }
+    char buf[6];
+    const int n = g_unichar_to_utf8(c, buf);
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+std::string fold_case(std::string_view text)
+{
+  const GCharPtr folded(g_utf8_casefold(text.data(), static_cast<gssize>(text.size())));
+  return folded ? std::string(folded.get()) : std::string(text);
+}
+
+namespace {
+
+std::size_t columns_of(gunichar c)
+{
+  if (g_unichar_iszerowidth(c)) {
+    return 0;
+  }
+  return g_unichar_iswide(c) ? 2 : 1;
+}
+
+} // namespace
+
+std::size_t display_width(std::string_view text)
+{
+  if (!g_utf8_validate_len(text.data(), text.size(), nullptr)) {
+    std::size_t n = 0;
+    for (unsigned char c : text) {
+      n += (c & 0xC0) != 0x80 ? 1 : 0;
+    }
+    return n;
+  }
+  const GCharPtr nfc(
+      g_utf8_normalize(text.data(), static_cast<gssize>(text.size()), G_NORMALIZE_NFC));
+  if (!nfc) {
+    return 0;
+  }
+  std::size_t n = 0;
+  for (const gchar* p = nfc.get(); *p != '\0'; p = g_utf8_next_char(p)) {
+    n += columns_of(g_utf8_get_char(p));
+  }
+  return n;
+}
+
+std::string_view prefix_of_width(std::string_view text, std::size_t columns)
+{
+  std::size_t n = 0;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    std::size_t consumed = 1;
+    const std::size_t len = sequence_at(text, i, consumed);
+    const std::size_t step = len == 0 ? consumed : len;
+    const std::size_t w =
+        len == 0 ? 1
+                 : columns_of(g_utf8_get_char_validated(text.data() + i, static_cast<gssize>(len)));
+    if (n + w > columns) {
+      break;
+    }
+    n += w;
+    i += step;
+  }
+  return text.substr(0, i);
 }
 
 } // namespace pli::util

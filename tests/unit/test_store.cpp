@@ -3,6 +3,7 @@
 #include "core/store/evidence.hpp"
 #include "core/store/store.hpp"
 #include "core/util/crypto.hpp"
+#include "core/util/text.hpp"
 
 #include "tests/unit/temp_dir.hpp"
 
@@ -263,7 +264,7 @@ TEST_CASE("list filters combine and paginate newest first", "[store]")
 
 TEST_CASE("folding for keywords removes case and accents", "[store]")
 {
-  CHECK(store::fold("Réponse À Œuvre ÇA") == "reponse a oeuvre ca");
+  CHECK(util::fold("Réponse À Œuvre ÇA") == "reponse a oeuvre ca");
   auto words = store::index_words("L'offre n°12 — réponse, RÉPONSE; a");
   CHECK(words == std::vector<std::string>{"offre", "12", "reponse"});
 }
