@@ -1,8 +1,10 @@
 #include "core/receipt/pdf.hpp"
 
+#include "core/receipt/errc.hpp"
 #include "core/receipt/font.hpp"
 #include "core/receipt/signed_evidence.hpp"
 #include "core/util/crypto.hpp"
+#include "core/util/gobject_ptr.hpp"
 
 #include <fmt/format.h>
 #include <glib.h>
@@ -39,7 +41,8 @@ constexpr float k_right = k_page_w - 50;
 constexpr float k_top = k_page_h - 50;
 constexpr float k_bottom = 60; // above the footer
 
-// libharu's error handler records; our code checks and returns (LIBHARU-NOTES §5).
+// libharu's error handler records; our code checks and returns (LIBHARU-NOTES
+// §5).
 struct ErrorState
 {
   HPDF_STATUS error = 0;
@@ -62,14 +65,14 @@ struct DocDeleter
 };
 using DocPtr = std::unique_ptr<HPDF_Doc_Rec, DocDeleter>;
 
-// Valid UTF-8 of the BMP without control characters (libharu drops the rest silently).
+// Valid UTF-8 of the BMP without control characters (libharu drops the rest
+// silently).
 std::string printable(const std::string& in)
 {
   std::string s = in;
   if (!g_utf8_validate(s.data(), static_cast<gssize>(s.size()), nullptr)) {
-    gchar* valid = g_utf8_make_valid(s.data(), static_cast<gssize>(s.size()));
-    s = valid;
-    g_free(valid);
+    const util::GCharPtr valid(g_utf8_make_valid(s.data(), static_cast<gssize>(s.size())));
+    s = valid.get();
   }
   std::string out;
   out.reserve(s.size());
@@ -164,7 +167,8 @@ public:
     HPDF_Page_Stroke(m_page);
   }
 
-  // Makes room for `h` points, starting a new page when needed. Returns true on a new page.
+  // Makes room for `h` points, starting a new page when needed. Returns true on
+  // a new page.
   bool ensure(float h)
   {
     if (m_y - h < k_bottom) {
@@ -275,9 +279,9 @@ private:
   float m_y = k_top;
 };
 
-// Embeds `data` as an uncompressed file named `name` (LIBHARU-NOTES §2, built directly
-// with libharu's exported object functions instead of HPDF_AttachFile, which needs a path
-// and writes it into the PDF).
+// Embeds `data` as an uncompressed file named `name` (LIBHARU-NOTES §2, built
+// directly with libharu's exported object functions instead of HPDF_AttachFile,
+// which needs a path and writes it into the PDF).
 bool embed_file(HPDF_Doc pdf, const std::string& name, const std::string& media_type,
                 const std::string& data)
 {
@@ -317,8 +321,9 @@ bool embed_file(HPDF_Doc pdf, const std::string& name, const std::string& media_
   rc |= HPDF_Dict_Add(spec, "F", HPDF_String_New(pdf->mmgr, name.c_str(), nullptr));
   rc |= HPDF_Dict_Add(spec, "UF", HPDF_String_New(pdf->mmgr, name.c_str(), nullptr));
   rc |= HPDF_Dict_Add(spec, "EF", ef);
-  // Appended to the tree's /Names array (callers embed in name order): HPDF_NameTree_Add
-  // puts a key that sorts after two others without its value (libharu 2.3.0).
+  // Appended to the tree's /Names array (callers embed in name order):
+  // HPDF_NameTree_Add puts a key that sorts after two others without its value
+  // (libharu 2.3.0).
   auto* array = static_cast<HPDF_Array>(HPDF_Dict_GetItem(tree, "Names", HPDF_OCLASS_ARRAY));
   if (array == nullptr) {
     return false;
@@ -328,10 +333,11 @@ bool embed_file(HPDF_Doc pdf, const std::string& name, const std::string& media_
   return rc == HPDF_OK;
 }
 
-// libharu writes the UTF-8 encoder's CMap as the font's /ToUnicode (a `begincidrange`
-// that extractors reject: LIBHARU-NOTES §1). Codes are Unicode code points (Identity-H
-// with the UTF-8 encoder), so the right ToUnicode is the identity, here up to the block of
-// `max_code_point` (a document has no code above the highest character drawn).
+// libharu writes the UTF-8 encoder's CMap as the font's /ToUnicode (a
+// `begincidrange` that extractors reject: LIBHARU-NOTES §1). Codes are Unicode
+// code points (Identity-H with the UTF-8 encoder), so the right ToUnicode is
+// the identity, here up to the block of `max_code_point` (a document has no
+// code above the highest character drawn).
 std::string identity_to_unicode(char32_t max_code_point)
 {
   std::vector<int> highs;
@@ -341,7 +347,8 @@ std::string identity_to_unicode(char32_t max_code_point)
     }
   }
   std::string c = "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n"
-                  "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n"
+                  "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> "
+                  "def\n"
                   "/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n"
                   "1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n";
   for (std::size_t i = 0; i < highs.size(); i += 100) {
@@ -356,7 +363,8 @@ std::string identity_to_unicode(char32_t max_code_point)
   return c;
 }
 
-// Replaces the font's /ToUnicode stream content. Returns false when libharu's font has none.
+// Replaces the font's /ToUnicode stream content. Returns false when libharu's
+// font has none.
 bool fix_to_unicode(HPDF_Doc pdf, HPDF_Font font, char32_t max_code_point)
 {
   auto* to_unicode = static_cast<HPDF_Dict>(
@@ -376,7 +384,8 @@ bool fix_to_unicode(HPDF_Doc pdf, HPDF_Font font, char32_t max_code_point)
 }
 
 // Loads the compiled-in subset of DejaVuSans (font.hpp) into `pdf`, as
-// HPDF_LoadTTFontFromFile does from a file. Returns the font's name, nullptr on error.
+// HPDF_LoadTTFontFromFile does from a file. Returns the font's name, nullptr on
+// error.
 const char* load_subset_font(HPDF_Doc pdf)
 {
   const std::string_view data = subset_font_data();
@@ -402,14 +411,16 @@ const char* load_subset_font(HPDF_Doc pdf)
   return def->base_font;
 }
 
-// libharu 2.3.0 builds a TrueType Type0 font (HPDF_GetFont) by looking up the glyph of
-// each of the 65,536 codes of its UTF-8 encoder, a linear search of the font's cmap each:
-// most of a receipt's cost. When the encoder's `to_unicode_fn` is libharu's default, it
-// looks up only the codes of the encoder's `cid_map` instead. NarrowedEncoder fills that map
-// with the subset's code points (CID = Unicode, as the UTF-8 encoder writes them) for the
-// time of HPDF_GetFont, then puts the UTF-8 encoder back as it was.
-// XXX: libharu internals (hpdf_encoder.h, hpdf_font_cid.c of 2.3.0, Debian 12's version);
-// receipt_font tests check the text and the glyphs drawn against the whole font.
+// libharu 2.3.0 builds a TrueType Type0 font (HPDF_GetFont) by looking up the
+// glyph of each of the 65,536 codes of its UTF-8 encoder, a linear search of
+// the font's cmap each: most of a receipt's cost. When the encoder's
+// `to_unicode_fn` is libharu's default, it looks up only the codes of the
+// encoder's `cid_map` instead. NarrowedEncoder fills that map with the subset's
+// code points (CID = Unicode, as the UTF-8 encoder writes them) for the time of
+// HPDF_GetFont, then puts the UTF-8 encoder back as it was.
+// XXX: libharu internals (hpdf_encoder.h, hpdf_font_cid.c of 2.3.0, Debian 12's
+// version); receipt_font tests check the text and the glyphs drawn against the
+// whole font.
 class NarrowedEncoder
 {
 public:
@@ -421,7 +432,8 @@ public:
     }
     auto* attr = static_cast<HPDF_CMapEncoderAttr>(m_encoder->attr);
     m_saved_fn = m_encoder->to_unicode_fn;
-    // Row 0 of cid_map is the UTF-8 encoder's parsing state: the codes go from row 1 on.
+    // Row 0 of cid_map is the UTF-8 encoder's parsing state: the codes go from
+    // row 1 on.
     std::size_t k = 256;
     for (const auto& r : subset_font_ranges()) {
       for (char32_t c = r.first; c <= r.last && c <= 0xFFFF && k < 256 * 256; ++c, ++k) {
@@ -455,9 +467,10 @@ private:
   std::vector<std::pair<HPDF_UINT16, HPDF_UNICODE>> m_saved;
 };
 
-// libharu's CIDToGIDMap covers every CID up to 0xFFFF (128 KB to compress into each
-// receipt); CIDs are the characters' code points, so the map up to the highest character
-// drawn is the same map for this document. Returns false when the font has no map.
+// libharu's CIDToGIDMap covers every CID up to 0xFFFF (128 KB to compress into
+// each receipt); CIDs are the characters' code points, so the map up to the
+// highest character drawn is the same map for this document. Returns false when
+// the font has no map.
 bool trim_cid_to_gid_map(HPDF_Doc pdf, HPDF_Font font, char32_t max_code_point)
 {
   auto* attr = static_cast<HPDF_FontAttr>(font->attr);
@@ -530,23 +543,24 @@ std::string dir_of(const std::string& path)
   return slash == std::string::npos ? "." : path.substr(0, slash);
 }
 
-// Writes `data` to a new temporary file beside `path`, fsynced when `sync`; returns its name.
-// 0600 whatever the umask: a receipt holds the reader's IP address and browser. mkstemp
-// creates the file (O_EXCL: a planted name or symlink is never opened) and the rename
-// replaces whatever is at `path`, a symlink included, without following it.
+// Writes `data` to a new temporary file beside `path`, fsynced when `sync`;
+// returns its name. 0600 whatever the umask: a receipt holds the reader's IP
+// address and browser. mkstemp creates the file (O_EXCL: a planted name or
+// symlink is never opened) and the rename replaces whatever is at `path`, a
+// symlink included, without following it.
 util::Result<std::string> write_temp(const std::string& path, const std::string& data, bool sync)
 {
   const std::string dir = dir_of(path);
   std::string tmpl = dir + "/.pli-XXXXXX";
   int fd = ::mkstemp(tmpl.data());
   if (fd < 0) {
-    return util::Error{1, fmt::format("cannot write in {}: {}", dir, std::strerror(errno))};
+    return util::Error{Errc::io, fmt::format("cannot write in {}: {}", dir, std::strerror(errno))};
   }
   if (::fchmod(fd, 0600) != 0) {
     int e = errno;
     ::close(fd);
     ::unlink(tmpl.c_str());
-    return util::Error{1, fmt::format("cannot write {}: {}", path, std::strerror(e))};
+    return util::Error{Errc::io, fmt::format("cannot write {}: {}", path, std::strerror(e))};
   }
   std::size_t done = 0;
   bool ok = true;
@@ -563,7 +577,7 @@ util::Result<std::string> write_temp(const std::string& path, const std::string&
   if (!ok) {
     int e = errno;
     ::unlink(tmpl.c_str());
-    return util::Error{1, fmt::format("cannot write {}: {}", path, std::strerror(e))};
+    return util::Error{Errc::io, fmt::format("cannot write {}: {}", path, std::strerror(e))};
   }
   return tmpl;
 }
@@ -595,8 +609,9 @@ util::Status FileBatch::commit()
       dirs.push_back(dir_of(path));
     }
   }
-  // Each directory's file system flushed once (syncfs, or fsync for a directory's entries):
-  // first every temporary file's data, then, after the renames, the renames themselves.
+  // Each directory's file system flushed once (syncfs, or fsync for a
+  // directory's entries): first every temporary file's data, then, after the
+  // renames, the renames themselves.
   auto sync_dirs = [&](bool whole_fs) -> util::Status {
     for (const auto& d : dirs) {
       int fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -606,7 +621,7 @@ util::Status FileBatch::commit()
         ::close(fd);
       }
       if (!ok) {
-        return util::Error{1, fmt::format("cannot sync {}: {}", d, std::strerror(e))};
+        return util::Error{Errc::io, fmt::format("cannot sync {}: {}", d, std::strerror(e))};
       }
     }
     return util::ok_status();
@@ -617,7 +632,7 @@ util::Status FileBatch::commit()
   while (!m_pending.empty()) {
     const auto& [tmp, path] = m_pending.back();
     if (::rename(tmp.c_str(), path.c_str()) != 0) {
-      return util::Error{1, fmt::format("cannot write {}: {}", path, std::strerror(errno))};
+      return util::Error{Errc::io, fmt::format("cannot write {}: {}", path, std::strerror(errno))};
     }
     m_pending.pop_back();
   }
@@ -633,16 +648,17 @@ util::Status write_file_atomic(const std::string& path, const std::string& data)
   if (::rename(tmp->c_str(), path.c_str()) != 0) {
     int e = errno;
     ::unlink(tmp->c_str());
-    return util::Error{1, fmt::format("cannot write {}: {}", path, std::strerror(e))};
+    return util::Error{Errc::io, fmt::format("cannot write {}: {}", path, std::strerror(e))};
   }
   return util::ok_status();
 }
 
 namespace {
 
-// Draws the receipt (its evidence, signature and code already in `r`) with the font from
-// `source` and fills r.pdf and r.pages. With the subset, `uncovered` tells whether some text
-// needs the whole font (the PDF is complete either way, with blanks for those characters).
+// Draws the receipt (its evidence, signature and code already in `r`) with the
+// font from `source` and fills r.pdf and r.pages. With the subset, `uncovered`
+// tells whether some text needs the whole font (the PDF is complete either way,
+// with blanks for those characters).
 util::Status render(const Exchange& x, const ReceiptOptions& o, const KeyPair& key,
                     FontSource source, Receipt& r, bool& uncovered)
 {
@@ -655,7 +671,7 @@ util::Status render(const Exchange& x, const ReceiptOptions& o, const KeyPair& k
   ErrorState err;
   DocPtr doc(HPDF_New(on_hpdf_error, &err));
   if (!doc) {
-    return util::Error{1, "libharu could not create a document"};
+    return util::Error{Errc::render, "libharu could not create a document"};
   }
   HPDF_Doc pdf = doc.get();
   pdf->pdf_version = HPDF_VER_14; // embedded files need PDF 1.4
@@ -668,8 +684,8 @@ util::Status render(const Exchange& x, const ReceiptOptions& o, const KeyPair& k
                               ? load_subset_font(pdf)
                               : HPDF_LoadTTFontFromFile(pdf, o.font_path.c_str(), HPDF_TRUE);
   if (font_name == nullptr) {
-    return util::Error{
-        1, fmt::format("cannot load the font {} (libharu error 0x{:04X})", font_label, err.error)};
+    return util::Error{Errc::render, fmt::format("cannot load the font {} (libharu error 0x{:04X})",
+                                                 font_label, err.error)};
   }
   HPDF_Font font = nullptr;
   if (source == FontSource::subset) {
@@ -679,8 +695,8 @@ util::Status render(const Exchange& x, const ReceiptOptions& o, const KeyPair& k
     font = HPDF_GetFont(pdf, font_name, "UTF-8");
   }
   if (font == nullptr || err.error != 0) {
-    return util::Error{
-        1, fmt::format("cannot use the font {} (libharu error 0x{:04X})", font_label, err.error)};
+    return util::Error{Errc::render, fmt::format("cannot use the font {} (libharu error 0x{:04X})",
+                                                 font_label, err.error)};
   }
   const std::string title = L("Accusé de réception", "Acknowledgment of receipt");
   HPDF_SetInfoAttr(pdf, HPDF_INFO_TITLE, title.c_str());
@@ -769,13 +785,19 @@ util::Status render(const Exchange& x, const ReceiptOptions& o, const KeyPair& k
   w.field(L("Chaîne des événements", "Event chain"),
           x.events.empty() ? std::string("-") : x.events.back().hash(), 8);
   w.space(4);
-  w.paragraph(L("Ce document contient en pièces jointes les données de preuve (evidence.json) et "
-                "leur signature Ed25519 (evidence.sig). Seules ces données signées font foi : "
-                "« pli verify FICHIER.pdf » vérifie la signature et affiche le même code de "
+  w.paragraph(L("Ce document contient en pièces jointes les données de preuve "
+                "(evidence.json) et "
+                "leur signature Ed25519 (evidence.sig). Seules ces données signées "
+                "font foi : "
+                "« pli verify FICHIER.pdf » vérifie la signature et affiche le même "
+                "code de "
                 "vérification. Chaque événement porte l'empreinte du précédent.",
-                "This document carries the evidence (evidence.json) and its Ed25519 signature "
-                "(evidence.sig) as attached files. Only the signed data is authoritative: "
-                "\"pli verify FILE.pdf\" checks the signature and prints the same verification "
+                "This document carries the evidence (evidence.json) and its Ed25519 "
+                "signature "
+                "(evidence.sig) as attached files. Only the signed data is "
+                "authoritative: "
+                "\"pli verify FILE.pdf\" checks the signature and prints the same "
+                "verification "
                 "code. Each event holds the hash of the previous one."),
               8.5F);
 
@@ -797,20 +819,21 @@ util::Status render(const Exchange& x, const ReceiptOptions& o, const KeyPair& k
   }
   r.pages = static_cast<int>(pages.size());
   uncovered = !w.scan().subset_covers;
-  fix_to_unicode(pdf, font, w.scan().max_code_point); // XXX: when it cannot, poppler still
-                                                      // extracts (CID == Unicode)
+  fix_to_unicode(pdf, font,
+                 w.scan().max_code_point); // XXX: when it cannot, poppler still
+                                           // extracts (CID == Unicode)
   if (!trim_cid_to_gid_map(pdf, font, w.scan().max_code_point)) {
-    return util::Error{1, "libharu's font has no CIDToGIDMap"};
+    return util::Error{Errc::render, "libharu's font has no CIDToGIDMap"};
   }
 
-  // The page binding: each page's content as libharu holds it before writing (the data
-  // its FlateDecode stream decodes to), hashed, then signed.
+  // The page binding: each page's content as libharu holds it before writing
+  // (the data its FlateDecode stream decodes to), hashed, then signed.
   std::vector<std::string> page_hashes;
   for (HPDF_Page p : pages) {
     auto* attr = static_cast<HPDF_PageAttr>(p->attr);
     auto content = stream_bytes(attr->stream);
     if (!content) {
-      return util::Error{1, "cannot read a page's content back from libharu"};
+      return util::Error{Errc::render, "cannot read a page's content back from libharu"};
     }
     page_hashes.push_back(util::sha256_hex(*content));
   }
@@ -823,15 +846,16 @@ util::Status render(const Exchange& x, const ReceiptOptions& o, const KeyPair& k
       !embed_file(pdf, "pages.json", "application/json", r.binding) ||
       !embed_file(pdf, "pages.sig", "application/json", r.binding_signature)) {
     return util::Error{
-        1, fmt::format("cannot embed the evidence (libharu error 0x{:04X})", err.error)};
+        Errc::render, fmt::format("cannot embed the evidence (libharu error 0x{:04X})", err.error)};
   }
   if (err.error != 0) {
-    return util::Error{1, fmt::format("libharu error 0x{:04X} (detail {}) while building the "
-                                      "receipt",
-                                      err.error, err.detail)};
+    return util::Error{Errc::render,
+                       fmt::format("libharu error 0x{:04X} (detail {}) while building the "
+                                   "receipt",
+                                   err.error, err.detail)};
   }
   if (HPDF_SaveToStream(pdf) != HPDF_OK) {
-    return util::Error{1,
+    return util::Error{Errc::render,
                        fmt::format("cannot write the receipt (libharu error 0x{:04X})", err.error)};
   }
   HPDF_ResetStream(pdf);
@@ -845,7 +869,7 @@ util::Status render(const Exchange& x, const ReceiptOptions& o, const KeyPair& k
       break;
     }
     if (rc != HPDF_OK) {
-      return util::Error{1,
+      return util::Error{Errc::render,
                          fmt::format("cannot read the receipt back (libharu error 0x{:04X})", rc)};
     }
   }
