@@ -1,5 +1,6 @@
 // Accent- and case-insensitive words for the keyword index (GLib's Unicode tables).
 #include "core/store/store.hpp"
+#include "core/util/gobject_ptr.hpp"
 
 #include <glib.h>
 
@@ -17,13 +18,14 @@ std::string fold(const std::string& text)
     }
     return fold(ascii);
   }
-  gchar* nfkd = g_utf8_normalize(text.data(), static_cast<gssize>(text.size()), G_NORMALIZE_NFKD);
+  const util::GCharPtr nfkd(
+      g_utf8_normalize(text.data(), static_cast<gssize>(text.size()), G_NORMALIZE_NFKD));
   if (nfkd == nullptr) {
     return {};
   }
   std::string out;
   out.reserve(text.size());
-  for (const gchar* p = nfkd; *p != '\0'; p = g_utf8_next_char(p)) {
+  for (const gchar* p = nfkd.get(); *p != '\0'; p = g_utf8_next_char(p)) {
     gunichar c = g_utf8_get_char(p);
     if (g_unichar_ismark(c)) {
       continue;
@@ -49,7 +51,6 @@ std::string fold(const std::string& text)
     int n = g_unichar_to_utf8(c, buf);
     out.append(buf, static_cast<std::size_t>(n));
   }
-  g_free(nfkd);
   return out;
 }
 
