@@ -75,7 +75,14 @@ util::Status finish_font(QPDFObjectHandle font, const PdfFinish& f)
   }
   auto cid_font = descendants.getArrayItem(0);
   retag(cid_font, "/BaseFont", f.font_tag);
-  retag(cid_font.getKey("/FontDescriptor"), "/FontName", f.font_tag);
+  auto descriptor = cid_font.getKey("/FontDescriptor");
+  retag(descriptor, "/FontName", f.font_tag);
+  if (descriptor.isDictionary()) {
+    if (auto file = descriptor.getKey("/FontFile2");
+        file.isStream() && file.getDict().getKey("/Filter").isNull()) {
+      replace_deflated(file, stream_data(file));
+    }
+  }
   auto map = cid_font.getKey("/CIDToGIDMap");
   if (!map.isStream()) {
     return util::Error{Errc::render, "libharu's font has no CIDToGIDMap"};
@@ -86,8 +93,8 @@ util::Status finish_font(QPDFObjectHandle font, const PdfFinish& f)
   std::string data = stream_data(map);
   if (want < data.size()) {
     data.resize(want);
-    replace_deflated(map, data);
   }
+  replace_deflated(map, data);
   return util::ok_status();
 }
 

@@ -9,6 +9,8 @@
 // - the font's /CIDToGIDMap cut after the highest character drawn (libharu writes all
 //   65,536 CIDs: 128 KB to inflate in every viewer);
 // - the subset tag of the font's names (PLIDJV+DejaVuSans for the compiled-in subset);
+// - the font's streams compressed (FlateDecode): its file when libharu left it
+//   uncompressed, the map and the ToUnicode;
 // - PDF 1.4 at least (embedded files).
 #pragma once
 

@@ -141,7 +141,11 @@ TEST_CASE("finish_pdf: a receipt's font is tagged, its maps cut to the character
   // The highest character drawn is U+20AC (€): the map stops there, 2 bytes per CID.
   CHECK(stream_data(cid.getKey("/CIDToGIDMap")).size() == 2 * (0x20AC + 1));
   CHECK(stream_data(font.getKey("/ToUnicode")) == receipt::identity_to_unicode(0x20AC));
-  // Kept compressed.
+  // Compressed, the font file too.
+  auto file = cid.getKey("/FontDescriptor").getKey("/FontFile2");
+  REQUIRE(file.isStream());
+  CHECK(file.getDict().getKey("/Filter").isNameAndEquals("/FlateDecode"));
+  CHECK(stream_data(file).rfind(std::string("\0\1\0\0", 4), 0) == 0); // a TrueType font
   CHECK(cid.getKey("/CIDToGIDMap").getDict().getKey("/Filter").isNameAndEquals("/FlateDecode"));
   CHECK(font.getKey("/ToUnicode").getDict().getKey("/Filter").isNameAndEquals("/FlateDecode"));
 }
