@@ -30,9 +30,7 @@ std::string resolve_message(store::Store& st, const std::string& id, std::string
 {
   // Only "not found" moves on to the next kind of id: a record that cannot be read (corrupt,
   // newer schema, I/O) is a store error (exit 74), never "no such id".
-  auto missing = [](const util::Error& e) {
-    return e.code == static_cast<int>(store::Errc::not_found);
-  };
+  auto missing = [](const util::Error& e) { return e.code == store::Errc::not_found; };
   auto m = st.get_message(id);
   if (m) {
     return id;

@@ -3,9 +3,11 @@
 // Each command (commands/*.cpp) is one row of the table in app.cpp: its name, help, the
 // store access it needs (none, read, write), how it declares its options to CLI11, and
 // its run function. Output goes through one Printer (text or --json). Errors are one
-// sentence on stderr and a distinct exit status (pli(1), EXIT STATUS):
-//   0 ok, 1 invalid receipt (verify) or nothing done, 2 unknown id, 64 bad arguments,
-//   73 cannot create (a key that exists), 74 store error, 78 config error.
+// sentence on stderr and a distinct exit status (pli(1), EXIT STATUS; k_exit_* below,
+// <sysexits.h> by name):
+//   0 ok, 1 invalid receipt (verify) or nothing done, 2 unknown id, 64 bad arguments
+//   (EX_USAGE), 73 cannot create (EX_CANTCREAT: a key that exists), 74 store error
+//   (EX_IOERR), 78 config error (EX_CONFIG).
 #pragma once
 
 #include "core/cli/printer.hpp"
@@ -13,6 +15,7 @@
 #include "core/store/store.hpp"
 
 #include <CLI/CLI.hpp>
+#include <sysexits.h>
 
 #include <functional>
 #include <memory>
@@ -22,12 +25,13 @@
 
 namespace pli::admin {
 
-constexpr int k_exit_invalid = 1;
-constexpr int k_exit_unknown_id = 2;
-constexpr int k_exit_usage = 64;
-constexpr int k_exit_cant_create = 73;
-constexpr int k_exit_store = 74;
-constexpr int k_exit_config = 78;
+// The CLI's exit statuses: pli's own 1 and 2, then <sysexits.h>'s by name.
+constexpr int k_exit_invalid = 1;    // a receipt that does not verify, a store check that fails
+constexpr int k_exit_unknown_id = 2; // no message or delivery of that id
+constexpr int k_exit_usage = EX_USAGE;
+constexpr int k_exit_cant_create = EX_CANTCREAT;
+constexpr int k_exit_store = EX_IOERR;
+constexpr int k_exit_config = config::k_exit_config;
 
 // Thrown by commands; app.cpp prints "pli: MESSAGE" and exits with `status`.
 struct Failure : std::runtime_error
@@ -88,8 +92,7 @@ store::pb::Delivery resolve_delivery(store::Store& st, const std::string& id,
 template <typename T> T checked(util::Result<T> r)
 {
   if (!r) {
-    throw Failure(r.error().code == static_cast<int>(store::Errc::not_found) ? k_exit_unknown_id
-                                                                             : k_exit_store,
+    throw Failure(r.error().code == store::Errc::not_found ? k_exit_unknown_id : k_exit_store,
                   r.error().message);
   }
   return std::move(r.value());

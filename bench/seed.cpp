@@ -215,7 +215,7 @@ int tokens(store::Store& st, std::size_t n, const std::string& file)
     const std::string token = "benchtoken" + it.delivery.id();
     auto r =
         st.add_token(it.delivery.id(), util::sha256_hex(token), util::now_micros() + 365 * k_day);
-    if (!r && r.error().code != static_cast<int>(store::Errc::conflict)) {
+    if (!r && r.error().code != store::Errc::conflict) {
       std::cerr << "pli-seed: " << r.error().message << "\n";
       return 1;
     }

@@ -31,9 +31,9 @@ RANGES = [
     (0x2190, 0x2193),  # arrows ← ↑ → ↓
     (0x2212, 0x2212),  # minus sign
 ]
-# Nothing above U+2212: libharu's CIDToGIDMap and /W loops run up to the highest code of the
-# subset (pdf.cpp, NarrowedEncoder), so ligatures (U+FB01) or U+FFFD (invalid UTF-8 made
-# valid) would cost each receipt 56,000 more steps; they are rare and use the whole font.
+# Nothing above U+2212: the receipt's CIDToGIDMap is cut after the highest character drawn
+# (core/receipt/pdf_finish.cpp), so ligatures (U+FB01) or U+FFFD (invalid UTF-8 made valid)
+# would add up to 112 KB of map to each receipt; they are rare and use the whole font.
 
 
 def main():

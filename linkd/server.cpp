@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -114,6 +115,23 @@ private:
   std::vector<std::thread> m_threads;
 };
 
+// libmicrohttpd handles, each destroyed by its owner.
+struct ResponseDestroy
+{
+  void operator()(MHD_Response* r) const noexcept { MHD_destroy_response(r); }
+};
+using ResponsePtr = std::unique_ptr<MHD_Response, ResponseDestroy>;
+struct DaemonStop
+{
+  void operator()(MHD_Daemon* d) const noexcept { MHD_stop_daemon(d); }
+};
+using DaemonPtr = std::unique_ptr<MHD_Daemon, DaemonStop>;
+struct PostProcessorDestroy
+{
+  void operator()(MHD_PostProcessor* pp) const noexcept { MHD_destroy_post_processor(pp); }
+};
+using PostProcessorPtr = std::unique_ptr<MHD_PostProcessor, PostProcessorDestroy>;
+
 struct Server
 {
   App* app;
@@ -123,7 +141,7 @@ struct Server
   Workers workers{};
   std::unique_ptr<EventWriter> writer{};
   store::Store* app_store = nullptr;
-  MHD_Response* stylesheet = nullptr; // built once, queued for every GET /static/pli.css
+  ResponsePtr stylesheet; // built once, queued for every GET /static/pli.css
 };
 
 // One request's state, from the first access-handler call to MHD's completion callback.
@@ -132,7 +150,7 @@ struct Exchange
   Server* server = nullptr;
   Clock::time_point start = Clock::now();
   Request req;
-  MHD_PostProcessor* pp = nullptr;
+  PostProcessorPtr pp;
   std::size_t limit = 0;
   std::size_t received = 0;
   std::size_t reserved = 0; // bytes counted in server->upload_buffered
@@ -146,9 +164,7 @@ struct Exchange
 
   ~Exchange()
   {
-    if (pp != nullptr) {
-      MHD_destroy_post_processor(pp);
-    }
+    pp.reset(); // first: libmicrohttpd may hand it a last value (on_post_data reads *this)
     if (server != nullptr && reserved != 0) {
       server->upload_buffered.fetch_sub(reserved, std::memory_order_relaxed);
     }
@@ -209,19 +225,17 @@ MHD_Result queue(MHD_Connection* c, Exchange& x, Response&& r)
   const double seconds = std::chrono::duration<double>(Clock::now() - x.start).count();
   x.server->app->metrics().request(r.route, r.status, seconds);
   auto* body = new std::string(std::move(r.body));
-  MHD_Response* resp = MHD_create_response_from_buffer_with_free_callback_cls(
-      body->size(), body->data(), &free_body, body);
+  const ResponsePtr resp(MHD_create_response_from_buffer_with_free_callback_cls(
+      body->size(), body->data(), &free_body, body));
   if (resp == nullptr) {
     delete body;
     return MHD_NO;
   }
-  add_header(resp, "Content-Type", r.content_type, 512);
+  add_header(resp.get(), "Content-Type", r.content_type, 512);
   for (const auto& [k, v] : r.headers) {
-    add_header(resp, k, v, 4096);
+    add_header(resp.get(), k, v, 4096);
   }
-  MHD_Result ret = MHD_queue_response(c, static_cast<unsigned int>(r.status), resp);
-  MHD_destroy_response(resp);
-  return ret;
+  return MHD_queue_response(c, static_cast<unsigned int>(r.status), resp.get());
 }
 
 Response internal_error()
@@ -388,7 +402,7 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* url, const char*
         if (auto refused = server->app->precheck(x->req, declared)) {
           return queue(c, *x, std::move(*refused));
         }
-        x->pp = MHD_create_post_processor(c, k_post_buffer, &on_post_data, x);
+        x->pp.reset(MHD_create_post_processor(c, k_post_buffer, &on_post_data, x));
       }
       return MHD_YES;
     }
@@ -404,7 +418,7 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* url, const char*
           return MHD_NO; // a chunked body that does not stop: close the connection
         }
       } else if (x->pp != nullptr && !x->overloaded &&
-                 MHD_post_process(x->pp, upload_data, *upload_data_size) != MHD_YES) {
+                 MHD_post_process(x->pp.get(), upload_data, *upload_data_size) != MHD_YES) {
         x->req.form.clear();
         x->req.files.clear();
       }
@@ -429,7 +443,7 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* url, const char*
       x->answered = true;
       const double seconds = std::chrono::duration<double>(Clock::now() - x->start).count();
       server->app->metrics().request(Route::static_file, 200, seconds);
-      return MHD_queue_response(c, 200, server->stylesheet);
+      return MHD_queue_response(c, 200, server->stylesheet.get());
     }
     if (inline_route(x->req)) {
       x->req.may_wait = false;
@@ -502,7 +516,7 @@ int serve(const config::Config& config, bool foreground)
     a6->sin6_port = htons(static_cast<uint16_t>(port));
     if (inet_pton(AF_INET6, host.c_str(), &a6->sin6_addr) != 1) {
       log::message(log::Level::error, "linkd.listen: bad address " + host);
-      return 78;
+      return EX_CONFIG;
     }
     addr_len = sizeof *a6;
     flags |= MHD_USE_IPv6;
@@ -512,7 +526,7 @@ int serve(const config::Config& config, bool foreground)
     a4->sin_port = htons(static_cast<uint16_t>(port));
     if (inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host.c_str(), &a4->sin_addr) != 1) {
       log::message(log::Level::error, "linkd.listen: bad address " + host);
-      return 78;
+      return EX_CONFIG;
     }
     addr_len = sizeof *a4;
   }
@@ -520,14 +534,14 @@ int serve(const config::Config& config, bool foreground)
 
   if (!foreground && daemon(0, 0) != 0) {
     log::message(log::Level::error, "cannot daemonize");
-    return 71;
+    return EX_OSERR;
   }
   store::OpenOptions options{config.store.path, config.store.map_size_mb, false};
   options.reserve_percent = static_cast<std::uint32_t>(config.store.linkd_reserve_percent);
   auto opened = store::open_lmdb(options);
   if (!opened) {
     log::message(log::Level::error, "cannot open the store: " + opened.error().message);
-    return 75;
+    return EX_TEMPFAIL;
   }
   auto store = std::move(opened.value());
   App app(config, *store);
@@ -538,34 +552,33 @@ int serve(const config::Config& config, bool foreground)
   // per core, as more only adds context switches.
   const unsigned int event_threads = std::clamp(std::thread::hardware_concurrency(), 1u, 16u);
   const std::string css(templates::get("pli.css"));
-  server.stylesheet = MHD_create_response_from_buffer(css.size(), const_cast<char*>(css.data()),
-                                                      MHD_RESPMEM_MUST_COPY);
+  server.stylesheet.reset(MHD_create_response_from_buffer(css.size(), const_cast<char*>(css.data()),
+                                                          MHD_RESPMEM_MUST_COPY));
   if (server.stylesheet != nullptr) {
-    MHD_add_response_header(server.stylesheet, "Content-Type", "text/css; charset=utf-8");
+    MHD_add_response_header(server.stylesheet.get(), "Content-Type", "text/css; charset=utf-8");
     Headers h;
     add_security_headers(h);
     for (const auto& [k, v] : h) {
-      MHD_add_response_header(server.stylesheet, k.c_str(), v.c_str());
+      MHD_add_response_header(server.stylesheet.get(), k.c_str(), v.c_str());
     }
   }
   server.writer = std::make_unique<EventWriter>(*store);
   server.app_store = store.get();
   server.workers.start(config.linkd.threads);
 
-  MHD_Daemon* daemon = MHD_start_daemon(
+  DaemonPtr daemon(MHD_start_daemon(
       flags, static_cast<uint16_t>(port), nullptr, nullptr, &on_request, &server,
       MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&addr), MHD_OPTION_THREAD_POOL_SIZE,
       event_threads, MHD_OPTION_CONNECTION_LIMIT,
       static_cast<unsigned int>(config.linkd.max_connections), MHD_OPTION_CONNECTION_TIMEOUT,
       static_cast<unsigned int>(config.linkd.timeout_seconds), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
       k_connection_memory, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED,
-      &on_completed, nullptr, MHD_OPTION_END);
+      &on_completed, nullptr, MHD_OPTION_END));
   if (daemon == nullptr) {
     log::message(log::Level::error, "cannot listen on " + config.linkd.listen);
     server.workers.stop();
     server.writer.reset();
-    MHD_destroy_response(server.stylesheet);
-    return 71;
+    return EX_OSERR;
   }
   log::message(log::Level::info, "pli-linkd listening on " + config.linkd.listen);
   signal(SIGTERM, on_signal);
@@ -576,14 +589,15 @@ int serve(const config::Config& config, bool foreground)
   }
   // No new connection; the queued requests are answered (their connections resumed) before
   // the daemon stops. Requests still arriving on open connections are handled in place.
-  if (const MHD_socket listener = MHD_quiesce_daemon(daemon); listener != MHD_INVALID_SOCKET) {
+  if (const MHD_socket listener = MHD_quiesce_daemon(daemon.get());
+      listener != MHD_INVALID_SOCKET) {
     close(listener);
   }
   server.workers.stop();
   server.writer->stop(); // the reads queued are committed, their connections resumed
-  MHD_stop_daemon(daemon);
+  daemon.reset();        // MHD_stop_daemon: every connection done
   server.writer.reset();
-  MHD_destroy_response(server.stylesheet);
+  server.stylesheet.reset();
   log::message(log::Level::info, "pli-linkd stopped");
   return 0;
 }

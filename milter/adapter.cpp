@@ -12,6 +12,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -308,7 +309,7 @@ int run(const config::Config& config, bool foreground)
   if (smfi_setconn(const_cast<char*>(config.milter.socket.c_str())) != MI_SUCCESS ||
       smfi_register(desc) != MI_SUCCESS) {
     log::message(log::Level::error, "cannot set up libmilter on " + config.milter.socket);
-    return 71;
+    return EX_OSERR;
   }
   const auto path = socket_path(config.milter.socket);
   // A unix socket is created 0660 (never wider, even for an instant), then given to the
@@ -318,7 +319,7 @@ int run(const config::Config& config, bool foreground)
   umask(old);
   if (rc != MI_SUCCESS) {
     log::message(log::Level::error, "cannot open the milter socket " + config.milter.socket);
-    return 71;
+    return EX_OSERR;
   }
   if (!path.empty()) {
     if (const group* g = getgrnam("postfix");
@@ -326,14 +327,14 @@ int run(const config::Config& config, bool foreground)
         lchown(path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0) {
       log::message(log::Level::error,
                    "cannot give the milter socket " + path + " to the postfix group");
-      return 71;
+      return EX_OSERR;
     }
   } else {
     set_nodelay_on_listener();
   }
   if (!foreground && daemon(0, 0) != 0) {
     log::message(log::Level::error, "cannot daemonize");
-    return 71;
+    return EX_OSERR;
   }
   store::OpenOptions options{config.store.path, config.store.map_size_mb, false};
   options.write_mostly = true;  // see OpenOptions: its peak RSS would grow with the store
@@ -341,7 +342,7 @@ int run(const config::Config& config, bool foreground)
   auto opened = store::open_lmdb(options);
   if (!opened) {
     log::message(log::Level::error, "cannot open the store: " + opened.error().message);
-    return 75; // EX_TEMPFAIL
+    return EX_TEMPFAIL;
   }
   auto store = std::move(opened.value());
   Engine engine(config, *store);

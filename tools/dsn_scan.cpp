@@ -2,6 +2,8 @@
 // one row per recipient report: file, action, status, recipient, how it was found.
 #include "core/dsn/dsn.hpp"
 
+#include <sysexits.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -41,7 +43,7 @@ int main(int argc, char** argv)
 {
   if (argc < 2) {
     std::cerr << "usage: pli-dsn-scan FILE|DIR...\n";
-    return 64;
+    return EX_USAGE;
   }
   std::cout << "file\taction\tstatus\trecipient\tsource\n";
   for (int i = 1; i < argc; ++i) {
@@ -61,7 +63,7 @@ int main(int argc, char** argv)
       scan(p);
     } else {
       std::cerr << "pli-dsn-scan: no file or directory " << p << "\n";
-      return 66;
+      return EX_NOINPUT;
     }
   }
   return 0;

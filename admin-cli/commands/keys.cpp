@@ -22,8 +22,7 @@ int run_keygen(Context& ctx)
   auto kp = receipt::generate_keys(ctx.config.keys.dir, kargs.force ? receipt::Overwrite::force
                                                                     : receipt::Overwrite::refuse);
   if (!kp) {
-    throw Failure(kp.error().code == 1 ? k_exit_cant_create : k_exit_cant_create,
-                  kp.error().message);
+    throw Failure(k_exit_cant_create, kp.error().message);
   }
   const std::string dir = ctx.config.keys.dir;
   ctx.out.document({{"dir", dir},

@@ -422,7 +422,7 @@ public:
       return error_at(e.mark, e.msg);
     }
     if (!root.IsMap()) {
-      return util::Error{k_exit_config,
+      return util::Error{Errc::invalid,
                          fmt::format("{}:1: the file must be a YAML mapping of sections "
                                      "(organisation, store, milter, policy, ...)",
                                      m_file)};
@@ -430,7 +430,7 @@ public:
     Config config;
     config.file = m_file;
     if (auto e = walk(root, "", config); !e.empty()) {
-      return util::Error{k_exit_config, e};
+      return util::Error{Errc::invalid, e};
     }
     if (!config.milter.allow_remote_inet && remote_inet_socket(config.milter.socket)) {
       return error_at(m_marks["milter.socket"],
@@ -444,7 +444,7 @@ public:
         auto section = key.path.substr(0, key.path.rfind('.'));
         auto it = m_section_marks.find(section);
         int line = it == m_section_marks.end() ? 1 : it->second.line + 1;
-        return util::Error{k_exit_config,
+        return util::Error{Errc::invalid,
                            fmt::format("{}:{}: missing required key '{}'", m_file, line, key.path)};
       }
     }
@@ -455,7 +455,7 @@ private:
   util::Error error_at(const YAML::Mark& mark, const std::string& message) const
   {
     int line = mark.line < 0 ? 1 : mark.line + 1;
-    return util::Error{k_exit_config, fmt::format("{}:{}: {}", m_file, line, message)};
+    return util::Error{Errc::invalid, fmt::format("{}:{}: {}", m_file, line, message)};
   }
 
   static bool is_section(const std::string& path)
@@ -606,7 +606,7 @@ util::Result<Config> load(const std::string& file)
 {
   std::ifstream in(file, std::ios::binary);
   if (!in) {
-    return util::Error{k_exit_config, fmt::format("{}:0: cannot read the config file", file)};
+    return util::Error{Errc::unreadable, fmt::format("{}:0: cannot read the config file", file)};
   }
   std::stringstream buf;
   buf << in.rdbuf();

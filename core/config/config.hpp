@@ -2,13 +2,15 @@
 //
 // One table of keys (path, type, default, validator) drives loading; unknown keys,
 // missing required keys, wrong types and invalid values are errors reported as
-// "FILE:LINE: message" (pli.yaml(5)), and binaries exit with status 78 (EX_CONFIG).
+// "FILE:LINE: message" (pli.yaml(5); config::Errc), and binaries exit with status EX_CONFIG (78).
 // The parsed Config is immutable.
 #pragma once
 
 #include "core/model/model.hpp"
 #include "core/util/cidr.hpp"
 #include "core/util/result.hpp"
+
+#include <sysexits.h>
 
 #include <cstdint>
 #include <map>
@@ -17,7 +19,19 @@
 
 namespace pli::config {
 
-constexpr int k_exit_config = 78;
+// The exit status of a binary whose configuration does not load (any config::Errc).
+constexpr int k_exit_config = EX_CONFIG;
+
+enum class Errc
+{
+  invalid = 1,    // a key unknown, missing, of the wrong type or with an invalid value
+  unreadable = 2, // the file cannot be read
+};
+
+} // namespace pli::config
+PLI_ERROR_CODE_ENUM(pli::config, Errc, "pli.config", "invalid configuration",
+                    "unreadable configuration");
+namespace pli::config {
 
 struct Config
 {
@@ -131,7 +145,7 @@ util::Result<Config> load_from_string(const std::string& text, const std::string
 // The config file to use: `cli_value` if not empty, else $PLI_CONFIG, else /etc/pli/pli.yaml.
 std::string resolve_path(const std::string& cli_value);
 
-// Loads or prints the error to stderr and exits 78.
+// Loads or prints the error to stderr and exits with k_exit_config (EX_CONFIG).
 Config load_or_exit(const std::string& file);
 
 } // namespace pli::config

@@ -8,6 +8,7 @@
 #include "core/dsn/detail.hpp"
 #include "core/util/encoding.hpp"
 #include "core/util/text.hpp"
+#include "core/util/gobject_ptr.hpp"
 
 #include <glib.h>
 
@@ -190,9 +191,8 @@ std::string clean_text(std::string_view s)
     out.push_back((u < 32 || u == 127) ? ' ' : c);
   }
   if (g_utf8_validate(out.data(), static_cast<gssize>(out.size()), nullptr) == FALSE) {
-    gchar* valid = g_utf8_make_valid(out.data(), static_cast<gssize>(out.size()));
-    out = valid;
-    g_free(valid);
+    const util::GCharPtr valid(g_utf8_make_valid(out.data(), static_cast<gssize>(out.size())));
+    out = valid.get();
   }
   return out;
 }
@@ -289,14 +289,13 @@ DeliveryStatus parse_delivery_status(std::string_view body)
       if (f.name == "content-transfer-encoding" && lower(trim_view(f.value)) == "base64") {
         std::string rest(body.substr(groups.front().end_offset));
         gsize len = 0;
-        guchar* decoded = g_base64_decode(rest.c_str(), &len);
-        std::string_view inner(reinterpret_cast<const char*>(decoded), len);
+        const util::GCharPtr decoded(reinterpret_cast<char*>(g_base64_decode(rest.c_str(), &len)));
+        std::string_view inner(decoded.get(), len);
         for (const auto& g : split_field_groups(inner)) {
           if (is_recipient_group(g)) {
             read_recipients(g, ds.recipients);
           }
         }
-        g_free(decoded);
         break;
       }
     }

@@ -13,6 +13,7 @@
 #include "core/dsn/detail.hpp"
 #include "core/dsn/phrases.hpp"
 #include "core/util/text.hpp"
+#include "core/util/gobject_ptr.hpp"
 
 #include <glib.h>
 
@@ -313,8 +314,9 @@ std::string diagnostic_line(std::string_view line)
 
 std::string normalize_for_match(std::string_view utf8)
 {
-  gchar* nfd = g_utf8_normalize(utf8.data(), static_cast<gssize>(utf8.size()), G_NORMALIZE_NFD);
-  std::string_view in = nfd != nullptr ? std::string_view(nfd) : utf8;
+  const util::GCharPtr nfd(
+      g_utf8_normalize(utf8.data(), static_cast<gssize>(utf8.size()), G_NORMALIZE_NFD));
+  std::string_view in = nfd != nullptr ? std::string_view(nfd.get()) : utf8;
   std::string out;
   out.reserve(in.size());
   bool space = false;
@@ -360,7 +362,6 @@ std::string normalize_for_match(std::string_view utf8)
   if (!out.empty() && out.back() == ' ') {
     out.pop_back();
   }
-  g_free(nfd);
   return out;
 }
 

@@ -538,7 +538,7 @@ std::optional<store::pb::Token> App::token_for(const Request& r, const std::stri
   }
   auto tok = m_store.get_token(util::sha256_hex(token));
   if (!tok) {
-    if (tok.error().code != static_cast<int>(store::Errc::not_found)) {
+    if (tok.error().code != store::Errc::not_found) {
       m_metrics.error(ErrorKind::store);
       refused = page(503, "unavailable");
       return std::nullopt;
@@ -894,7 +894,7 @@ Response App::reply(const Request& r, Link& l)
   if (auto st = m_store.create_reply(nr); !st) {
     m_metrics.error(ErrorKind::store);
     log::line(log::Level::error, "", {{"event", "reply"}, {"store", st.error().message}});
-    if (st.error().code == static_cast<int>(store::Errc::full)) {
+    if (st.error().code == store::Errc::full) {
       return page(507, "store_full");
     }
     return page(503, "unavailable");
@@ -942,7 +942,7 @@ notify::Outbox::Job App::reply_notice_job(std::string reply, std::string deliver
                  {"delivery", delivery},
                  {"store", envelope.error().message}});
       // A reply that no longer exists (purged) has nothing to announce: done.
-      return envelope.error().code == static_cast<int>(store::Errc::not_found);
+      return envelope.error().code == store::Errc::not_found;
     }
     return send_notice(envelope.value(), reply, delivery);
   };

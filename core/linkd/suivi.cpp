@@ -400,7 +400,7 @@ Response BuyersArea::link_page(const Request& r, const std::string& token)
   }
   auto c = m_store.get_credential(key_of(Kind::login_link, token));
   if (!c) {
-    if (c.error().code != static_cast<int>(store::Errc::not_found)) {
+    if (c.error().code != store::Errc::not_found) {
       m_app.m_metrics.error(ErrorKind::store);
       return m_app.page(503, "unavailable");
     }
@@ -437,7 +437,7 @@ Response BuyersArea::sign_in(const Request& r)
   // Used up here, whatever follows: a link opens at most one session.
   auto c = m_store.take_credential(key_of(Kind::login_link, token));
   if (!c) {
-    if (c.error().code != static_cast<int>(store::Errc::not_found)) {
+    if (c.error().code != store::Errc::not_found) {
       m_app.m_metrics.error(ErrorKind::store);
       return m_app.page(503, "unavailable");
     }
@@ -475,7 +475,7 @@ Response BuyersArea::sign_out(const Request& r, const Viewer& v)
                    &v);
   }
   auto gone = m_store.take_credential(v.session_key);
-  if (!gone && gone.error().code != static_cast<int>(store::Errc::not_found)) {
+  if (!gone && gone.error().code != store::Errc::not_found) {
     m_app.m_metrics.error(ErrorKind::store);
     return m_app.page(503, "unavailable");
   }

@@ -308,7 +308,7 @@ Response BuyersArea::detail(const Request& r, const Viewer& v, const std::string
   }
   auto x = receipt::gather(m_store, id);
   if (!x) {
-    if (x.error().code == static_cast<int>(store::Errc::not_found)) {
+    if (x.error().code == store::Errc::not_found) {
       return m_app.page(404, "not_found");
     }
     m_app.m_metrics.error(ErrorKind::store);

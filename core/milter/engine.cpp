@@ -101,7 +101,7 @@ Verdict tempfail(Outcome o, const std::string& text)
 
 Verdict store_failure(const util::Error& e)
 {
-  if (e.code == static_cast<int>(store::Errc::full)) {
+  if (e.code == store::Errc::full) {
     return tempfail(Outcome::tempfail_store_full, "pli store full, try again later");
   }
   return tempfail(Outcome::tempfail_store_error, "pli store unavailable, try again later");
@@ -111,7 +111,7 @@ Verdict store_failure(const util::Error& e)
 Verdict store_failure_logged(const std::string& queue_id, const util::Error& e,
                              const std::string& from)
 {
-  if (e.code == static_cast<int>(store::Errc::full)) {
+  if (e.code == store::Errc::full) {
     log::line(log::Level::error, queue_id,
               {{"decision", "tempfail_store_full"},
                {"store", e.message},
@@ -287,7 +287,7 @@ Step Engine::envrcpt(Transaction& t, const std::string& rcpt)
       // anything is buffered. (cleanup(8) cannot refuse a recipient: Postfix's own reports
       // are judged at end of message.)
       auto d = m_store.get_delivery(r.delivery);
-      const bool unknown = !d && d.error().code == static_cast<int>(store::Errc::not_found);
+      const bool unknown = !d && d.error().code == store::Errc::not_found;
       if (!d && !unknown) {
         log::line(log::Level::error, "",
                   {{"decision", "tempfail_store_error"},
@@ -543,7 +543,7 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
     std::optional<store::pb::Delivery> first;
     if (existing) {
       auto d = m_store.get_delivery(existing.value());
-      if (!d && d.error().code != static_cast<int>(store::Errc::not_found)) {
+      if (!d && d.error().code != store::Errc::not_found) {
         return store_failure_logged(queue_id, d.error(), t.sender);
       }
       if (d && now - d->created_at() <= window) {
@@ -560,7 +560,7 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
           return store_failure_logged(queue_id, st.error(), t.sender);
         }
       }
-    } else if (!existing && existing.error().code != static_cast<int>(store::Errc::not_found)) {
+    } else if (!existing && existing.error().code != store::Errc::not_found) {
       return store_failure_logged(queue_id, existing.error(), t.sender);
     } else {
       p.delivery.set_id(util::random_id("d"));
@@ -620,7 +620,7 @@ Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& q
     // Moved: the store frees the bodies and blobs once copied into its transaction, while
     // this session waits for the group's commit.
     if (auto st = m_store.create_message(std::move(nm)); !st) {
-      if (st.error().code == static_cast<int>(store::Errc::invalid)) {
+      if (st.error().code == store::Errc::invalid) {
         // Permanent: the same mail would be refused on every retry.
         log::line(log::Level::error, queue_id,
                   {{"decision", "reject_invalid_text"},
@@ -815,7 +815,7 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
     }
     auto d = m_store.get_delivery(r.delivery);
     if (!d) {
-      if (d.error().code != static_cast<int>(store::Errc::not_found)) {
+      if (d.error().code != store::Errc::not_found) {
         return store_failure_logged(queue_id, d.error(), "<>");
       }
       log::line(log::Level::warning, queue_id,

@@ -66,6 +66,26 @@ CharsetKind classify(std::string_view charset)
   return CharsetKind::other;
 }
 
+// Owns a conversion descriptor from g_mime_iconv_open (empty when it failed).
+class Iconv
+{
+public:
+  explicit Iconv(iconv_t cd) : m_cd(cd) {}
+  ~Iconv()
+  {
+    if (*this) {
+      g_mime_iconv_close(m_cd);
+    }
+  }
+  Iconv(const Iconv&) = delete;
+  Iconv& operator=(const Iconv&) = delete;
+  explicit operator bool() const { return m_cd != reinterpret_cast<iconv_t>(-1); }
+  iconv_t get() const { return m_cd; }
+
+private:
+  iconv_t m_cd;
+};
+
 // Converts with iconv; a byte that is illegal (or an incomplete sequence at the end) is
 // read as windows-1252 and skipped, so no input byte disappears.
 std::string iconv_to_utf8(iconv_t cd, std::string_view bytes, bool& fell_back)
@@ -159,15 +179,14 @@ std::string to_utf8(std::string_view bytes, std::string_view charset, bool* fell
     }
     // g_mime_iconv_open maps mail charset names (ks_c_5601-1987, x-sjis, ...) to
     // names iconv knows.
-    iconv_t cd = g_mime_iconv_open("UTF-8", cs.c_str());
-    if (cd == reinterpret_cast<iconv_t>(-1)) {
+    const Iconv cd(g_mime_iconv_open("UTF-8", cs.c_str()));
+    if (!cd) {
       // An unknown charset is treated as none: only bytes that are not UTF-8 fall back.
       fb = !is_valid_utf8(bytes);
       out = fb ? repair_utf8(bytes) : std::string(bytes);
       break;
     }
-    out = iconv_to_utf8(cd, bytes, fb);
-    g_mime_iconv_close(cd);
+    out = iconv_to_utf8(cd.get(), bytes, fb);
     if (!is_valid_utf8(out)) {
       out = repair_utf8(out); // only NUL can be left (iconv output is UTF-8)
     }

@@ -5,6 +5,7 @@
 #include "core/templates/templates.hpp"
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
+#include "core/util/gobject_ptr.hpp"
 
 #include <gmime/gmime.h>
 #include <mstch/mstch.hpp>
@@ -42,11 +43,9 @@ std::string mailbox(const std::string& display, const std::string& address)
     return "<" + address + ">";
   }
   init();
-  InternetAddress* ia = internet_address_mailbox_new(name.c_str(), address.c_str());
-  char* text = internet_address_to_string(ia, nullptr, TRUE);
-  std::string out = text == nullptr ? "<" + address + ">" : std::string(text);
-  g_free(text);
-  g_object_unref(ia);
+  const auto ia = util::adopt_gobject(internet_address_mailbox_new(name.c_str(), address.c_str()));
+  const util::GCharPtr text(internet_address_to_string(ia.get(), nullptr, TRUE));
+  std::string out = text == nullptr ? "<" + address + ">" : std::string(text.get());
   return lf_to_crlf(out); // GMime may fold long encoded names with LF
 }
 
@@ -70,19 +69,17 @@ std::string ascii_from_header(const std::string& raw)
     return raw;
   }
   init();
-  InternetAddressList* list = internet_address_list_parse(nullptr, raw.c_str());
+  const auto list = util::adopt_gobject(internet_address_list_parse(nullptr, raw.c_str()));
   if (list == nullptr) {
     return raw;
   }
   std::string out = raw;
-  if (internet_address_list_length(list) > 0) {
-    char* text = internet_address_list_to_string(list, nullptr, TRUE);
+  if (internet_address_list_length(list.get()) > 0) {
+    const util::GCharPtr text(internet_address_list_to_string(list.get(), nullptr, TRUE));
     if (text != nullptr) {
-      out = lf_to_crlf(text); // GMime folds with LF
-      g_free(text);
+      out = lf_to_crlf(text.get()); // GMime folds with LF
     }
   }
-  g_object_unref(list);
   return out;
 }
 
@@ -100,12 +97,11 @@ std::string encode_header(const std::string& utf8)
   if (ascii) {
     return utf8;
   }
-  char* encoded = g_mime_utils_header_encode_text(nullptr, utf8.c_str(), "utf-8");
+  const util::GCharPtr encoded(g_mime_utils_header_encode_text(nullptr, utf8.c_str(), "utf-8"));
   if (encoded == nullptr) {
     return util::base64(utf8);
   }
-  std::string out(encoded);
-  g_free(encoded);
+  std::string out(encoded.get());
   return lf_to_crlf(out); // GMime folds with LF
 }
 

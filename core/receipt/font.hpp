@@ -1,7 +1,8 @@
 // The receipts' font: a subset of DejaVuSans (fonts-dejavu-core) made at build time by
 // cmake/font-subset.py and compiled in, covering the Latin scripts of Europe, French
 // typography (« » € œ, U+202F) and common punctuation. libharu's cost per document grows
-// with the font's cmap and glyph table (doc/performance.md): the subset makes a receipt
+// with the font's cmap and glyph table (it looks up a glyph for each of the 65,536 codes of
+// its UTF-8 encoder, and copies the glyph table into each PDF): the subset makes a receipt
 // several times cheaper than the whole font, which stays the fall-back for text the subset
 // does not cover (Greek, Cyrillic...: pdf.cpp).
 #pragma once

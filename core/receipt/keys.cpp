@@ -1,5 +1,7 @@
 #include "core/receipt/keys.hpp"
 
+#include "core/receipt/errc.hpp"
+
 #include "core/util/crypto.hpp"
 #include "core/util/durable_file.hpp"
 #include "core/util/encoding.hpp"
@@ -24,7 +26,7 @@ namespace {
 
 util::Error io_error(const std::string& what)
 {
-  return util::Error{2, fmt::format("{}: {}", what, std::strerror(errno))};
+  return util::Error{Errc::io, fmt::format("{}: {}", what, std::strerror(errno))};
 }
 
 // Writes `data` to NAME in the directory `dirfd` durably (util/durable_file.hpp: a new
@@ -41,7 +43,7 @@ util::Status write_file(int dirfd, const std::string& dir, const std::string& na
   }
   options.sync = util::Sync::file;
   if (auto st = util::write_file_at(dirfd, dir, name, data, options); !st) {
-    return util::Error{2, st.error().message};
+    return util::Error{Errc::io, st.error().message};
   }
   return util::ok_status();
 }
@@ -71,9 +73,10 @@ util::Result<int> open_key_dir(const std::string& dir, struct stat& sb)
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ELOOP || errno == ENOTDIR) {
-      return util::Error{2, fmt::format("{} is a symlink or not a directory: the key directory "
-                                        "must be a real directory",
-                                        dir)};
+      return util::Error{Errc::io,
+                         fmt::format("{} is a symlink or not a directory: the key directory "
+                                     "must be a real directory",
+                                     dir)};
     }
     return io_error("cannot open " + dir);
   }
@@ -94,7 +97,7 @@ util::Result<int> open_key_dir(const std::string& dir, struct stat& sb)
   }
   if (!why.empty()) {
     ::close(fd);
-    return util::Error{2, why};
+    return util::Error{Errc::io, why};
   }
   return fd;
 }
@@ -103,13 +106,14 @@ util::Result<std::string> read_base64_file(const std::string& path, std::size_t 
 {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return util::Error{2, fmt::format("cannot read {}: {}", path, std::strerror(errno))};
+    return util::Error{Errc::io, fmt::format("cannot read {}: {}", path, std::strerror(errno))};
   }
   std::stringstream buf;
   buf << in.rdbuf();
   auto raw = util::base64_decode(util::trim(buf.str()));
   if (!raw || raw->size() != expected) {
-    return util::Error{2, fmt::format("{} does not hold a base64 key of {} bytes", path, expected)};
+    return util::Error{Errc::io,
+                       fmt::format("{} does not hold a base64 key of {} bytes", path, expected)};
   }
   return *raw;
 }
@@ -147,9 +151,10 @@ util::Result<KeyPair> generate_keys(const std::string& dir, Overwrite overwrite)
   struct stat existing;
   if (overwrite == Overwrite::refuse &&
       ::fstatat(closer.fd, "receipt.key", &existing, AT_SYMLINK_NOFOLLOW) == 0) {
-    return util::Error{1, fmt::format("{} already exists (use --force to replace it; receipts "
-                                      "signed with it then need the old receipt.pub to verify)",
-                                      key_path)};
+    return util::Error{Errc::exists,
+                       fmt::format("{} already exists (use --force to replace it; receipts "
+                                   "signed with it then need the old receipt.pub to verify)",
+                                   key_path)};
   }
   unsigned char seed[crypto_sign_SEEDBYTES];
   unsigned char pk[crypto_sign_PUBLICKEYBYTES];
@@ -182,7 +187,7 @@ util::Result<KeyPair> generate_keys(const std::string& dir, Overwrite overwrite)
     return s3.error();
   }
   if (auto st = util::sync_dir_at(closer.fd, dir); !st) {
-    return util::Error{2, st.error().message};
+    return util::Error{Errc::io, st.error().message};
   }
   return kp;
 }

@@ -32,13 +32,13 @@ std::string key_id(const std::string& public_key);
 // O_EXCL|O_NOFOLLOW, given its owner and mode on the descriptor, then renamed into place:
 // a symlink planted in DIR is never followed. As root the files are root-owned with DIR's
 // group, receipt.key 0640 (the pli user reads it, cannot change it); otherwise
-// receipt.key is 0600. Errors: code 1 when receipt.key exists (a symlink counts) and
-// `overwrite` is refuse; code 2 for I/O failures and for a DIR that is a symlink, writable
-// by its group or others, or (as root) not owned by root, with the reason.
+// receipt.key is 0600. Errors (errc.hpp): Errc::exists when receipt.key exists (a symlink
+// counts) and `overwrite` is refuse; Errc::io for I/O failures and for a DIR that is a symlink,
+// writable by its group or others, or (as root) not owned by root, with the reason.
 util::Result<KeyPair> generate_keys(const std::string& dir, Overwrite overwrite);
-// Reads DIR/receipt.key (and derives the public key). Errors: code 2 with the reason.
+// Reads DIR/receipt.key (and derives the public key). Errors: Errc::io with the reason.
 util::Result<KeyPair> load_signing_key(const std::string& dir);
-// Reads DIR/receipt.pub. Errors: code 2 with the reason.
+// Reads DIR/receipt.pub. Errors: Errc::io with the reason.
 util::Result<KeyPair> load_public_key(const std::string& dir);
 
 // SPKI PEM of a raw Ed25519 public key.

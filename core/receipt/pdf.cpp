@@ -1,23 +1,23 @@
 #include "core/receipt/pdf.hpp"
 
+#include "core/receipt/errc.hpp"
 #include "core/receipt/font.hpp"
+#include "core/receipt/pdf_finish.hpp"
+#include "core/receipt/pdf_reader.hpp"
 #include "core/receipt/signed_evidence.hpp"
 #include "core/util/crypto.hpp"
+#include "core/util/gobject_ptr.hpp"
 
 #include <fmt/format.h>
 #include <glib.h>
+// libharu's public API only: with HPDF_SHARED, hpdf.h declares every handle as an opaque
+// pointer, so nothing here can reach the library's internal structures (pdf_finish.hpp
+// does on libharu's output what its public API cannot).
+#define HPDF_SHARED
 #include <hpdf.h>
-#include <hpdf_catalog.h>
-#include <hpdf_doc.h>
-#include <hpdf_encoder.h>
-#include <hpdf_font.h>
-#include <hpdf_fontdef.h>
-#include <hpdf_namedict.h>
-#include <hpdf_objects.h>
-#include <hpdf_pages.h>
-#include <hpdf_streams.h>
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -39,7 +39,12 @@ constexpr float k_right = k_page_w - 50;
 constexpr float k_top = k_page_h - 50;
 constexpr float k_bottom = 60; // above the footer
 
-// libharu's error handler only records (it must not throw through C); our code checks and returns.
+// HPDF_STREAM_EOF, libharu's documented end-of-stream status: its header, hpdf_error.h,
+// also declares the library's internal error structure, which HPDF_SHARED keeps opaque.
+constexpr HPDF_STATUS k_hpdf_stream_eof = 0x1058;
+
+// libharu's error handler records; our code checks and returns (an error handler must not
+// throw through the C library).
 struct ErrorState
 {
   HPDF_STATUS error = 0;
@@ -60,16 +65,15 @@ struct DocDeleter
 {
   void operator()(HPDF_Doc d) const { HPDF_Free(d); }
 };
-using DocPtr = std::unique_ptr<HPDF_Doc_Rec, DocDeleter>;
+using DocPtr = std::unique_ptr<std::remove_pointer_t<HPDF_Doc>, DocDeleter>;
 
 // Valid UTF-8 of the BMP without control characters (libharu drops the rest silently).
 std::string printable(const std::string& in)
 {
   std::string s = in;
   if (!g_utf8_validate(s.data(), static_cast<gssize>(s.size()), nullptr)) {
-    gchar* valid = g_utf8_make_valid(s.data(), static_cast<gssize>(s.size()));
-    s = valid;
-    g_free(valid);
+    const util::GCharPtr valid(g_utf8_make_valid(s.data(), static_cast<gssize>(s.size())));
+    s = valid.get();
   }
   std::string out;
   out.reserve(s.size());
@@ -275,238 +279,28 @@ private:
   float m_y = k_top;
 };
 
-// Embeds `data` as an uncompressed file named `name` (so its bytes stay verbatim; built directly
-// with libharu's exported object functions instead of HPDF_AttachFile, which needs a path
-// and writes it into the PDF).
-bool embed_file(HPDF_Doc pdf, const std::string& name, const std::string& media_type,
-                const std::string& data)
+// The compiled-in subset of DejaVuSans (font.hpp) as a file libharu can open by name
+// (HPDF_LoadTTFontFromFile, its public way to load a TrueType font): a memory file of this
+// process, written once. Empty when it cannot be made.
+const std::string& subset_font_path()
 {
-  HPDF_NameDict names = HPDF_Catalog_GetNames(pdf->catalog);
-  if (names == nullptr) {
-    names = HPDF_NameDict_New(pdf->mmgr, pdf->xref);
-    if (names == nullptr || HPDF_Catalog_SetNames(pdf->catalog, names) != HPDF_OK) {
-      return false;
+  static const std::string path = [] {
+    const std::string_view data = subset_font_data();
+    const int fd = ::memfd_create("pli-receipt-font", MFD_CLOEXEC);
+    if (fd < 0) {
+      return std::string();
     }
-  }
-  HPDF_NameTree tree = HPDF_NameDict_GetNameTree(names, HPDF_NAME_EMBEDDED_FILES);
-  if (tree == nullptr) {
-    tree = HPDF_NameTree_New(pdf->mmgr, pdf->xref);
-    if (tree == nullptr ||
-        HPDF_NameDict_SetNameTree(names, HPDF_NAME_EMBEDDED_FILES, tree) != HPDF_OK) {
-      return false;
-    }
-  }
-  HPDF_Dict stream = HPDF_DictStream_New(pdf->mmgr, pdf->xref);
-  HPDF_Dict params = HPDF_Dict_New(pdf->mmgr);
-  HPDF_Dict ef = HPDF_Dict_New(pdf->mmgr);
-  HPDF_Dict spec = HPDF_Dict_New(pdf->mmgr);
-  if (stream == nullptr || params == nullptr || ef == nullptr || spec == nullptr ||
-      HPDF_Xref_Add(pdf->xref, spec) != HPDF_OK) {
-    return false;
-  }
-  stream->filter = HPDF_STREAM_FILTER_NONE;
-  HPDF_STATUS rc =
-      HPDF_Stream_Write(stream->stream, reinterpret_cast<const HPDF_BYTE*>(data.data()),
-                        static_cast<HPDF_UINT>(data.size()));
-  rc |= HPDF_Dict_AddName(stream, "Type", "EmbeddedFile");
-  rc |= HPDF_Dict_AddName(stream, "Subtype", media_type.c_str());
-  rc |= HPDF_Dict_AddNumber(params, "Size", static_cast<HPDF_INT32>(data.size()));
-  rc |= HPDF_Dict_Add(stream, "Params", params);
-  rc |= HPDF_Dict_Add(ef, "F", stream);
-  rc |= HPDF_Dict_AddName(spec, "Type", "Filespec");
-  rc |= HPDF_Dict_Add(spec, "F", HPDF_String_New(pdf->mmgr, name.c_str(), nullptr));
-  rc |= HPDF_Dict_Add(spec, "UF", HPDF_String_New(pdf->mmgr, name.c_str(), nullptr));
-  rc |= HPDF_Dict_Add(spec, "EF", ef);
-  // Appended to the tree's /Names array (callers embed in name order): HPDF_NameTree_Add
-  // puts a key that sorts after two others without its value (libharu 2.3.0).
-  auto* array = static_cast<HPDF_Array>(HPDF_Dict_GetItem(tree, "Names", HPDF_OCLASS_ARRAY));
-  if (array == nullptr) {
-    return false;
-  }
-  rc |= HPDF_Array_Add(array, HPDF_String_New(pdf->mmgr, name.c_str(), nullptr));
-  rc |= HPDF_Array_Add(array, spec);
-  return rc == HPDF_OK;
-}
-
-// libharu writes the UTF-8 encoder's CMap as the font's /ToUnicode (a `begincidrange`
-// that poppler's extractors reject with a warning). Codes are Unicode code points (Identity-H
-// with the UTF-8 encoder), so the right ToUnicode is the identity, here up to the block of
-// `max_code_point` (a document has no code above the highest character drawn).
-std::string identity_to_unicode(char32_t max_code_point)
-{
-  std::vector<int> highs;
-  for (int hi = 0; hi <= static_cast<int>(std::min<char32_t>(max_code_point, 0xFFFF) >> 8); ++hi) {
-    if (hi < 0xD8 || hi > 0xDF) { // no surrogates
-      highs.push_back(hi);
-    }
-  }
-  std::string c = "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n"
-                  "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n"
-                  "/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n"
-                  "1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n";
-  for (std::size_t i = 0; i < highs.size(); i += 100) {
-    std::size_t n = std::min<std::size_t>(100, highs.size() - i);
-    c += fmt::format("{} beginbfrange\n", n);
-    for (std::size_t j = i; j < i + n; ++j) {
-      c += fmt::format("<{0:02X}00> <{0:02X}FF> <{0:02X}00>\n", highs[j]);
-    }
-    c += "endbfrange\n";
-  }
-  c += "endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n";
-  return c;
-}
-
-// Replaces the font's /ToUnicode stream content. Returns false when libharu's font has none.
-bool fix_to_unicode(HPDF_Doc pdf, HPDF_Font font, char32_t max_code_point)
-{
-  auto* to_unicode = static_cast<HPDF_Dict>(
-      HPDF_Dict_GetItem(reinterpret_cast<HPDF_Dict>(font), "ToUnicode", HPDF_OCLASS_DICT));
-  if (to_unicode == nullptr || to_unicode->stream == nullptr) {
-    return false;
-  }
-  const std::string cmap = identity_to_unicode(max_code_point);
-  HPDF_Stream fresh = HPDF_MemStream_New(pdf->mmgr, 4096);
-  if (fresh == nullptr || HPDF_Stream_Write(fresh, reinterpret_cast<const HPDF_BYTE*>(cmap.data()),
-                                            static_cast<HPDF_UINT>(cmap.size())) != HPDF_OK) {
-    return false;
-  }
-  HPDF_Stream_Free(to_unicode->stream);
-  to_unicode->stream = fresh;
-  return true;
-}
-
-// Loads the compiled-in subset of DejaVuSans (font.hpp) into `pdf`, as
-// HPDF_LoadTTFontFromFile does from a file. Returns the font's name, nullptr on error.
-const char* load_subset_font(HPDF_Doc pdf)
-{
-  const std::string_view data = subset_font_data();
-  HPDF_Stream stream = HPDF_MemStream_New(pdf->mmgr, static_cast<HPDF_UINT>(data.size()));
-  if (stream == nullptr ||
-      HPDF_Stream_Write(stream, reinterpret_cast<const HPDF_BYTE*>(data.data()),
-                        static_cast<HPDF_UINT>(data.size())) != HPDF_OK) {
-    if (stream != nullptr) {
-      HPDF_Stream_Free(stream);
-    }
-    return nullptr;
-  }
-  HPDF_FontDef def = HPDF_TTFontDef_Load(pdf->mmgr, stream, HPDF_TRUE); // owns the stream
-  if (def == nullptr) {
-    return nullptr;
-  }
-  if (HPDF_Doc_RegisterFontDef(pdf, def) != HPDF_OK) {
-    HPDF_FontDef_Free(def);
-    return nullptr;
-  }
-  char tag[] = "PLIDJV"; // the subset tag of the PDF font name: PLIDJV+DejaVuSans,Book
-  HPDF_TTFontDef_SetTagName(def, tag);
-  return def->base_font;
-}
-
-// libharu 2.3.0 builds a TrueType Type0 font (HPDF_GetFont) by looking up the glyph of
-// each of the 65,536 codes of its UTF-8 encoder, a linear search of the font's cmap each:
-// most of a receipt's cost. When the encoder's `to_unicode_fn` is libharu's default, it
-// looks up only the codes of the encoder's `cid_map` instead. NarrowedEncoder fills that map
-// with the subset's code points (CID = Unicode, as the UTF-8 encoder writes them) for the
-// time of HPDF_GetFont, then puts the UTF-8 encoder back as it was.
-// XXX: libharu internals (hpdf_encoder.h, hpdf_font_cid.c of 2.3.0, Debian 12's version);
-// receipt_font tests check the text and the glyphs drawn against the whole font.
-class NarrowedEncoder
-{
-public:
-  explicit NarrowedEncoder(HPDF_Encoder encoder) : m_encoder(encoder)
-  {
-    if (m_encoder == nullptr || m_encoder->type != HPDF_ENCODER_TYPE_DOUBLE_BYTE) {
-      m_encoder = nullptr;
-      return;
-    }
-    auto* attr = static_cast<HPDF_CMapEncoderAttr>(m_encoder->attr);
-    m_saved_fn = m_encoder->to_unicode_fn;
-    // Row 0 of cid_map is the UTF-8 encoder's parsing state: the codes go from row 1 on.
-    std::size_t k = 256;
-    for (const auto& r : subset_font_ranges()) {
-      for (char32_t c = r.first; c <= r.last && c <= 0xFFFF && k < 256 * 256; ++c, ++k) {
-        const std::size_t i = k / 256, j = k % 256;
-        m_saved.push_back({attr->cid_map[i][j], attr->unicode_map[i][j]});
-        attr->cid_map[i][j] = static_cast<HPDF_UINT16>(c);
-        attr->unicode_map[i][j] = static_cast<HPDF_UNICODE>(c);
+    for (std::size_t done = 0; done < data.size();) {
+      const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+      if (n <= 0 && errno != EINTR) {
+        ::close(fd);
+        return std::string();
       }
+      done += n > 0 ? static_cast<std::size_t>(n) : 0;
     }
-    m_encoder->to_unicode_fn = HPDF_CMapEncoder_ToUnicode;
-  }
-  ~NarrowedEncoder()
-  {
-    if (m_encoder == nullptr) {
-      return;
-    }
-    auto* attr = static_cast<HPDF_CMapEncoderAttr>(m_encoder->attr);
-    for (std::size_t n = 0; n < m_saved.size(); ++n) {
-      const std::size_t k = 256 + n;
-      attr->cid_map[k / 256][k % 256] = m_saved[n].first;
-      attr->unicode_map[k / 256][k % 256] = m_saved[n].second;
-    }
-    m_encoder->to_unicode_fn = m_saved_fn;
-  }
-  NarrowedEncoder(const NarrowedEncoder&) = delete;
-  NarrowedEncoder& operator=(const NarrowedEncoder&) = delete;
-
-private:
-  HPDF_Encoder m_encoder;
-  HPDF_Encoder_ToUnicode_Func m_saved_fn = nullptr;
-  std::vector<std::pair<HPDF_UINT16, HPDF_UNICODE>> m_saved;
-};
-
-// libharu's CIDToGIDMap covers every CID up to 0xFFFF (128 KB to compress into each
-// receipt); CIDs are the characters' code points, so the map up to the highest character
-// drawn is the same map for this document. Returns false when the font has no map.
-bool trim_cid_to_gid_map(HPDF_Doc pdf, HPDF_Font font, char32_t max_code_point)
-{
-  auto* attr = static_cast<HPDF_FontAttr>(font->attr);
-  if (attr == nullptr || attr->map_stream == nullptr || attr->map_stream->stream == nullptr) {
-    return false;
-  }
-  HPDF_Stream old = attr->map_stream->stream;
-  const HPDF_UINT32 want = 2 * (static_cast<HPDF_UINT32>(max_code_point) + 1);
-  if (want >= HPDF_Stream_Size(old)) {
-    return true;
-  }
-  std::string prefix(want, '\0');
-  HPDF_UINT len = want;
-  if (HPDF_Stream_Seek(old, 0, HPDF_SEEK_SET) != HPDF_OK ||
-      HPDF_Stream_Read(old, reinterpret_cast<HPDF_BYTE*>(prefix.data()), &len) != HPDF_OK ||
-      len != want) {
-    return false;
-  }
-  HPDF_Stream fresh = HPDF_MemStream_New(pdf->mmgr, want);
-  if (fresh == nullptr ||
-      HPDF_Stream_Write(fresh, reinterpret_cast<const HPDF_BYTE*>(prefix.data()), want) !=
-          HPDF_OK) {
-    return false;
-  }
-  HPDF_Stream_Free(old);
-  attr->map_stream->stream = fresh;
-  return true;
-}
-
-// The bytes of a libharu memory stream.
-std::optional<std::string> stream_bytes(HPDF_Stream st)
-{
-  if (st == nullptr) {
-    return std::nullopt;
-  }
-  HPDF_UINT32 size = HPDF_Stream_Size(st);
-  std::string out(size, '\0');
-  HPDF_UINT len = size;
-  if (HPDF_Stream_Seek(st, 0, HPDF_SEEK_SET) != HPDF_OK) {
-    return std::nullopt;
-  }
-  if (size == 0) {
-    return out;
-  }
-  const HPDF_STATUS rc = HPDF_Stream_Read(st, reinterpret_cast<HPDF_BYTE*>(out.data()), &len);
-  if ((rc != HPDF_OK && rc != HPDF_STREAM_EOF) || len != size) {
-    return std::nullopt;
-  }
-  return out;
+    return fmt::format("/proc/self/fd/{}", fd); // kept open for the process's life
+  }();
+  return path;
 }
 
 enum class FontSource
@@ -537,7 +331,7 @@ util::WriteOptions receipt_file(util::Sync sync)
 
 util::Error receipt_error(const util::Error& e)
 {
-  return util::Error{1, e.message};
+  return util::Error{Errc::io, e.message};
 }
 
 } // namespace
@@ -608,32 +402,28 @@ util::Status render(const Exchange& x, const ReceiptOptions& o, const KeyPair& k
   ErrorState err;
   DocPtr doc(HPDF_New(on_hpdf_error, &err));
   if (!doc) {
-    return util::Error{1, "libharu could not create a document"};
+    return util::Error{Errc::render, "libharu could not create a document"};
   }
   HPDF_Doc pdf = doc.get();
-  pdf->pdf_version = HPDF_VER_14; // embedded files need PDF 1.4
-  HPDF_SetCompressionMode(pdf, HPDF_COMP_ALL);
+  // The font's streams (its file, CIDToGIDMap, ToUnicode) are compressed by finish_pdf,
+  // after the map is cut: compressing libharu's 128 KB map, then inflating it to cut it, was
+  // a third of a receipt's time.
+  HPDF_SetCompressionMode(pdf, HPDF_COMP_TEXT | HPDF_COMP_IMAGE);
   HPDF_UseUTFEncodings(pdf);
   HPDF_SetCurrentEncoder(pdf, "UTF-8");
   const std::string font_label =
       source == FontSource::subset ? std::string("DejaVuSans (embedded subset)") : o.font_path;
-  const char* font_name = source == FontSource::subset
-                              ? load_subset_font(pdf)
-                              : HPDF_LoadTTFontFromFile(pdf, o.font_path.c_str(), HPDF_TRUE);
+  const std::string& font_file = source == FontSource::subset ? subset_font_path() : o.font_path;
+  const char* font_name =
+      font_file.empty() ? nullptr : HPDF_LoadTTFontFromFile(pdf, font_file.c_str(), HPDF_TRUE);
   if (font_name == nullptr) {
-    return util::Error{
-        1, fmt::format("cannot load the font {} (libharu error 0x{:04X})", font_label, err.error)};
+    return util::Error{Errc::render, fmt::format("cannot load the font {} (libharu error 0x{:04X})",
+                                                 font_label, err.error)};
   }
-  HPDF_Font font = nullptr;
-  if (source == FontSource::subset) {
-    NarrowedEncoder narrowed(HPDF_GetEncoder(pdf, "UTF-8"));
-    font = HPDF_GetFont(pdf, font_name, "UTF-8");
-  } else {
-    font = HPDF_GetFont(pdf, font_name, "UTF-8");
-  }
+  HPDF_Font font = HPDF_GetFont(pdf, font_name, "UTF-8");
   if (font == nullptr || err.error != 0) {
-    return util::Error{
-        1, fmt::format("cannot use the font {} (libharu error 0x{:04X})", font_label, err.error)};
+    return util::Error{Errc::render, fmt::format("cannot use the font {} (libharu error 0x{:04X})",
+                                                 font_label, err.error)};
   }
   const std::string title = L("Accusé de réception", "Acknowledgment of receipt");
   HPDF_SetInfoAttr(pdf, HPDF_INFO_TITLE, title.c_str());
@@ -750,41 +540,14 @@ util::Status render(const Exchange& x, const ReceiptOptions& o, const KeyPair& k
   }
   r.pages = static_cast<int>(pages.size());
   uncovered = !w.scan().subset_covers;
-  fix_to_unicode(pdf, font, w.scan().max_code_point); // XXX: when it cannot, poppler still
-                                                      // extracts (CID == Unicode)
-  if (!trim_cid_to_gid_map(pdf, font, w.scan().max_code_point)) {
-    return util::Error{1, "libharu's font has no CIDToGIDMap"};
-  }
-
-  // The page binding: each page's content as libharu holds it before writing (the data
-  // its FlateDecode stream decodes to), hashed, then signed.
-  std::vector<std::string> page_hashes;
-  for (HPDF_Page p : pages) {
-    auto* attr = static_cast<HPDF_PageAttr>(p->attr);
-    auto content = stream_bytes(attr->stream);
-    if (!content) {
-      return util::Error{1, "cannot read a page's content back from libharu"};
-    }
-    page_hashes.push_back(util::sha256_hex(*content));
-  }
-  r.binding = pages_json(r.evidence, page_hashes);
-  r.binding_signature = sign_document("pages.json", r.binding, key);
-
-  // In name order (embed_file appends to the name tree).
-  if (!embed_file(pdf, "evidence.json", "application/json", r.evidence) ||
-      !embed_file(pdf, "evidence.sig", "application/json", r.signature) ||
-      !embed_file(pdf, "pages.json", "application/json", r.binding) ||
-      !embed_file(pdf, "pages.sig", "application/json", r.binding_signature)) {
-    return util::Error{
-        1, fmt::format("cannot embed the evidence (libharu error 0x{:04X})", err.error)};
-  }
   if (err.error != 0) {
-    return util::Error{1, fmt::format("libharu error 0x{:04X} (detail {}) while building the "
-                                      "receipt",
-                                      err.error, err.detail)};
+    return util::Error{Errc::render,
+                       fmt::format("libharu error 0x{:04X} (detail {}) while building "
+                                   "the receipt",
+                                   err.error, err.detail)};
   }
   if (HPDF_SaveToStream(pdf) != HPDF_OK) {
-    return util::Error{1,
+    return util::Error{Errc::render,
                        fmt::format("cannot write the receipt (libharu error 0x{:04X})", err.error)};
   }
   HPDF_ResetStream(pdf);
@@ -794,15 +557,35 @@ util::Status render(const Exchange& x, const ReceiptOptions& o, const KeyPair& k
     HPDF_UINT32 n = sizeof buf;
     HPDF_STATUS rc = HPDF_ReadFromStream(pdf, buf, &n);
     out.append(reinterpret_cast<const char*>(buf), n);
-    if (rc == HPDF_STREAM_EOF) {
+    if (rc == k_hpdf_stream_eof) {
       break;
     }
     if (rc != HPDF_OK) {
-      return util::Error{1,
+      return util::Error{Errc::render,
                          fmt::format("cannot read the receipt back (libharu error 0x{:04X})", rc)};
     }
   }
-  r.pdf = std::move(out);
+  // The page binding: each page's content as `pli verify` reads it (pdf_reader.hpp),
+  // hashed, then signed; then the evidence embedded, the font finished (pdf_finish.hpp).
+  auto drawn = read_pdf(out);
+  if (!drawn) {
+    return util::Error{Errc::render,
+                       fmt::format("cannot read libharu's PDF back: {}", drawn.error().message)};
+  }
+  r.binding = pages_json(r.evidence, drawn->page_content_sha256);
+  r.binding_signature = sign_document("pages.json", r.binding, key);
+  PdfFinish finish;
+  finish.max_code_point = w.scan().max_code_point;
+  finish.font_tag = source == FontSource::subset ? "PLIDJV" : "";
+  finish.files = {{"evidence.json", "application/json", r.evidence},
+                  {"evidence.sig", "application/json", r.signature},
+                  {"pages.json", "application/json", r.binding},
+                  {"pages.sig", "application/json", r.binding_signature}};
+  auto finished = finish_pdf(out, finish);
+  if (!finished) {
+    return finished.error();
+  }
+  r.pdf = std::move(*finished);
   return util::ok_status();
 }
 

@@ -1,4 +1,5 @@
-// The acknowledgment-of-receipt PDF (libharu 2.3.0; its quirks are handled in pdf.cpp).
+// The acknowledgment-of-receipt PDF: drawn with libharu 2.3.0's public API (hpdf.h), then
+// finished with qpdf (pdf_finish.hpp: embedded files, ToUnicode, font map).
 //
 // One page or more of A4 with the organisation, the title, the consultation, the message
 // type, subject, sender and recipient, the delivery's timeline as the procurement platform
@@ -9,8 +10,9 @@
 // several times cheaper to build, else the whole font from `font_path`.
 // The signed evidence (signed_evidence.hpp) is embedded as uncompressed files,
 // `evidence.json` and `evidence.sig`, with the page binding `pages.json` and `pages.sig`
-// (the SHA-256 of each page's content stream, hashed before libharu compresses and writes
-// it; /Filespec with /UF, /EmbeddedFile streams in the catalog's /EmbeddedFiles name tree),
+// (the SHA-256 of each page's decoded content, read back from libharu's output by
+// pdf_reader.hpp as `pli verify` reads it; /Filespec with /UF, /EmbeddedFile streams in the
+// catalog's /EmbeddedFiles name tree),
 // so that pdf_reader.hpp (and pdfdetach) read them back byte for byte.
 #pragma once
 
@@ -52,14 +54,14 @@ struct Receipt
   bool whole_font = false; // drawn with the whole font (font_path), not the subset
 };
 
-// Builds the receipt of `x.delivery`, signed with `key`. Errors (code 1): libharu
+// Builds the receipt of `x.delivery`, signed with `key`. Errors (Errc::render): libharu
 // failures, with the libharu error number, e.g. a missing font file (font_path, read only
 // when the subset does not cover the text or FontChoice::whole_font).
 util::Result<Receipt> make_receipt(const Exchange& x, const ReceiptOptions& options,
                                    const KeyPair& key);
 
 // Writes `data` to PATH through a temporary file in the same directory (fsync, rename,
-// fsync of the directory: util::write_file), 0600. Errors (code 1): util::write_file's.
+// fsync of the directory: util::write_file), 0600. Errors (Errc::io): util::write_file's.
 util::Status write_file_atomic(const std::string& path, const std::string& data);
 
 // Many files written as write_file_atomic does, all or none, with one syncfs(2) for all of
@@ -73,9 +75,9 @@ public:
   FileBatch(const FileBatch&) = delete;
   FileBatch& operator=(const FileBatch&) = delete;
   ~FileBatch() = default;
-  // Errors (code 1): the temporary file cannot be created or written.
+  // Errors (Errc::io): the temporary file cannot be created or written.
   util::Status add(const std::string& path, const std::string& data);
-  // Errors (code 1): syncfs, rename or the directory's fsync failed (files renamed before
+  // Errors (Errc::io): syncfs, rename or the directory's fsync failed (files renamed before
   // the failure stay).
   util::Status commit();
 

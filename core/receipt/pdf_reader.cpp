@@ -1,5 +1,6 @@
 #include "core/receipt/pdf_reader.hpp"
 
+#include "core/receipt/errc.hpp"
 #include "core/util/crypto.hpp"
 
 #include <fmt/format.h>
@@ -24,7 +25,7 @@ namespace {
 
 util::Error bad(const std::string& what)
 {
-  return util::Error{1, what};
+  return util::Error{Errc::bad_pdf, what};
 }
 
 // qpdf's input, with every byte it reads counted (PdfContents::bytes_read).

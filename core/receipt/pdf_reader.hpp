@@ -38,9 +38,9 @@ struct PdfContents
   std::size_t bytes_read = 0;
 };
 
-// Reads `pdf`. Errors (code 1), one sentence each: not a PDF qpdf can read (with its
-// reason), a file or page over `limits`, a stream that does not decode, two embedded files
-// with the same name, an embedded file without a name or stream.
+// Reads `pdf`. Errors (Errc::bad_pdf, errc.hpp), one sentence each: not a PDF qpdf can read (with
+// its reason), a file or page over `limits`, a stream that does not decode, two embedded files with
+// the same name, an embedded file without a name or stream.
 util::Result<PdfContents> read_pdf(const std::string& pdf, const PdfLimits& limits = {});
 
 // The embedded files of read_pdf alone (same errors).

@@ -14,7 +14,7 @@ constexpr std::uint32_t k_version = 1;
 util::Error error(int rc, std::string_view what)
 {
   Errc code = rc == MDB_MAP_FULL ? Errc::full : rc == MDB_NOTFOUND ? Errc::not_found : Errc::io;
-  return util::Error{static_cast<int>(code), fmt::format("{}: {}", what, mdb_strerror(rc))};
+  return util::Error{code, fmt::format("{}: {}", what, mdb_strerror(rc))};
 }
 
 Result<pb::Credential> decode(const MDB_val& v)
@@ -22,7 +22,7 @@ Result<pb::Credential> decode(const MDB_val& v)
   pb::Credential c;
   if (!parse_lenient({static_cast<const char*>(v.mv_data), v.mv_size}, c) ||
       c.version() != k_version) {
-    return util::Error{static_cast<int>(Errc::invalid), "credential: undecodable record"};
+    return util::Error{Errc::invalid, "credential: undecodable record"};
   }
   return c;
 }
@@ -38,7 +38,7 @@ Result<util::Unit> put(MDB_env* env, MDB_dbi dbi, const std::string& key, pb::Cr
                        util::Micros now)
 {
   if (auto bad = first_invalid_text(c); !bad.empty()) {
-    return util::Error{static_cast<int>(Errc::invalid),
+    return util::Error{Errc::invalid,
                        fmt::format("credential: its field {} is not valid UTF-8 (it would not "
                                    "read back), nothing was recorded",
                                    bad)};
@@ -71,7 +71,7 @@ Result<util::Unit> put(MDB_env* env, MDB_dbi dbi, const std::string& key, pb::Cr
   MDB_val v = lmdb::val(bytes);
   if (int rc = mdb_put(txn.get(), dbi, &k, &v, MDB_NOOVERWRITE); rc != 0) {
     if (rc == MDB_KEYEXIST) {
-      return util::Error{static_cast<int>(Errc::conflict), "credential exists"};
+      return util::Error{Errc::conflict, "credential exists"};
     }
     return error(rc, "credential");
   }

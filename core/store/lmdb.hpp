@@ -104,6 +104,26 @@ inline std::string_view view(const MDB_val& v)
   return {static_cast<const char*>(v.mv_data), v.mv_size};
 }
 
+// Visits every entry of `dbi` in key order, through a cursor of its own: `fn(cursor, key,
+// value)` returns 0 to go on (it may delete the entry under the cursor), or an LMDB error
+// code, which stops the walk and is returned. Returns 0 or an LMDB error code.
+template <typename Fn> int for_each_entry(MDB_txn* txn, MDB_dbi dbi, Fn&& fn)
+{
+  Cursor cur(txn, dbi);
+  if (cur.rc() != 0) {
+    return cur.rc();
+  }
+  MDB_val k;
+  MDB_val v;
+  int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
+  for (; rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
+    if (int r = fn(cur.get(), view(k), view(v)); r != 0) {
+      return r;
+    }
+  }
+  return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 // Visits, in key order from `start`, the entries of `cursor`'s database whose keys begin
 // with `prefix`, until `fn(key, value)` returns false. Returns 0 or an LMDB error code.
 template <typename Fn>

@@ -99,32 +99,27 @@ int LmdbStore::rebuild_indexes(lmdb::Txn& txn)
                                               {m_idx_consult, 'C'},
                                               {m_idx_word, 'W'}};
   for (const auto& [dbi, letter] : indexes) {
-    lmdb::Cursor cur(txn.get(), dbi);
-    if (cur.rc() != 0) {
-      return cur.rc();
-    }
-    MDB_val k;
-    MDB_val v;
-    int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
-    for (; rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
-      std::string_view key = view(k);
-      std::size_t plen = 1;
-      if (letter == 's') {
-        plen = 0;
-      } else if (letter == 'C' || letter == 'W') {
-        auto nul = key.find('\0');
-        if (nul == std::string_view::npos) {
-          continue;
-        }
-        plen = nul + 1;
-      }
-      if (key.size() < plen + 8) {
-        continue;
-      }
-      ++counts[letter + std::string(key.substr(0, plen)) +
-               day_of(from_inv_time(key.substr(plen, 8)))];
-    }
-    if (rc != MDB_NOTFOUND) {
+    const char l = letter;
+    const int rc = lmdb::for_each_entry(txn.get(), dbi,
+                                        [&](MDB_cursor*, std::string_view key, std::string_view) {
+                                          std::size_t plen = 1;
+                                          if (l == 's') {
+                                            plen = 0;
+                                          } else if (l == 'C' || l == 'W') {
+                                            auto nul = key.find('\0');
+                                            if (nul == std::string_view::npos) {
+                                              return 0;
+                                            }
+                                            plen = nul + 1;
+                                          }
+                                          if (key.size() < plen + 8) {
+                                            return 0;
+                                          }
+                                          ++counts[l + std::string(key.substr(0, plen)) +
+                                                   day_of(from_inv_time(key.substr(plen, 8)))];
+                                          return 0;
+                                        });
+    if (rc != 0) {
       return rc;
     }
   }
@@ -135,46 +130,32 @@ int LmdbStore::rebuild_indexes(lmdb::Txn& txn)
     std::vector<std::string> words;
   };
   std::unordered_map<std::string, Cached> messages;
-  lmdb::Cursor cur(txn.get(), m_deliveries);
-  if (cur.rc() != 0) {
-    return cur.rc();
-  }
-  MDB_val k;
-  MDB_val v;
-  int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
-  for (; rc == 0; rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
-    auto d = decode<pb::Delivery>(view(v), "delivery");
-    if (!d) {
-      continue;
-    }
-    auto mit = messages.find(d->message());
-    if (mit == messages.end()) {
-      if (messages.size() > 4096) {
-        messages.clear();
-      }
-      auto m = get_in<pb::Message>(txn, m_messages, d->message(), "message");
-      if (!m) {
-        continue;
-      }
-      auto words = index_words(m->subject() + "\n" + m->text_body());
-      mit = messages.emplace(d->message(), Cached{std::move(m.value()), std::move(words)}).first;
-    }
-    const pb::Message& m = mit->second.message;
-    const std::string day = day_of(m.sent_at());
-    const std::string type(1, static_cast<char>(m.type()));
-    const std::string status(1, static_cast<char>(d->status()));
-    ++counts["X" + status + type + day];
-    for (const auto& w : mit->second.words) {
-      ++counts["W" + w + std::string(1, '\0') + day + type];
-    }
-    ++counts["A" + addr_id('r', util::ascii_lower(d->recipient())) + day + status];
-    ++counts["A" + pair_id(m.sender(), m.from_header()) + day + status];
-    if (int r = index_addresses(txn.get(), m, d.value(), inv_time(m.sent_at()) + d->id(), 1);
-        r != 0) {
-      return r;
-    }
-  }
-  if (rc != MDB_NOTFOUND) {
+  const int rc = lmdb::for_each_entry(
+      txn.get(), m_deliveries, [&](MDB_cursor*, std::string_view, std::string_view value) {
+        auto d = decode<pb::Delivery>(value, "delivery");
+        if (!d) {
+          return 0;
+        }
+        const Cached* cached = cached_message(txn, messages, d->message(), [](pb::Message m) {
+          auto words = index_words(m.subject() + "\n" + m.text_body());
+          return Cached{std::move(m), std::move(words)};
+        });
+        if (cached == nullptr) {
+          return 0;
+        }
+        const pb::Message& m = cached->message;
+        const std::string day = day_of(m.sent_at());
+        const std::string type(1, static_cast<char>(m.type()));
+        const std::string status(1, static_cast<char>(d->status()));
+        ++counts["X" + status + type + day];
+        for (const auto& w : cached->words) {
+          ++counts["W" + w + std::string(1, '\0') + day + type];
+        }
+        ++counts["A" + addr_id('r', util::ascii_lower(d->recipient())) + day + status];
+        ++counts["A" + pair_id(m.sender(), m.from_header()) + day + status];
+        return index_addresses(txn.get(), m, d.value(), inv_time(m.sent_at()) + d->id(), 1);
+      });
+  if (rc != 0) {
     return rc;
   }
   for (const auto& [key, n] : counts) {
@@ -298,9 +279,8 @@ Result<std::unique_ptr<Store>> open_lmdb(const OpenOptions& options)
   quiet_utf8_logs();
   if (!options.read_only) {
     if (::mkdir(options.path.c_str(), 0750) != 0 && errno != EEXIST) {
-      return util::Error{static_cast<int>(Errc::io),
-                         fmt::format("cannot create the store directory {}: {}", options.path,
-                                     std::strerror(errno))};
+      return util::Error{Errc::io, fmt::format("cannot create the store directory {}: {}",
+                                               options.path, std::strerror(errno))};
     }
   }
   MDB_env* raw = nullptr;
@@ -315,8 +295,8 @@ Result<std::unique_ptr<Store>> open_lmdb(const OpenOptions& options)
                        (options.no_sync ? MDB_NOSYNC : 0) |
                        (options.write_mostly ? MDB_NORDAHEAD : 0);
   if (int rc = mdb_env_open(raw, options.path.c_str(), flags, 0660); rc != 0) {
-    return util::Error{static_cast<int>(Errc::io), fmt::format("cannot open the store at {}: {}",
-                                                               options.path, mdb_strerror(rc))};
+    return util::Error{
+        Errc::io, fmt::format("cannot open the store at {}: {}", options.path, mdb_strerror(rc))};
   }
   int dead = 0;
   mdb_reader_check(raw, &dead);

@@ -55,6 +55,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace pli::store::detail {
@@ -67,12 +68,12 @@ inline constexpr std::uint32_t k_schema_version = 1;
 inline util::Error lmdb_error(int rc, std::string_view what)
 {
   Errc code = rc == MDB_MAP_FULL ? Errc::full : rc == MDB_NOTFOUND ? Errc::not_found : Errc::io;
-  return util::Error{static_cast<int>(code), fmt::format("{}: {}", what, mdb_strerror(rc))};
+  return util::Error{code, fmt::format("{}: {}", what, mdb_strerror(rc))};
 }
 
 inline util::Error not_found(std::string_view what)
 {
-  return util::Error{static_cast<int>(Errc::not_found), std::string(what)};
+  return util::Error{Errc::not_found, std::string(what)};
 }
 
 inline std::string inv_time(util::Micros t)
@@ -111,12 +112,11 @@ template <typename Pb> util::Result<Pb> decode(std::string_view bytes, std::stri
 {
   Pb record;
   if (!parse_lenient(bytes, record)) {
-    return util::Error{static_cast<int>(Errc::invalid),
-                       fmt::format("{}: undecodable record", what)};
+    return util::Error{Errc::invalid, fmt::format("{}: undecodable record", what)};
   }
   if (record.version() != k_schema_version) {
     return util::Error{
-        static_cast<int>(Errc::invalid),
+        Errc::invalid,
         fmt::format("{}: schema version {} is not supported by this pli", what, record.version())};
   }
   return record;
@@ -130,7 +130,7 @@ inline util::Status check_text(const google::protobuf::Message& record, std::str
   if (bad.empty()) {
     return util::ok_status();
   }
-  return util::Error{static_cast<int>(Errc::invalid),
+  return util::Error{Errc::invalid,
                      fmt::format("{}: its field {} is not valid UTF-8 (it would not read back), "
                                  "nothing was recorded",
                                  what, bad)};
@@ -198,10 +198,17 @@ public:
 private:
   static util::Error conflict(const std::string& what)
   {
-    return util::Error{static_cast<int>(Errc::conflict), what + " already exists"};
+    return util::Error{Errc::conflict, what + " already exists"};
   }
 
   static void record_times(pb::Delivery& d, model::EventKind kind, util::Micros at);
+
+  // Stores a new link token under `token_hash` in one transaction (add_token,
+  // add_reply_token): `fill(txn, token)` reads what the token names in that transaction
+  // and sets its purpose and owner, or returns the error that aborts. Errors: full, io,
+  // conflict (a token of that hash exists), and fill's.
+  Result<util::Unit> put_token(const std::string& token_hash, util::Micros expires_at,
+                               const std::function<util::Status(lmdb::Txn&, pb::Token&)>& fill);
 
   int put(lmdb::Txn& txn, MDB_dbi dbi, std::string_view key, std::string_view value,
           unsigned int flags = 0)
@@ -236,6 +243,27 @@ private:
       return lmdb_error(rc, what);
     }
     return decode<Pb>(view(v), what);
+  }
+
+  // The entry of `cache` for message `id`, made by `make(message record)` from the record
+  // read in `txn` when absent (walks over deliveries read each message once; the cache is
+  // emptied past 4,096 entries). nullptr when the message cannot be read.
+  template <typename V, typename Make>
+  V* cached_message(lmdb::Txn& txn, std::unordered_map<std::string, V>& cache,
+                    const std::string& id, Make&& make)
+  {
+    auto it = cache.find(id);
+    if (it == cache.end()) {
+      if (cache.size() > 4096) {
+        cache.clear();
+      }
+      auto m = get_in<pb::Message>(txn, m_messages, id, "message");
+      if (!m) {
+        return nullptr;
+      }
+      it = cache.emplace(id, make(std::move(m.value()))).first;
+    }
+    return &it->second;
   }
 
   template <typename Pb>
@@ -420,7 +448,7 @@ private:
   struct WriteRequest
   {
     const WriteFn* apply = nullptr;
-    util::Status result = util::Error{static_cast<int>(Errc::io), "not run"};
+    util::Status result = util::Error{Errc::io, "not run"};
     bool done = false;
   };
   // Runs `apply` in a nested transaction of the next group commit; returns once it is

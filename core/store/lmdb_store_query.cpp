@@ -475,18 +475,12 @@ util::Status LmdbStore::walk(lmdb::Txn& txn, const Query& q, bool need_records, 
     if (!rcpt.empty() && util::ascii_lower(d->recipient()).find(rcpt) == std::string::npos) {
       return true;
     }
-    auto mit = messages.find(d->message());
-    if (mit == messages.end()) {
-      if (messages.size() > 4096) {
-        messages.clear();
-      }
-      auto m = get_in<pb::Message>(txn, m_messages, d->message(), "message");
-      if (!m) {
-        return true;
-      }
-      mit = messages.emplace(d->message(), std::move(m.value())).first;
+    const pb::Message* cached =
+        cached_message(txn, messages, d->message(), [](pb::Message m) { return m; });
+    if (cached == nullptr) {
+      return true;
     }
-    const pb::Message& m = mit->second;
+    const pb::Message& m = *cached;
     if (!sender.empty() && util::ascii_lower(m.sender()).find(sender) == std::string::npos &&
         util::ascii_lower(m.from_header()).find(sender) == std::string::npos) {
       return true;

@@ -2,11 +2,11 @@
 // consultations), the per-day counts kept with the indexes, and retention (purge).
 #include "core/store/evidence.hpp"
 #include "core/store/lmdb_store_impl.hpp"
+#include "core/store/wire.hpp"
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
 
 #include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/wire_format_lite.h>
 
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <type_traits>
 #include <unordered_map>
 
 namespace pli::store::detail {
@@ -177,9 +178,8 @@ util::Status LmdbStore::room_for(std::size_t bytes)
   // indexes), and never less than a few pages.
   const std::size_t need = 2 * bytes + 16 * page;
   if (used + need + reserve > info.me_mapsize) {
-    return util::Error{
-        static_cast<int>(Errc::full),
-        fmt::format("the store keeps its last {} MB for registered mail", reserve / (1024 * 1024))};
+    return util::Error{Errc::full, fmt::format("the store keeps its last {} MB for registered mail",
+                                               reserve / (1024 * 1024))};
   }
   return util::ok_status();
 }
@@ -189,7 +189,7 @@ Result<std::vector<pb::Event>> LmdbStore::append_events(const std::vector<NewEve
   if (auto st = room_for(events.size() * 4096); !st) {
     return st.error();
   }
-  Result<std::vector<pb::Event>> stored = util::Error{static_cast<int>(Errc::io), "not run"};
+  Result<std::vector<pb::Event>> stored = util::Error{Errc::io, "not run"};
   const WriteFn apply = [&](lmdb::Txn& txn) -> util::Status {
     stored = apply_events(txn, events);
     return stored ? util::ok_status() : util::Status(stored.error());
@@ -406,18 +406,17 @@ util::Result<LmdbStore::MessageHead> LmdbStore::read_message_head(lmdb::Txn& txn
                               : lmdb_error(rc, "message");
   }
   // The wire format, field by field: length-delimited fields (the bodies) are skipped by
-  // their length, without reading their bytes.
-  namespace wire = google::protobuf::internal;
+  // their length, without reading their bytes (wire.hpp).
   google::protobuf::io::CodedInputStream in(static_cast<const std::uint8_t*>(v.mv_data),
                                             static_cast<int>(v.mv_size));
   MessageHead head;
   std::uint32_t version = 0;
-  const auto invalid = util::Error{static_cast<int>(Errc::invalid), "message: undecodable record"};
+  const auto invalid = util::Error{Errc::invalid, "message: undecodable record"};
   while (std::uint32_t tag = in.ReadTag()) {
-    const int field = wire::WireFormatLite::GetTagFieldNumber(tag);
-    const auto type = wire::WireFormatLite::GetTagWireType(tag);
+    const int field = wire::field_number(tag);
+    const auto type = wire::wire_type(tag);
     std::uint64_t n = 0;
-    if (type == wire::WireFormatLite::WIRETYPE_VARINT &&
+    if (type == wire::WireType::varint &&
         (field == pb::Message::kVersionFieldNumber || field == pb::Message::kTypeFieldNumber ||
          field == pb::Message::kSentAtFieldNumber)) {
       if (!in.ReadVarint64(&n)) {
@@ -430,7 +429,7 @@ util::Result<LmdbStore::MessageHead> LmdbStore::read_message_head(lmdb::Txn& txn
       } else {
         head.sent_at = static_cast<util::Micros>(n);
       }
-    } else if (type == wire::WireFormatLite::WIRETYPE_LENGTH_DELIMITED &&
+    } else if (type == wire::WireType::length_delimited &&
                (field == pb::Message::kSenderFieldNumber ||
                 field == pb::Message::kFromHeaderFieldNumber)) {
       std::uint32_t len = 0;
@@ -438,7 +437,7 @@ util::Result<LmdbStore::MessageHead> LmdbStore::read_message_head(lmdb::Txn& txn
       if (!in.ReadVarint32(&len) || !in.ReadString(&out, static_cast<int>(len))) {
         return invalid;
       }
-    } else if (!wire::WireFormatLite::SkipField(&in, tag)) {
+    } else if (!wire::skip_field(in, tag)) {
       return invalid;
     }
   }
@@ -447,7 +446,7 @@ util::Result<LmdbStore::MessageHead> LmdbStore::read_message_head(lmdb::Txn& txn
   }
   if (version != k_schema_version) {
     return util::Error{
-        static_cast<int>(Errc::invalid),
+        Errc::invalid,
         fmt::format("message: schema version {} is not supported by this pli", version)};
   }
   return head;
@@ -490,8 +489,9 @@ int LmdbStore::chain_head(lmdb::Txn& txn, const std::string& message, std::uint3
   return 0;
 }
 
-Result<util::Unit> LmdbStore::add_token(const std::string& delivery, const std::string& token_hash,
-                                        util::Micros expires_at)
+Result<util::Unit>
+LmdbStore::put_token(const std::string& token_hash, util::Micros expires_at,
+                     const std::function<util::Status(lmdb::Txn&, pb::Token&)>& fill)
 {
   if (auto st = room_for(4096); !st) {
     return st.error();
@@ -500,14 +500,11 @@ Result<util::Unit> LmdbStore::add_token(const std::string& delivery, const std::
   if (int rc = txn.begin(m_env.get(), 0); rc != 0) {
     return lmdb_error(rc, "begin");
   }
-  auto d = get_in<pb::Delivery>(txn, m_deliveries, delivery, "delivery");
-  if (!d) {
-    return d.error();
-  }
   pb::Token t;
   t.set_version(k_schema_version);
-  t.set_purpose(1);
-  t.set_delivery(delivery);
+  if (auto st = fill(txn, t); !st) {
+    return st.error();
+  }
   t.set_created_at(util::now_micros());
   t.set_expires_at(expires_at);
   if (int rc = put_new(txn, m_tokens, token_hash, t.SerializeAsString()); rc != 0) {
@@ -519,35 +516,34 @@ Result<util::Unit> LmdbStore::add_token(const std::string& delivery, const std::
   return util::Unit{};
 }
 
+Result<util::Unit> LmdbStore::add_token(const std::string& delivery, const std::string& token_hash,
+                                        util::Micros expires_at)
+{
+  return put_token(token_hash, expires_at, [&](lmdb::Txn& txn, pb::Token& t) -> util::Status {
+    auto d = get_in<pb::Delivery>(txn, m_deliveries, delivery, "delivery");
+    if (!d) {
+      return d.error();
+    }
+    t.set_purpose(1);
+    t.set_delivery(delivery);
+    return util::ok_status();
+  });
+}
+
 Result<util::Unit> LmdbStore::add_reply_token(const std::string& reply,
                                               const std::string& token_hash,
                                               util::Micros expires_at)
 {
-  if (auto st = room_for(4096); !st) {
-    return st.error();
-  }
-  lmdb::Txn txn;
-  if (int rc = txn.begin(m_env.get(), 0); rc != 0) {
-    return lmdb_error(rc, "begin");
-  }
-  auto rep = get_in<pb::Reply>(txn, m_replies, reply, "reply");
-  if (!rep) {
-    return rep.error();
-  }
-  pb::Token t;
-  t.set_version(k_schema_version);
-  t.set_purpose(2);
-  t.set_delivery(rep->delivery());
-  t.set_reply(rep->id());
-  t.set_created_at(util::now_micros());
-  t.set_expires_at(expires_at);
-  if (int rc = put_new(txn, m_tokens, token_hash, t.SerializeAsString()); rc != 0) {
-    return rc == MDB_KEYEXIST ? conflict("token") : lmdb_error(rc, "token");
-  }
-  if (int rc = txn.commit(); rc != 0) {
-    return lmdb_error(rc, "commit");
-  }
-  return util::Unit{};
+  return put_token(token_hash, expires_at, [&](lmdb::Txn& txn, pb::Token& t) -> util::Status {
+    auto rep = get_in<pb::Reply>(txn, m_replies, reply, "reply");
+    if (!rep) {
+      return rep.error();
+    }
+    t.set_purpose(2);
+    t.set_delivery(rep->delivery());
+    t.set_reply(rep->id());
+    return util::ok_status();
+  });
 }
 
 Result<util::Unit> LmdbStore::create_reply(const NewReply& r)
@@ -932,37 +928,26 @@ Result<PurgeResult> LmdbStore::purge(util::Micros before, PurgeMode mode)
   }
   // Tokens and idempotency entries (and event dedupe keys) that name a purged delivery.
   auto sweep = [&](MDB_dbi dbi, bool tokens, std::size_t* count) -> int {
-    lmdb::Cursor cur(txn.get(), dbi);
-    if (cur.rc() != 0) {
-      return cur.rc();
-    }
-    MDB_val k;
-    MDB_val v;
-    int r = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
-    for (; r == 0; r = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
-      std::string owner;
-      if (tokens) {
-        pb::Token t;
-        if (!parse_lenient(view(v), t)) {
-          continue;
-        }
-        owner = t.delivery();
-      } else {
-        owner = std::string(view(v));
-      }
-      if (deliveries.count(owner) == 0) {
-        continue;
-      }
-      if (count != nullptr) {
-        ++*count;
-      }
-      if (mode == PurgeMode::apply) {
-        if (int d = mdb_cursor_del(cur.get(), 0); d != 0) {
-          return d;
-        }
-      }
-    }
-    return r == MDB_NOTFOUND ? 0 : r;
+    return lmdb::for_each_entry(txn.get(), dbi,
+                                [&](MDB_cursor* cur, std::string_view, std::string_view value) {
+                                  std::string owner;
+                                  if (tokens) {
+                                    pb::Token t;
+                                    if (!parse_lenient(value, t)) {
+                                      return 0;
+                                    }
+                                    owner = t.delivery();
+                                  } else {
+                                    owner = std::string(value);
+                                  }
+                                  if (deliveries.count(owner) == 0) {
+                                    return 0;
+                                  }
+                                  if (count != nullptr) {
+                                    ++*count;
+                                  }
+                                  return mode == PurgeMode::apply ? mdb_cursor_del(cur, 0) : 0;
+                                });
   };
   if (int r = sweep(m_tokens, true, &result.tokens); r != 0) {
     return lmdb_error(r, "purge tokens");
@@ -974,47 +959,32 @@ Result<PurgeResult> LmdbStore::purge(util::Micros before, PurgeMode mode)
   std::set<std::string> still_used;
   {
     std::set<std::string> purged(result.messages.begin(), result.messages.end());
-    lmdb::Cursor cur(txn.get(), m_messages);
-    MDB_val k;
-    MDB_val v;
-    int r = cur.rc() != 0 ? cur.rc() : mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
-    for (; r == 0; r = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT)) {
-      if (purged.count(std::string(view(k))) != 0) {
-        continue; // dry run: still there
-      }
-      pb::Message m;
-      if (!parse_lenient(view(v), m)) {
-        continue;
-      }
-      if (candidate_blobs.count(m.original_sha256()) != 0) {
-        still_used.insert(m.original_sha256());
-      }
-      for (const auto& a : m.attachments()) {
-        if (candidate_blobs.count(a.sha256()) != 0) {
-          still_used.insert(a.sha256());
-        }
-      }
-    }
-    if (r != 0 && r != MDB_NOTFOUND) {
+    // The blobs of the records that stay (a dry run's purged ones are still there).
+    const auto keep_used = [&](auto type, MDB_dbi dbi, const std::set<std::string>& gone) {
+      using Record = decltype(type);
+      return lmdb::for_each_entry(
+          txn.get(), dbi, [&](MDB_cursor*, std::string_view key, std::string_view value) {
+            Record record;
+            if (gone.count(std::string(key)) != 0 || !parse_lenient(value, record)) {
+              return 0;
+            }
+            if constexpr (std::is_same_v<Record, pb::Message>) {
+              if (candidate_blobs.count(record.original_sha256()) != 0) {
+                still_used.insert(record.original_sha256());
+              }
+            }
+            for (const auto& a : record.attachments()) {
+              if (candidate_blobs.count(a.sha256()) != 0) {
+                still_used.insert(a.sha256());
+              }
+            }
+            return 0;
+          });
+    };
+    if (int r = keep_used(pb::Message(), m_messages, purged); r != 0) {
       return lmdb_error(r, "purge blobs");
     }
-    lmdb::Cursor rcur(txn.get(), m_replies);
-    r = rcur.rc() != 0 ? rcur.rc() : mdb_cursor_get(rcur.get(), &k, &v, MDB_FIRST);
-    for (; r == 0; r = mdb_cursor_get(rcur.get(), &k, &v, MDB_NEXT)) {
-      if (replies.count(std::string(view(k))) != 0) {
-        continue;
-      }
-      pb::Reply rep;
-      if (!parse_lenient(view(v), rep)) {
-        continue;
-      }
-      for (const auto& a : rep.attachments()) {
-        if (candidate_blobs.count(a.sha256()) != 0) {
-          still_used.insert(a.sha256());
-        }
-      }
-    }
-    if (r != 0 && r != MDB_NOTFOUND) {
+    if (int r = keep_used(pb::Reply(), m_replies, replies); r != 0) {
       return lmdb_error(r, "purge blobs");
     }
   }

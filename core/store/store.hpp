@@ -31,6 +31,10 @@ enum class Errc
   invalid = 5,  // a record that cannot be decoded (schema version unknown, corrupt bytes)
 };
 
+} // namespace pli::store
+PLI_ERROR_CODE_ENUM(pli::store, Errc, "pli.store", "not found", "store full", "storage failure",
+                    "already exists", "undecodable record");
+namespace pli::store {
 template <typename T> using Result = util::Result<T>;
 
 // A new message with its deliveries, as the milter records it in one transaction.

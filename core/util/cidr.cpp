@@ -32,7 +32,7 @@ bool parse_address(const std::string& text, bool& ipv6, std::array<std::uint8_t,
 
 Error bad(std::string_view text, const std::string& why)
 {
-  return Error{0, "'" + std::string(text) + "' is not a network: " + why};
+  return Error{Errc::invalid_input, "'" + std::string(text) + "' is not a network: " + why};
 }
 
 } // namespace

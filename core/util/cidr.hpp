@@ -20,7 +20,7 @@ class Cidr
 {
 public:
   // Parses "ADDRESS/PREFIX" or "ADDRESS". Returns the prefix, or an Error whose message
-  // is one sentence naming the value and what is wrong (code 0).
+  // is one sentence naming the value and what is wrong (util::Errc::invalid_input).
   static Result<Cidr> parse(std::string_view text);
 
   // True when `ip` (a textual IPv4 or IPv6 address) lies in this prefix; false for a text

@@ -6,8 +6,19 @@
 #include <idn2.h>
 
 #include <cstdlib>
+#include <memory>
 
 namespace pli::util {
+
+namespace {
+
+// Owns a string that libidn2 allocated.
+struct Idn2Free
+{
+  void operator()(char* p) const noexcept { idn2_free(p); }
+};
+
+} // namespace
 
 std::string domain_key(std::string_view domain)
 {
@@ -16,13 +27,12 @@ std::string domain_key(std::string_view domain)
     return ascii_lower(text);
   }
   for (int flags : {IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL, IDN2_NFC_INPUT | IDN2_TRANSITIONAL}) {
-    char* out = nullptr;
-    if (idn2_to_ascii_8z(text.c_str(), &out, flags) == IDN2_OK && out != nullptr) {
-      std::string key = ascii_lower(out);
-      idn2_free(out);
-      return key;
+    char* raw = nullptr;
+    const int rc = idn2_to_ascii_8z(text.c_str(), &raw, flags);
+    const std::unique_ptr<char, Idn2Free> out(raw);
+    if (rc == IDN2_OK && out != nullptr) {
+      return ascii_lower(out.get());
     }
-    idn2_free(out);
   }
   return ascii_lower(text);
 }

@@ -62,7 +62,7 @@ TEST_CASE("config errors carry FILE:LINE and say what is wrong", "[config]")
     auto c = load_from_string(row.yaml, "pli.yaml");
     INFO(row.yaml);
     REQUIRE_FALSE(c.ok());
-    CHECK(c.error().code == 78);
+    CHECK(c.error().code == pli::config::Errc::invalid);
     CHECK_THAT(c.error().message, Catch::StartsWith(row.expected));
   }
 }
@@ -113,7 +113,7 @@ TEST_CASE("a missing file is a config error", "[config]")
 {
   auto c = pli::config::load("/nonexistent/pli.yaml");
   REQUIRE_FALSE(c.ok());
-  CHECK(c.error().code == 78);
+  CHECK(c.error().code == pli::config::Errc::unreadable);
   CHECK_THAT(c.error().message, Catch::StartsWith("/nonexistent/pli.yaml:"));
 }
 
@@ -221,7 +221,7 @@ TEST_CASE("policy.trusted_networks: a bad network is an error at its own line", 
                                      "  trusted_networks: [\"127.0.0.0/8\", \"10.0.0.0/x\"]\n"),
       "f.yaml");
   REQUIRE_FALSE(flow.ok());
-  CHECK(flow.error().code == 78);
+  CHECK(flow.error().code == pli::config::Errc::invalid);
   CHECK(flow.error().message ==
         "f.yaml:5: policy.trusted_networks: '10.0.0.0/x' is not a network: the prefix length "
         "after '/' must be a number from 0 to 32");
@@ -264,7 +264,7 @@ TEST_CASE("milter.socket: an inet socket beyond loopback needs milter.allow_remo
     INFO(remote);
     auto c = with(remote, "");
     REQUIRE_FALSE(c.ok());
-    CHECK(c.error().code == 78);
+    CHECK(c.error().code == pli::config::Errc::invalid);
     CHECK_THAT(c.error().message,
                Catch::StartsWith(std::string("f.yaml:3: milter.socket: '") + remote +
                                  "' lets any host that reaches it speak the milter protocol"));

@@ -567,7 +567,8 @@ TEST_CASE("linkd: a read is Pending until its event is appended; finish gives th
   f.now += 601 * k_second;
   linkd::Outcome again = f.app->start(r);
   REQUIRE(std::holds_alternative<linkd::Pending>(again));
-  Response refused = std::get<linkd::Pending>(again).finish(util::Error{5, "disk full"});
+  Response refused =
+      std::get<linkd::Pending>(again).finish(util::Error{store::Errc::invalid, "disk full"});
   CHECK(refused.status == 503);
   CHECK(!contains(refused.body, "Bonjour"));
   // A bad token is answered at once.

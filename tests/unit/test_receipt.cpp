@@ -1,6 +1,7 @@
 // Receipts: the signed evidence (sign, verify, tampering, wrong key, broken chain), the
 // PDF (embedded files read back byte for byte by our own reader, page count with many
 // events), and the keys (0600, refuse to overwrite).
+#include "core/receipt/errc.hpp"
 #include "core/receipt/keys.hpp"
 #include "core/receipt/pdf.hpp"
 #include "core/receipt/pdf_reader.hpp"
@@ -122,7 +123,7 @@ TEST_CASE("keys: created 0600 (0640 as root), loaded back, never overwritten wit
   CHECK(kp.kid.size() == 16);
   auto again = receipt::generate_keys((dir.path / "keys").string(), receipt::Overwrite::refuse);
   REQUIRE_FALSE(again.ok());
-  CHECK(again.error().code == 1);
+  CHECK(again.error().code == receipt::Errc::exists);
   auto loaded = receipt::load_signing_key((dir.path / "keys").string());
   REQUIRE(loaded.ok());
   CHECK(loaded->public_key == kp.public_key);
@@ -182,7 +183,7 @@ TEST_CASE("keygen never follows a planted symlink, nor uses a key directory othe
   // A symlink at receipt.key is an existing key: refused without --force.
   auto refused = receipt::generate_keys(keys_dir.string(), receipt::Overwrite::refuse);
   REQUIRE_FALSE(refused.ok());
-  CHECK(refused.error().code == 1);
+  CHECK(refused.error().code == receipt::Errc::exists);
   untouched();
   auto kp = receipt::generate_keys(keys_dir.string(), receipt::Overwrite::force);
   REQUIRE(kp.ok());

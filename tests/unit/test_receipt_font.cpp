@@ -1,7 +1,8 @@
 // The receipts' font: the compiled-in subset of DejaVuSans covers French and the Latin
 // scripts of Europe; a receipt whose text needs more (Greek, Cyrillic, U+FFFD...) is drawn
 // with the whole font; both give the same text (pdftotext) and the same glyphs (pdftoppm:
-// the subset's glyph map, built with libharu internals, draws what the whole font draws).
+// the subset's glyph map, cut after the highest character drawn, draws what the whole font
+// draws).
 #include "core/receipt/font.hpp"
 #include "core/receipt/keys.hpp"
 #include "core/receipt/pdf.hpp"

@@ -96,13 +96,13 @@ TEST_CASE("a message round-trips with its deliveries, tokens and blobs", "[store
   // Not found is a value, with its code.
   auto missing = st->get_message("nope");
   REQUIRE_FALSE(missing.ok());
-  CHECK(missing.error().code == static_cast<int>(store::Errc::not_found));
+  CHECK(missing.error().code == store::Errc::not_found);
 
   // Ids are unique: a second message with the same id is a conflict, and nothing of it stays.
   auto again = make("m1", {"zed@remote.example"}, 1);
   auto r = st->create_message(again);
   REQUIRE_FALSE(r.ok());
-  CHECK(r.error().code == static_cast<int>(store::Errc::conflict));
+  CHECK(r.error().code == store::Errc::conflict);
 
   // A second message sharing an attachment stores it once (content-addressed).
   REQUIRE(st->create_message(make("m2", {"dan@remote.example"}, 1)).ok());
@@ -155,7 +155,7 @@ TEST_CASE("events are chained, and statuses follow them", "[store]")
 
   auto unknown = st->append_events({{"dnope", EventKind::read, k_t0, {}, {}}});
   REQUIRE_FALSE(unknown.ok());
-  CHECK(unknown.error().code == static_cast<int>(store::Errc::not_found));
+  CHECK(unknown.error().code == store::Errc::not_found);
 }
 
 TEST_CASE("list filters combine and paginate newest first", "[store]")
@@ -397,7 +397,7 @@ TEST_CASE("a reply and its event are recorded in one transaction, or not at all"
   // The event cannot be recorded (unknown delivery): nothing of the reply stays.
   auto failed = st->create_reply(reply("r2", "dnope"));
   REQUIRE_FALSE(failed.ok());
-  CHECK(failed.error().code == static_cast<int>(store::Errc::not_found));
+  CHECK(failed.error().code == store::Errc::not_found);
   CHECK_FALSE(st->get_reply("r2").ok());
   CHECK(st->get_delivery("d70").value().reply_ids_size() == 1);
   CHECK(st->events_of_message("m7").value().size() == 1);

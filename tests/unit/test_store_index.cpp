@@ -523,7 +523,7 @@ TEST_CASE("concurrent appends share commits: each caller's events are committed 
         const auto& d = deliveries[static_cast<std::size_t>(t * 7 + i) % deliveries.size()];
         if (i % 13 == 5) { // an unknown delivery: not_found for this caller only
           auto r = st.append_events({{"dnope", EventKind::read, k_t0, {}, {}}});
-          unknown += (!r && r.error().code == static_cast<int>(store::Errc::not_found)) ? 1 : 0;
+          unknown += (!r && r.error().code == store::Errc::not_found) ? 1 : 0;
           continue;
         }
         store::NewEvent e{d, i % 2 ? EventKind::read : EventKind::download, k_t0 + i, {}, {}};
@@ -607,8 +607,8 @@ TEST_CASE("concurrent create_message calls share commits with appends: each is d
           bad.deliveries.push_back(all[static_cast<std::size_t>(t * 25)].deliveries.front());
           auto r = st.create_message(bad);
           conflicts +=
-              (!r && r.error().code == static_cast<int>(store::Errc::conflict) &&
-               !st.get_message(bad.message.id()) && !st.get_delivery(bad.deliveries[0].id()))
+              (!r && r.error().code == store::Errc::conflict && !st.get_message(bad.message.id()) &&
+               !st.get_delivery(bad.deliveries[0].id()))
                   ? 1
                   : 0;
         }

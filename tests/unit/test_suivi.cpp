@@ -144,11 +144,11 @@ TEST_CASE("suivi: credentials are taken once; expired ones are cleaned up", "[su
   c.set_address("a@buyer.example");
   c.set_expires_at(k_t0 + k_minute);
   REQUIRE(st.put_credential("Sone", c, k_t0).ok());
-  CHECK(st.put_credential("Sone", c, k_t0).error().code == static_cast<int>(store::Errc::conflict));
+  CHECK(st.put_credential("Sone", c, k_t0).error().code == store::Errc::conflict);
   CHECK(st.get_credential("Sone")->address() == "a@buyer.example");
   c.set_expires_at(k_t0 + 10 * k_minute);
   REQUIRE(st.put_credential("Stwo", c, k_t0 + 2 * k_minute).ok()); // removes "Sone"
-  CHECK(st.get_credential("Sone").error().code == static_cast<int>(store::Errc::not_found));
+  CHECK(st.get_credential("Sone").error().code == store::Errc::not_found);
   CHECK(st.take_credential("Stwo").ok());
   CHECK_FALSE(st.take_credential("Stwo").ok());
   CHECK_FALSE(st.get_credential("Stwo").ok());

@@ -176,7 +176,7 @@ TEST_CASE("the store refuses with invalid every record it would not read back", 
 {
   TempDir dir;
   auto st = open_store(dir.path);
-  const auto invalid = static_cast<int>(store::Errc::invalid);
+  const auto invalid = store::Errc::invalid;
 
   auto bad_message = message("m1", {"bob@remote.example"});
   bad_message.message.set_subject("Objet \xff");
@@ -184,7 +184,7 @@ TEST_CASE("the store refuses with invalid every record it would not read back", 
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == invalid);
   CHECK(r.error().message.find("subject") != std::string::npos);
-  CHECK(st->get_message("m1").error().code == static_cast<int>(store::Errc::not_found));
+  CHECK(st->get_message("m1").error().code == store::Errc::not_found);
 
   auto bad_delivery = message("m1", {"bob\xfe@remote.example"});
   CHECK(st->create_message(bad_delivery).error().code == invalid);
@@ -209,7 +209,7 @@ TEST_CASE("the store refuses with invalid every record it would not read back", 
   reply.reply.set_text("Réponse \xff");
   reply.events.push_back(event("d11", model::EventKind::reply, k_t0 + 3));
   CHECK(st->create_reply(reply).error().code == invalid);
-  CHECK(st->get_reply("r1").error().code == static_cast<int>(store::Errc::not_found));
+  CHECK(st->get_reply("r1").error().code == store::Errc::not_found);
   CHECK(st->events_of_message("m1")->size() == 1); // its event neither
 
   store::pb::Consultation c;
