@@ -19,7 +19,8 @@ namespace {
 
 Error errno_error(const std::string& what, int e)
 {
-  return Error{std::error_code(e, std::generic_category()), fmt::format("{}: {}", what, std::strerror(e))};
+  return Error{std::error_code(e, std::generic_category()),
+               fmt::format("{}: {}", what, std::strerror(e))};
 }
 
 std::string join(const std::string& dir, const std::string& name)

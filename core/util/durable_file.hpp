@@ -55,8 +55,8 @@ public:
   ~PendingFile();
 
   // Renames the temporary file over the target, then (Sync::file_and_dir) flushes the
-  // directory. Errors (code: errno): the rename or the directory's fsync failed; after a
-  // failed rename the temporary file is removed.
+  // directory. Errors (code: the errno, std::generic_category()): the rename or the directory's
+  // fsync failed; after a failed rename the temporary file is removed.
   [[nodiscard]] Status commit();
   // The target's path ("DIR/NAME").
   const std::string& path() const { return m_path; }
@@ -86,9 +86,9 @@ private:
 // Writes `data` to a new temporary file named ".NAME.<random>.tmp" in the directory open
 // as `dirfd` (`dir` is its name, for messages and path()), with options.mode and
 // options.owner, flushed unless options.sync is Sync::none. Returns the file, to commit.
-// Errors (code: errno; the temporary file removed): "cannot create a temporary file in
-// DIR: reason", "cannot set the mode of DIR/NAME: reason", "cannot give DIR/NAME to its
-// owner: reason", "cannot write DIR/NAME: reason".
+// Errors (code: the errno, std::generic_category(); the temporary file removed): "cannot create a
+// temporary file in DIR: reason", "cannot set the mode of DIR/NAME: reason", "cannot give DIR/NAME
+// to its owner: reason", "cannot write DIR/NAME: reason".
 Result<PendingFile> write_temp_at(int dirfd, const std::string& dir, const std::string& name,
                                   std::string_view data, const WriteOptions& options = {});
 // The same in the directory of `path` (the part before its last '/', "." without one).
@@ -104,7 +104,7 @@ Status write_file_at(int dirfd, const std::string& dir, const std::string& name,
 Status write_file(const std::string& path, std::string_view data, const WriteOptions& options = {});
 
 // fsync(2) of the directory open as `dirfd` (`dir` for the message): makes the renames
-// done in it durable. Errors (code: errno): "cannot sync DIR: reason".
+// done in it durable. Errors (code: the errno, std::generic_category()): "cannot sync DIR: reason".
 Status sync_dir_at(int dirfd, const std::string& dir);
 // The same for the directory `dir`, or (FlushScope::file_system) syncfs(2) of the file
 // system holding it: every file written there flushed at once.
@@ -115,7 +115,8 @@ enum class FlushScope
 };
 Status sync_dir(const std::string& dir, FlushScope scope = FlushScope::directory);
 // fsync(2) of the file `path`, then of its directory: a file written with Sync::none made
-// durable later. Errors (code: errno): "cannot sync PATH: reason" (file or directory).
+// durable later. Errors (code: the errno, std::generic_category()): "cannot sync PATH: reason"
+// (file or directory).
 Status sync_file_and_dir(const std::string& path);
 
 // The directory part of `path`: before its last '/', "." without one, "/" for "/NAME".

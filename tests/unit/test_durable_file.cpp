@@ -153,7 +153,7 @@ TEST_CASE("durable write: in a directory opened by the caller, then one fsync of
   CHECK(util::sync_file_and_dir((dir.path / "c").string()).ok());
   auto missing = util::sync_file_and_dir((dir.path / "none").string());
   REQUIRE_FALSE(missing.ok());
-  CHECK(missing.error().code == ENOENT);
+  CHECK(missing.error().code == std::errc::no_such_file_or_directory);
   CHECK(util::sync_dir(dir.path.string(), util::FlushScope::file_system).ok());
 }
 
@@ -164,7 +164,7 @@ TEST_CASE("durable write: failures are reported and leave no temporary file", "[
   {
     auto st = util::write_file((dir.path / "missing/f").string(), "x");
     REQUIRE_FALSE(st.ok());
-    CHECK(st.error().code == ENOENT);
+    CHECK(st.error().code == std::errc::no_such_file_or_directory);
     CHECK(st.error().message.find("missing") != std::string::npos);
   }
   SECTION("the rename fails (a non-empty directory at the target): the temporary file goes")
@@ -192,7 +192,7 @@ TEST_CASE("durable write: failures are reported and leave no temporary file", "[
       if (st.ok()) {
         return 11;
       }
-      if (st.error().code != EACCES) {
+      if (st.error().code != std::errc::permission_denied) {
         return 12;
       }
       return st.error().message.find("cannot create a temporary file in " + ro.string()) == 0 ? 0
@@ -214,7 +214,7 @@ TEST_CASE("durable write: failures are reported and leave no temporary file", "[
       if (st.ok()) {
         return 11;
       }
-      return st.error().code == EFBIG ? 0 : 12;
+      return st.error().code == std::errc::file_too_large ? 0 : 12;
     });
     CHECK(rc == 0);
     CHECK(names(dir.path) == std::vector<std::string>{"f"});
