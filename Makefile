@@ -17,7 +17,13 @@ deps:
 $(BUILD)/build.ninja:
 	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)
 
+# Warnings are errors (PLI_WERROR) when WERROR=ON, the default under CI (CI=true: .ci/run).
+WERROR ?= $(if $(filter true,$(CI)),ON,)
+
 build: $(BUILD)/build.ninja
+ifneq ($(WERROR),)
+	cmake -S . -B $(BUILD) -DPLI_WERROR=$(WERROR) >/dev/null
+endif
 	cmake --build $(BUILD) -j $(JOBS)
 
 demo: deps
