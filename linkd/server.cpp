@@ -141,7 +141,7 @@ struct Server
   Workers workers{};
   std::unique_ptr<EventWriter> writer{};
   store::Store* app_store = nullptr;
-  ResponsePtr stylesheet; // built once, queued for every GET /static/pli.css
+  ResponsePtr stylesheet{}; // built once, queued for every GET /static/pli.css
 };
 
 // One request's state, from the first access-handler call to MHD's completion callback.
