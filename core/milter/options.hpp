@@ -1,4 +1,4 @@
-// Options a buyer chooses from the mail client (INTERFACE.md): subject tags such as
+// Options a buyer chooses from the mail client: subject tags such as
 // [AR] [SIMPLE] [REPONSE] [REF:2022AK_014] [TYPE:rejet], in any case, with or without
 // accents, and the X-Pli-Options header (which wins over tags). Recognised tags are
 // removed from the subject; other bracketed words stay. A bad value is a warning and
