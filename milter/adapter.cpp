@@ -245,7 +245,8 @@ extern "C" sfsistat on_abort(SMFICTX* ctx)
 
 extern "C" sfsistat on_close(SMFICTX* ctx)
 {
-  delete txn(ctx);
+  // The connection's state, owned by libmilter's context from connect to close.
+  const std::unique_ptr<Transaction> owned(txn(ctx));
   smfi_setpriv(ctx, nullptr);
   return SMFIS_CONTINUE;
 }

@@ -342,3 +342,28 @@ TEST_CASE("Postfix refusing to remove a recipient tempfails the message", "[milt
   CHECK(v.outcome == Outcome::tempfail_update_recipients);
   CHECK(milter::info(v.outcome).text == "pli could not update the recipients");
 }
+
+TEST_CASE("milter.metrics_listen is a loopback HOST:PORT", "[milter][metrics][config]")
+{
+  const std::vector<std::pair<std::string, bool>> rows = {
+      {"127.0.0.1:9465", true}, {"localhost:9465", true},  {"::1:9465", true},
+      {"0.0.0.0:9465", false},  {"192.0.2.1:9465", false}, {"127.0.0.1", false},
+      {"127.0.0.1:x", false},
+  };
+  for (const auto& [value, ok] : rows) {
+    INFO(value);
+    auto c = config::load_from_string(R"(organisation: { name: "R" }
+store: { path: /tmp/unused }
+milter: { socket: "unix:/tmp/unused.sock", metrics_listen: ")" +
+                                          value + R"(" }
+policy: { buyers: ["*@example.org"] }
+bounce: { address: "pli-bounce@example.org" }
+linkd: { public_url: "https://pli.example.org" }
+)",
+                                      "test.yaml");
+    CHECK(c.ok() == ok);
+    if (ok) {
+      CHECK(c.value().milter.metrics_listen == value);
+    }
+  }
+}
