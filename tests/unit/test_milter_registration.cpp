@@ -12,6 +12,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <deque>
 #include <set>
 
@@ -366,4 +371,28 @@ linkd: { public_url: "https://pli.example.org" }
       CHECK(c.value().milter.metrics_listen == value);
     }
   }
+}
+
+TEST_CASE("the SMTP client says why a transaction failed: no listener is unreachable",
+          "[milter][smtp]")
+{
+  // A port nothing listens on: bound, never listened on, so that connect() is refused.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  socklen_t len = sizeof a;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  smtp::Options o;
+  o.port = ntohs(a.sin_port);
+  o.timeout_seconds = 2;
+  const auto results = smtp::send(
+      o, {smtp::Envelope{"a@example.org", "", "", "b@example.org", "", "Subject: x\r\n\r\nx\r\n"}});
+  ::close(fd);
+  REQUIRE(results.size() == 1);
+  CHECK_FALSE(results[0].ok);
+  CHECK(results[0].temporary);
+  CHECK(results[0].failure == smtp::Failure::unreachable);
 }
