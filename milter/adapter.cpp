@@ -3,6 +3,8 @@
 #include "core/config/config.hpp"
 #include "core/log/log.hpp"
 #include "core/milter/engine.hpp"
+#include "milter/listener.hpp"
+#include "milter/metrics_http.hpp"
 
 #include <libmilter/mfapi.h>
 
@@ -22,10 +24,15 @@ namespace pli::milter {
 
 namespace {
 
+// The modifications pli asks for: Subject and X-Pli-Options changed or removed
+// (MtaSession::change_header), registered recipients removed (delete_recipient).
+constexpr unsigned long k_actions = SMFIF_CHGHDRS | SMFIF_DELRCPT;
+
 Engine* g_engine = nullptr;
 // The "no reply" steps Postfix agreed to (negotiate). Callbacks of those steps must answer
-// SMFIS_NOREPLY; MAIL FROM, DATA and end of message are always answered (doc/postfix.md:
-// not answering DATA stalls every message ~40 ms over TCP).
+// SMFIS_NOREPLY; MAIL FROM, DATA and end of message are always answered (Postfix waits for
+// an answer it did not agree to skip: not answering DATA stalls every message ~40 ms over
+// TCP).
 unsigned long g_noreply = 0;
 
 sfsistat quiet(unsigned long step)
@@ -61,43 +68,45 @@ Transaction* txn(SMFICTX* ctx)
   return static_cast<Transaction*>(smfi_getpriv(ctx));
 }
 
-sfsistat map_step(SMFICTX* ctx, Step s)
+// The answer of `o` (its row of the table): its reply set, its return code.
+sfsistat answer(SMFICTX* ctx, Outcome o, bool discard = false)
 {
-  switch (s) {
-  case Step::proceed:
-    return SMFIS_CONTINUE;
-  case Step::accept:
-    return SMFIS_ACCEPT;
-  case Step::tempfail:
-    return SMFIS_TEMPFAIL;
-  case Step::reject:
-    smfi_setreply(ctx, const_cast<char*>("452"), const_cast<char*>("4.5.3"),
-                  const_cast<char*>("Too many recipients for registered mail"));
-    return SMFIS_TEMPFAIL;
-  case Step::reject_recipient:
-    smfi_setreply(ctx, const_cast<char*>("550"), const_cast<char*>("5.1.1"),
-                  const_cast<char*>("No such delivery report address"));
-    return SMFIS_REJECT;
-  case Step::store_error:
-    smfi_setreply(ctx, const_cast<char*>("451"), const_cast<char*>("4.3.0"),
-                  const_cast<char*>("pli store unavailable, try again later"));
-    return SMFIS_TEMPFAIL;
-  case Step::defer_recipient:
-    smfi_setreply(ctx, const_cast<char*>("450"), const_cast<char*>("4.3.0"),
-                  const_cast<char*>("Delivery report address not ready, try again later"));
-    return SMFIS_TEMPFAIL;
+  const OutcomeInfo& row = info(o);
+  if (!row.smtp_code.empty()) {
+    // libmilter copies the strings; the table's are NUL-terminated literals.
+    smfi_setreply(ctx, const_cast<char*>(row.smtp_code.data()),
+                  const_cast<char*>(row.enhanced.data()), const_cast<char*>(row.text.data()));
   }
-  return SMFIS_TEMPFAIL;
+  switch (row.action) {
+  case Action::accept:
+    return discard ? SMFIS_DISCARD : SMFIS_ACCEPT;
+  case Action::tempfail:
+    return SMFIS_TEMPFAIL;
+  case Action::reject:
+    return SMFIS_REJECT;
+  case Action::none:
+    break;
+  }
+  return SMFIS_CONTINUE;
+}
+
+sfsistat answer(SMFICTX* ctx, Step s)
+{
+  const auto o = outcome_of(s);
+  return o ? answer(ctx, *o) : SMFIS_CONTINUE;
 }
 
 sfsistat internal_error(SMFICTX* ctx, const char* where, const char* what)
 {
   LibmilterSession s(ctx);
   log::line(log::Level::error, s.macro("i"),
-            {{"decision", "tempfail_internal"}, {"callback", where}, {"error", what}});
-  smfi_setreply(ctx, const_cast<char*>("451"), const_cast<char*>("4.3.0"),
-                const_cast<char*>("pli internal error, try again later"));
-  return SMFIS_TEMPFAIL;
+            {{"decision", outcome_name(Outcome::tempfail_internal)},
+             {"callback", where},
+             {"error", what}});
+  if (g_engine != nullptr) {
+    g_engine->counters().add(Outcome::tempfail_internal);
+  }
+  return answer(ctx, Outcome::tempfail_internal);
 }
 
 #define PLI_GUARD(where, body)                                                                     \
@@ -113,11 +122,10 @@ extern "C" sfsistat on_negotiate(SMFICTX* /*ctx*/, unsigned long f0, unsigned lo
                                  unsigned long /*f2*/, unsigned long /*f3*/, unsigned long* pf0,
                                  unsigned long* pf1, unsigned long* pf2, unsigned long* pf3)
 {
-  const unsigned long actions = SMFIF_CHGHDRS | SMFIF_DELRCPT | SMFIF_ADDHDRS;
-  if ((f0 & actions) != actions) {
+  if ((f0 & k_actions) != k_actions) {
     return SMFIS_REJECT; // the MTA cannot do what registered mail needs
   }
-  *pf0 = actions;
+  *pf0 = k_actions;
   // RCPT is answered: a report address of a delivery pli never sent is refused there,
   // before its report is buffered (only buyers' and null-sender mail reach RCPT). HELO is
   // seen (the origin of reports from outside) but not answered.
@@ -171,7 +179,7 @@ extern "C" sfsistat on_envfrom(SMFICTX* ctx, char** argv)
       return SMFIS_ACCEPT;
     }
     LibmilterSession s(ctx);
-    return map_step(ctx, g_engine->envfrom(*t, argv[0], s));
+    return answer(ctx, g_engine->envfrom(*t, argv[0], s));
   })
 }
 
@@ -180,7 +188,7 @@ extern "C" sfsistat on_envrcpt(SMFICTX* ctx, char** argv)
   PLI_GUARD("envrcpt", {
     Transaction* t = txn(ctx);
     if (t != nullptr && argv != nullptr && argv[0] != nullptr) {
-      return map_step(ctx, g_engine->envrcpt(*t, argv[0]));
+      return answer(ctx, g_engine->envrcpt(*t, argv[0]));
     }
     return SMFIS_CONTINUE;
   })
@@ -190,7 +198,7 @@ extern "C" sfsistat on_data(SMFICTX* ctx)
 {
   PLI_GUARD("data", {
     Transaction* t = txn(ctx);
-    return t == nullptr ? SMFIS_ACCEPT : map_step(ctx, g_engine->data(*t));
+    return t == nullptr ? SMFIS_ACCEPT : answer(ctx, g_engine->data(*t));
   })
 }
 
@@ -219,17 +227,12 @@ extern "C" sfsistat on_eom(SMFICTX* ctx)
   PLI_GUARD("eom", {
     Transaction* t = txn(ctx);
     if (t == nullptr) {
-      return SMFIS_TEMPFAIL;
+      return internal_error(ctx, "eom", "no connection state");
     }
     LibmilterSession s(ctx);
-    Verdict v = g_engine->eom(*t, s);
+    const Verdict v = g_engine->eom(*t, s);
     t->reset_message();
-    if (!v.reply_code.empty()) {
-      smfi_setreply(ctx, const_cast<char*>(v.reply_code.c_str()),
-                    const_cast<char*>(v.xcode.c_str()), const_cast<char*>(v.reply_text.c_str()));
-      return v.reply_code[0] == '5' ? SMFIS_REJECT : SMFIS_TEMPFAIL;
-    }
-    return v.discard ? SMFIS_DISCARD : SMFIS_ACCEPT;
+    return answer(ctx, v.outcome, v.discard);
   })
 }
 
@@ -243,7 +246,8 @@ extern "C" sfsistat on_abort(SMFICTX* ctx)
 
 extern "C" sfsistat on_close(SMFICTX* ctx)
 {
-  delete txn(ctx);
+  // The connection's state, owned by libmilter's context from connect to close.
+  const std::unique_ptr<Transaction> owned(txn(ctx));
   smfi_setpriv(ctx, nullptr);
   return SMFIS_CONTINUE;
 }
@@ -257,25 +261,6 @@ std::string socket_path(const std::string& spec)
     }
   }
   return "";
-}
-
-// Sets TCP_NODELAY on libmilter's listening socket (inherited by accepted sockets):
-// without it, modifications sent before the final reply stall ~40 ms (doc/postfix.md).
-void set_nodelay_on_listener()
-{
-  for (int fd = 3; fd < 1024; ++fd) {
-    int accepting = 0;
-    socklen_t len = sizeof accepting;
-    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) == 0 && accepting == 1) {
-      sockaddr_storage ss{};
-      socklen_t sl = sizeof ss;
-      if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl) == 0 &&
-          (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      }
-    }
-  }
 }
 
 } // namespace
@@ -293,7 +278,7 @@ int run(const config::Config& config, bool foreground)
   smfiDesc desc{};
   desc.xxfi_name = const_cast<char*>("pli-milter");
   desc.xxfi_version = SMFI_VERSION;
-  desc.xxfi_flags = SMFIF_CHGHDRS | SMFIF_DELRCPT | SMFIF_ADDHDRS;
+  desc.xxfi_flags = k_actions;
   desc.xxfi_connect = on_connect;
   desc.xxfi_helo = on_helo;
   desc.xxfi_envfrom = on_envfrom;
@@ -306,7 +291,37 @@ int run(const config::Config& config, bool foreground)
   desc.xxfi_close = on_close;
   desc.xxfi_negotiate = on_negotiate;
 
-  if (smfi_setconn(const_cast<char*>(config.milter.socket.c_str())) != MI_SUCCESS ||
+  // A TCP socket is bound here and handed to libmilter as fd:N, with TCP_NODELAY (inherited
+  // by the accepted sockets): without it, modifications sent before the final reply stall
+  // ~40 ms each. A unix socket is libmilter's own.
+  std::string conn = config.milter.socket;
+  Fd inet;
+  std::string host, port;
+  if (int family = 0; inet_spec(conn, family, host, port)) {
+    std::string error;
+    inet = listen_tcp(family, host, port, true, error);
+    if (!inet) {
+      log::message(log::Level::error, "cannot listen on " + conn + ": " + error);
+      return EX_OSERR;
+    }
+    conn = "fd:" + std::to_string(inet.get());
+  }
+  Fd metrics_listener;
+  if (const std::string& m = config.milter.metrics_listen; !m.empty()) {
+    std::string error;
+    const auto colon = m.rfind(':');
+    std::string mhost = m.substr(0, colon);
+    if (mhost.size() > 2 && mhost.front() == '[' && mhost.back() == ']') {
+      mhost = mhost.substr(1, mhost.size() - 2);
+    }
+    metrics_listener = listen_tcp(AF_UNSPEC, mhost, m.substr(colon + 1), false, error);
+    if (!metrics_listener) {
+      log::message(log::Level::error,
+                   "cannot listen on " + m + " (milter.metrics_listen): " + error);
+      return EX_OSERR;
+    }
+  }
+  if (smfi_setconn(const_cast<char*>(conn.c_str())) != MI_SUCCESS ||
       smfi_register(desc) != MI_SUCCESS) {
     log::message(log::Level::error, "cannot set up libmilter on " + config.milter.socket);
     return EX_OSERR;
@@ -321,6 +336,7 @@ int run(const config::Config& config, bool foreground)
     log::message(log::Level::error, "cannot open the milter socket " + config.milter.socket);
     return EX_OSERR;
   }
+  inet.release(); // libmilter's now: smfi_main closes it
   if (!path.empty()) {
     if (const group* g = getgrnam("postfix");
         g != nullptr && getegid() != g->gr_gid &&
@@ -329,8 +345,6 @@ int run(const config::Config& config, bool foreground)
                    "cannot give the milter socket " + path + " to the postfix group");
       return EX_OSERR;
     }
-  } else {
-    set_nodelay_on_listener();
   }
   if (!foreground && daemon(0, 0) != 0) {
     log::message(log::Level::error, "cannot daemonize");
@@ -347,9 +361,20 @@ int run(const config::Config& config, bool foreground)
   auto store = std::move(opened.value());
   Engine engine(config, *store);
   g_engine = &engine;
-  engine.start_outbox(); // its thread: after daemon()
+  engine.start_outbox();                  // its thread: after daemon()
+  std::unique_ptr<MetricsServer> metrics; // its thread too
+  if (metrics_listener) {
+    metrics = MetricsServer::start(std::move(metrics_listener), engine.counters());
+    if (metrics == nullptr) {
+      log::message(log::Level::error,
+                   "cannot serve the metrics on " + config.milter.metrics_listen);
+      g_engine = nullptr;
+      return EX_OSERR;
+    }
+  }
   log::message(log::Level::info, "pli-milter listening on " + config.milter.socket);
   rc = smfi_main();
+  metrics.reset();
   g_engine = nullptr;
   log::message(log::Level::info, "pli-milter stopped");
   return rc == MI_SUCCESS ? 0 : 1;

@@ -254,6 +254,21 @@ const std::vector<Key>& keys()
       bool_key("milter.allow_remote_inet", [](Config& c, bool v) { c.milter.allow_remote_inet = v; }),
       uint_key("milter.retry_window_hours", 1, 24 * 30,
                [](Config& c, std::uint64_t v) { c.milter.retry_window_hours = v; }),
+      str_key(
+          "milter.metrics_listen", false,
+          [](Config& c, const std::string& v) {
+            c.milter.metrics_listen = v;
+            return std::string();
+          },
+          [](const std::string& v) {
+            if (auto e = check_host_port(v); !e.empty()) {
+              return e;
+            }
+            const std::string host = v.substr(0, v.rfind(':'));
+            return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0
+                       ? std::string()
+                       : fmt::format("'{}': the metrics listen on a loopback address", v);
+          }),
       list_key("policy.buyers", true,
                [](Config& c, std::vector<std::string> v) {
                  c.policy.buyers = std::move(v);

@@ -60,6 +60,7 @@ struct Config
     std::uint64_t max_recipients = 100;
     bool allow_remote_inet = false;         // an inet: socket on a non-loopback address
     std::uint64_t retry_window_hours = 120; // a resent identical mail within it is a retry
+    std::string metrics_listen; // HOST:PORT of the loopback /metrics listener; "" for none
   } milter;
 
   struct Policy

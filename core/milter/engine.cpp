@@ -1,5 +1,7 @@
 #include "core/milter/engine.hpp"
 
+#include "core/milter/engine_detail.hpp"
+
 #include "core/dsn/dsn.hpp"
 #include "core/log/log.hpp"
 #include "core/milter/options.hpp"
@@ -24,47 +26,6 @@
 #include <thread>
 
 namespace pli::milter {
-
-std::string_view outcome_name(Outcome o)
-{
-  switch (o) {
-  case Outcome::accept_untouched:
-    return "accept_untouched";
-  case Outcome::registered:
-    return "registered";
-  case Outcome::registered_retry:
-    return "registered_retry";
-  case Outcome::dsn_recorded:
-    return "dsn_recorded";
-  case Outcome::dsn_unattributed:
-    return "dsn_unattributed";
-  case Outcome::tempfail_store_full:
-    return "tempfail_store_full";
-  case Outcome::tempfail_store_error:
-    return "tempfail_store_error";
-  case Outcome::tempfail_reinject_unreachable:
-    return "tempfail_reinject_unreachable";
-  case Outcome::tempfail_reinject_refused:
-    return "tempfail_reinject_refused";
-  case Outcome::tempfail_internal:
-    return "tempfail_internal";
-  case Outcome::tempfail_not_yet_sent:
-    return "tempfail_not_yet_sent";
-  case Outcome::reject_too_large:
-    return "reject_too_large";
-  case Outcome::reject_too_many_recipients:
-    return "reject_too_many_recipients";
-  case Outcome::reject_unknown_delivery:
-    return "reject_unknown_delivery";
-  case Outcome::reject_report_too_large:
-    return "reject_report_too_large";
-  case Outcome::dsn_claim_recorded:
-    return "dsn_claim_recorded";
-  case Outcome::reject_invalid_text:
-    return "reject_invalid_text";
-  }
-  return "unknown";
-}
 
 namespace {
 
@@ -94,34 +55,39 @@ std::string bounded_text(std::string_view v, std::size_t max)
   return s + "…";
 }
 
-Verdict tempfail(Outcome o, const std::string& text)
+std::string domain_of(const std::string& address)
 {
-  return Verdict{o, false, "451", "4.3.0", text};
+  auto at = address.rfind('@');
+  return at == std::string::npos ? "" : address.substr(at + 1);
 }
 
-Verdict store_failure(const util::Error& e)
-{
-  if (e.code == store::Errc::full) {
-    return tempfail(Outcome::tempfail_store_full, "pli store full, try again later");
-  }
-  return tempfail(Outcome::tempfail_store_error, "pli store unavailable, try again later");
-}
+} // namespace
 
-// The log line of a store failure that tempfails the message: a full store says what to do.
+namespace detail {
+
 Verdict store_failure_logged(const std::string& queue_id, const util::Error& e,
                              const std::string& from)
 {
   if (e.code == store::Errc::full) {
     log::line(log::Level::error, queue_id,
-              {{"decision", "tempfail_store_full"},
+              {{"decision", outcome_name(Outcome::tempfail_store_full)},
                {"store", e.message},
                {"action", "raise store.map_size_mb and restart the pli daemons, or pli purge"},
                {"from", from}});
-  } else {
-    log::line(log::Level::error, queue_id,
-              {{"decision", "tempfail_store_error"}, {"store", e.message}, {"from", from}});
+    return Verdict{Outcome::tempfail_store_full};
   }
-  return store_failure(e);
+  log::line(log::Level::error, queue_id,
+            {{"decision", outcome_name(Outcome::tempfail_store_error)},
+             {"store", e.message},
+             {"from", from}});
+  return Verdict{Outcome::tempfail_store_error};
+}
+
+Verdict recipients_not_updated(const std::string& queue_id, const std::string& rcpt)
+{
+  log::line(log::Level::error, queue_id,
+            {{"decision", outcome_name(Outcome::tempfail_update_recipients)}, {"rcpt", rcpt}});
+  return Verdict{Outcome::tempfail_update_recipients};
 }
 
 std::string header_value(const Transaction& t, std::string_view name)
@@ -134,24 +100,11 @@ std::string header_value(const Transaction& t, std::string_view name)
   return "";
 }
 
-// The enhanced status code (RFC 3463) of an SMTP reply "553 5.6.7 text", or "".
-std::string enhanced_status(const std::string& reply)
-{
-  if (reply.size() < 9 || reply[3] != ' ' || (reply[4] != '4' && reply[4] != '5') ||
-      reply[5] != '.') {
-    return "";
-  }
-  const auto end = reply.find(' ', 4);
-  return reply.substr(4, end == std::string::npos ? std::string::npos : end - 4);
-}
+} // namespace detail
 
-std::string domain_of(const std::string& address)
-{
-  auto at = address.rfind('@');
-  return at == std::string::npos ? "" : address.substr(at + 1);
-}
-
-} // namespace
+using detail::header_value;
+using detail::recipients_not_updated;
+using detail::store_failure_logged;
 
 namespace {
 
@@ -167,9 +120,12 @@ notify::Outbox::Job failure_notification_job(const config::Config& config, store
 
 } // namespace
 
-Engine::Engine(const config::Config& config, store::Store& store, util::Clock clock)
+Engine::Engine(const config::Config& config, store::Store& store, util::Clock clock,
+               std::unique_ptr<Injector> injector)
     : m_config(config), m_store(store), m_clock(std::move(clock)),
-      m_reinject(std::make_unique<smtp::Pool>(notify::reinject_options(config)))
+      m_injector(injector != nullptr
+                     ? std::move(injector)
+                     : std::make_unique<SmtpInjector>(notify::reinject_options(config)))
 {
   mime::init();
   util::crypto_init();
@@ -202,6 +158,49 @@ void Engine::start_outbox()
   outbox();
 }
 
+void Engine::notify_failures(std::vector<store::pb::Delivery>& failed_before)
+{
+  if (!m_config.notify.not_delivered) {
+    return;
+  }
+  for (auto& before : failed_before) {
+    std::string record = before.SerializeAsString();
+    std::string what = "failure_notification " + before.id();
+    outbox().push(std::move(what), failure_notification_job(m_config, m_store, std::move(before)),
+                  notify::Outbox::Record{"failure_notification", std::move(record)});
+  }
+}
+
+Step Engine::counted(Step s)
+{
+  if (const auto o = outcome_of(s)) {
+    m_counters.add(*o);
+  }
+  return s;
+}
+
+Step Engine::envfrom(Transaction& t, const std::string& sender, MtaSession& mta)
+{
+  return counted(decide_envfrom(t, sender, mta));
+}
+
+Step Engine::envrcpt(Transaction& t, const std::string& rcpt)
+{
+  return counted(decide_envrcpt(t, rcpt));
+}
+
+Step Engine::data(Transaction& t)
+{
+  return counted(decide_data(t));
+}
+
+Verdict Engine::eom(Transaction& t, MtaSession& mta)
+{
+  const Verdict v = decide_eom(t, mta);
+  m_counters.add(v.outcome);
+  return v;
+}
+
 Engine::~Engine() = default;
 
 std::string Engine::normalise(const std::string& address)
@@ -229,7 +228,7 @@ void Engine::helo(Transaction& t, const std::string& name)
   t.helo = bounded_text(name, 255);
 }
 
-Step Engine::envfrom(Transaction& t, const std::string& sender, MtaSession& mta)
+Step Engine::decide_envfrom(Transaction& t, const std::string& sender, MtaSession& mta)
 {
   t.reset_message();
   t.sender = normalise(sender);
@@ -244,7 +243,7 @@ Step Engine::envfrom(Transaction& t, const std::string& sender, MtaSession& mta)
     // sendmail/pickup: any local user may write any -f address.
     if (!m_config.policy.register_local_submissions) {
       log::line(log::Level::info, mta.macro("i"),
-                {{"decision", "accept_untouched"},
+                {{"decision", outcome_name(Outcome::accept_untouched)},
                  {"reason", "local submission (sendmail) not registered"},
                  {"from", t.sender}});
       return Step::accept;
@@ -255,7 +254,7 @@ Step Engine::envfrom(Transaction& t, const std::string& sender, MtaSession& mta)
   const std::string login = mta.macro("{auth_authen}");
   if (!login.empty() && !policy::login_owns(m_config.policy, login, t.sender)) {
     log::line(log::Level::warning, mta.macro("i"),
-              {{"decision", "accept_untouched"},
+              {{"decision", outcome_name(Outcome::accept_untouched)},
                {"reason", "the SMTP AUTH login does not own the buyer sender"},
                {"login", login},
                {"from", t.sender}});
@@ -263,7 +262,7 @@ Step Engine::envfrom(Transaction& t, const std::string& sender, MtaSession& mta)
   }
   if (login.empty() && !policy::is_trusted_client(m_config.policy, t.client_ip)) {
     log::line(log::Level::info, mta.macro("i"),
-              {{"decision", "accept_untouched"},
+              {{"decision", outcome_name(Outcome::accept_untouched)},
                {"reason", "buyer sender not authenticated"},
                {"from", t.sender}});
     return Step::accept;
@@ -272,7 +271,7 @@ Step Engine::envfrom(Transaction& t, const std::string& sender, MtaSession& mta)
   return Step::proceed;
 }
 
-Step Engine::envrcpt(Transaction& t, const std::string& rcpt)
+Step Engine::decide_envrcpt(Transaction& t, const std::string& rcpt)
 {
   Recipient r;
   r.as_given = rcpt;
@@ -290,7 +289,7 @@ Step Engine::envrcpt(Transaction& t, const std::string& rcpt)
       const bool unknown = !d && d.error().code == store::Errc::not_found;
       if (!d && !unknown) {
         log::line(log::Level::error, "",
-                  {{"decision", "tempfail_store_error"},
+                  {{"decision", outcome_name(Outcome::tempfail_store_error)},
                    {"store", d.error().message},
                    {"delivery", bounded_text(r.delivery, 64)}});
         return Step::store_error;
@@ -298,7 +297,7 @@ Step Engine::envrcpt(Transaction& t, const std::string& rcpt)
       const bool young = d && m_clock() - d->created_at() < k_unsent_grace;
       if (unknown || (d->sent_at() == 0 && !young)) {
         log::line(log::Level::warning, "",
-                  {{"decision", "reject_unknown_delivery"},
+                  {{"decision", outcome_name(Outcome::reject_unknown_delivery)},
                    {"reason", unknown ? "unknown delivery" : "delivery never sent"},
                    {"delivery", bounded_text(r.delivery, 64)},
                    {"client", t.client_ip},
@@ -307,7 +306,7 @@ Step Engine::envrcpt(Transaction& t, const std::string& rcpt)
       }
       if (d->sent_at() == 0) {
         log::line(log::Level::info, "",
-                  {{"decision", "tempfail"},
+                  {{"decision", outcome_name(Outcome::tempfail_recipient_not_yet_sent)},
                    {"reason", "delivery not yet recorded as sent"},
                    {"delivery", r.delivery}});
         return Step::defer_recipient;
@@ -320,7 +319,7 @@ Step Engine::envrcpt(Transaction& t, const std::string& rcpt)
   return Step::proceed;
 }
 
-Step Engine::data(Transaction& t)
+Step Engine::decide_data(Transaction& t)
 {
   bool any_bounce = false, any_external = false;
   for (const auto& r : t.recipients) {
@@ -423,23 +422,21 @@ std::string content_hash(const Transaction& t)
   return hash.hex();
 }
 
-Verdict Engine::eom(Transaction& t, MtaSession& mta)
+Verdict Engine::decide_eom(Transaction& t, MtaSession& mta)
 {
   const std::string queue_id = mta.macro("i");
   if (t.too_large && t.report) {
     log::line(log::Level::warning, queue_id,
-              {{"decision", "reject_report_too_large"},
+              {{"decision", outcome_name(Outcome::reject_report_too_large)},
                {"max_report_kb", std::to_string(m_config.bounce.max_report_kb)},
                {"client", t.client_ip},
                {"helo", t.helo}});
-    return Verdict{Outcome::reject_report_too_large, false, "552", "5.3.4",
-                   "delivery report too large"};
+    return Verdict{Outcome::reject_report_too_large};
   }
   if (t.too_large) {
     log::line(log::Level::warning, queue_id,
-              {{"decision", "reject_too_large"}, {"from", t.sender}});
-    return Verdict{Outcome::reject_too_large, false, "552", "5.3.4",
-                   "message too large for registered mail"};
+              {{"decision", outcome_name(Outcome::reject_too_large)}, {"from", t.sender}});
+    return Verdict{Outcome::reject_too_large};
   }
   for (const auto& r : t.recipients) {
     if (r.kind == Recipient::Kind::bounce) {
@@ -452,11 +449,10 @@ Verdict Engine::eom(Transaction& t, MtaSession& mta)
   if (t.buyer) {
     if (t.recipients.size() > m_config.milter.max_recipients) {
       log::line(log::Level::warning, queue_id,
-                {{"decision", "reject_too_many_recipients"},
+                {{"decision", outcome_name(Outcome::reject_too_many_recipients)},
                  {"recipients", std::to_string(t.recipients.size())},
                  {"from", t.sender}});
-      return Verdict{Outcome::reject_too_many_recipients, false, "452", "4.5.3",
-                     "too many recipients for registered mail, send in smaller groups"};
+      return Verdict{Outcome::reject_too_many_recipients};
     }
     return registered(t, mta, queue_id);
   }
@@ -476,330 +472,12 @@ Verdict Engine::strip_options(Transaction& t, MtaSession& mta, const std::string
   }
   if (opts.subject_changed || !header.empty()) {
     log::line(log::Level::info, queue_id,
-              {{"decision", "accept_untouched"},
+              {{"decision", outcome_name(Outcome::accept_untouched)},
                {"reason", "internal recipients only"},
                {"options", "removed"},
                {"from", t.sender}});
   }
   return Verdict{};
-}
-
-Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& queue_id)
-{
-  const std::string subject_raw = header_value(t, "Subject");
-  const std::string subject = mime::decode_header_value(subject_raw);
-  const auto opts = parse_client_options(subject, header_value(t, "X-Pli-Options"));
-  for (const auto& w : opts.warnings) {
-    log::line(log::Level::warning, queue_id, {{"warning", w}, {"from", t.sender}});
-  }
-  const model::Mode mode = opts.mode.value_or(m_config.policy.default_mode);
-  if (mode == model::Mode::off) {
-    log::line(log::Level::info, queue_id,
-              {{"decision", "accept_untouched"}, {"reason", "mode off"}, {"from", t.sender}});
-    return Verdict{};
-  }
-  const model::MessageType type = opts.type.value_or(m_config.policy.default_type);
-  const bool reply = opts.reply.value_or(m_config.policy.default_reply);
-  const std::string reference = opts.reference.value_or("");
-  std::string raw = assemble(t);
-  const std::string content = content_hash(t);
-  if (mode != model::Mode::simple) {
-    std::string().swap(t.body); // in `raw`; only mode simple re-injects it
-  }
-  // After the body's copy is freed: 50 sessions of 100 KB mail may be parsing at once.
-  auto parsed = mime::parse_message(raw);
-  const util::Micros now = m_clock();
-  const std::string original_sha = util::sha256_hex(raw);
-  const std::size_t raw_size = raw.size();
-  const std::string message_key = parsed.message_id.empty() ? original_sha : parsed.message_id;
-
-  // Deliveries: one per external recipient; a retry reuses what the first try recorded.
-  struct Planned
-  {
-    const Recipient* rcpt;
-    store::pb::Delivery delivery;
-    std::string token;
-    bool already_sent = false;
-  };
-  std::vector<Planned> planned;
-  store::NewMessage nm;
-  std::string message_id;
-  const util::Micros expires =
-      now + static_cast<util::Micros>(m_config.linkd.link_validity_days) * 86400LL * 1000000LL;
-  std::set<std::string> seen;
-  const util::Micros window =
-      static_cast<util::Micros>(m_config.milter.retry_window_hours) * 3600LL * 1000000LL;
-  for (const auto& r : t.recipients) {
-    if (r.kind != Recipient::Kind::external || !seen.insert(util::ascii_lower(r.address)).second) {
-      continue;
-    }
-    Planned p{&r, {}, {}, false};
-    // A retry is the same mail: same Message-ID, envelope sender, content and recipient,
-    // within milter.retry_window_hours of the first attempt. Anything else is a new mail.
-    const std::string key =
-        util::sha256_hex("2\n" + message_key + "\n" + util::ascii_lower(t.sender) + "\n" + content +
-                         "\n" + util::ascii_lower(r.address));
-    auto existing = m_store.find_by_idempotency_key(key);
-    std::optional<store::pb::Delivery> first;
-    if (existing) {
-      auto d = m_store.get_delivery(existing.value());
-      if (!d && d.error().code != store::Errc::not_found) {
-        return store_failure_logged(queue_id, d.error(), t.sender);
-      }
-      if (d && now - d->created_at() <= window) {
-        first = std::move(d.value());
-      }
-    }
-    if (first) {
-      p.delivery = std::move(*first);
-      p.already_sent = p.delivery.sent_at() != 0;
-      message_id = p.delivery.message();
-      if (!p.already_sent && mode == model::Mode::ar) {
-        p.token = util::base64url(util::random_bytes(16));
-        if (auto st = m_store.add_token(p.delivery.id(), util::sha256_hex(p.token), expires); !st) {
-          return store_failure_logged(queue_id, st.error(), t.sender);
-        }
-      }
-    } else if (!existing && existing.error().code != store::Errc::not_found) {
-      return store_failure_logged(queue_id, existing.error(), t.sender);
-    } else {
-      p.delivery.set_id(util::random_id("d"));
-      p.delivery.set_recipient(r.address);
-      p.delivery.set_created_at(now);
-      p.delivery.set_expires_at(expires);
-      p.delivery.set_idempotency_key(key);
-      if (mode == model::Mode::ar) {
-        p.token = util::base64url(util::random_bytes(16));
-        p.delivery.set_token_hash(util::sha256_hex(p.token));
-      }
-      nm.deliveries.push_back(p.delivery);
-    }
-    planned.push_back(std::move(p));
-  }
-
-  const std::size_t created = nm.deliveries.size();
-  if (created != 0) {
-    auto& m = nm.message;
-    m.set_id(util::random_id("m"));
-    message_id = m.id();
-    m.set_message_id(parsed.message_id);
-    m.set_subject(opts.subject);
-    m.set_type(static_cast<std::uint32_t>(type));
-    m.set_mode(static_cast<std::uint32_t>(mode));
-    m.set_reply_allowed(reply);
-    m.set_consultation(reference);
-    m.set_sender(t.sender);
-    m.set_from_header(parsed.from);
-    m.set_sent_at(now);
-    m.set_original_sha256(original_sha);
-    m.set_original_size(raw_size);
-    // The copies the message record needs are moved, not copied: 50 sessions of 100 KB
-    // mail each hold these until the store's shared commit.
-    m.set_text_body(std::move(parsed.text_body));
-    m.set_html_body(std::move(parsed.html_body));
-    m.set_queue_id(queue_id);
-    nm.blobs[original_sha] = std::move(raw);
-    for (auto& a : parsed.attachments) {
-      auto* pa = m.add_attachments();
-      pa->set_name(a.name);
-      pa->set_media_type(a.media_type);
-      pa->set_size(a.data.size());
-      pa->set_sha256(a.sha256_hex);
-      pa->set_content_id(a.content_id);
-      nm.blobs.emplace(a.sha256_hex, std::move(a.data));
-    }
-    for (auto& d : nm.deliveries) {
-      m.add_delivery_ids(d.id());
-      d.set_message(m.id());
-    }
-    for (auto& p : planned) {
-      if (p.delivery.message().empty()) {
-        p.delivery.set_message(m.id());
-      }
-    }
-    // Moved: the store frees the bodies and blobs once copied into its transaction, while
-    // this session waits for the group's commit.
-    if (auto st = m_store.create_message(std::move(nm)); !st) {
-      if (st.error().code == store::Errc::invalid) {
-        // Permanent: the same mail would be refused on every retry.
-        log::line(log::Level::error, queue_id,
-                  {{"decision", "reject_invalid_text"},
-                   {"store", st.error().message},
-                   {"from", t.sender}});
-        return Verdict{Outcome::reject_invalid_text, false, "554", "5.6.0",
-                       "pli cannot record this message: a text in it is not valid UTF-8"};
-      }
-      return store_failure_logged(queue_id, st.error(), t.sender);
-    }
-  }
-
-  // Consultation details for the notice, when the reference is known.
-  std::optional<mime::ConsultationInfo> consultation;
-  if (!reference.empty()) {
-    mime::ConsultationInfo info{reference, "", "", ""};
-    if (auto c = m_store.get_consultation(reference)) {
-      info.title = c->title();
-      info.object = c->object();
-      if (c->deadline() != 0) {
-        info.deadline = util::format_human_short(c->deadline(), m_config.organisation.timezone);
-      }
-    }
-    consultation = info;
-  }
-
-  // Re-inject one message per recipient not yet sent.
-  std::vector<smtp::Envelope> envelopes;
-  std::vector<Planned*> to_send;
-  const std::string from_header = header_value(t, "From");
-  for (auto& p : planned) {
-    if (p.already_sent) {
-      continue;
-    }
-    smtp::Envelope e;
-    const std::string& did = p.delivery.id();
-    e.mail_from = m_config.bounce.local_part + "+" + did + "@" + m_config.bounce.domain;
-    e.envid = did;
-    e.ret = "HDRS";
-    e.rcpt = p.rcpt->address;
-    e.notify = "SUCCESS,FAILURE,DELAY";
-    if (mode == model::Mode::ar) {
-      mime::NoticeInput in;
-      in.locale = m_config.organisation.locale;
-      in.timezone = m_config.organisation.timezone;
-      in.organisation = m_config.organisation.name;
-      in.from_header_raw = from_header.empty() ? "<" + t.sender + ">" : from_header;
-      in.sender_display = parsed.from.empty() ? t.sender : parsed.from;
-      in.recipient = p.rcpt->address;
-      in.subject = opts.subject;
-      in.type = type;
-      in.consultation = consultation;
-      in.link = m_config.linkd.public_url + "/m/" + p.token;
-      in.expires_at = p.delivery.expires_at();
-      in.now = now;
-      // Stable across retries: a notice injected twice (the milter killed between the
-      // injection and its `sent` record) carries the same Message-ID both times.
-      in.message_id = did + "@" + m_config.bounce.domain;
-      in.reply_allowed = reply;
-      e.data = mime::compose_notice(in);
-    } else {
-      // Mode simple: the original content, without pli's options.
-      Transaction copy;
-      for (const auto& [n, v] : t.headers) {
-        if (strcasecmp(n.c_str(), "X-Pli-Options") == 0) {
-          continue;
-        }
-        if (strcasecmp(n.c_str(), "Subject") == 0 && opts.subject_changed) {
-          copy.headers.emplace_back(n, mime::encode_header(opts.subject));
-          continue;
-        }
-        copy.headers.emplace_back(n, v);
-      }
-      copy.body = t.body;
-      e.data = assemble(copy);
-    }
-    envelopes.push_back(std::move(e));
-    to_send.push_back(&p);
-  }
-
-  const auto results =
-      envelopes.empty() ? std::vector<smtp::TxnResult>{} : m_reinject->send(envelopes);
-
-  std::vector<store::NewEvent> sent;
-  std::vector<store::pb::Delivery> refused; // permanently: for the buyer's notification
-  std::string failure;
-  bool unreachable = false;
-  for (std::size_t i = 0; i < results.size(); ++i) {
-    if (results[i].ok) {
-      sent.push_back(
-          store::NewEvent{to_send[i]->delivery.id(),
-                          model::EventKind::sent,
-                          now,
-                          {{"reinject_queue_id", results[i].queue_id}, {"reply", results[i].reply}},
-                          {}});
-    } else if (!results[i].temporary) {
-      // A recipient the mail system refuses for good (5xx at re-injection, e.g. an
-      // internationalised address without SMTPUTF8): a permanent, recorded failure of that
-      // delivery, never a 4xx the client would retry for days.
-      const std::string& did = to_send[i]->delivery.id();
-      sent.push_back(store::NewEvent{did,
-                                     model::EventKind::failed,
-                                     now,
-                                     {{"reason", "refused by the re-injection listener"},
-                                      {"status", enhanced_status(results[i].reply)},
-                                      {"diagnostic", results[i].reply}},
-                                     util::sha256_hex(did + "\nreinject_refused")});
-      refused.push_back(to_send[i]->delivery);
-      log::line(log::Level::warning, queue_id,
-                {{"decision", "recipient_refused"},
-                 {"delivery", did},
-                 {"to", to_send[i]->rcpt->address},
-                 {"reinject", results[i].reply}});
-    } else {
-      failure = results[i].reply;
-      unreachable |= results[i].temporary && results[i].reply.find("connect") != std::string::npos;
-    }
-  }
-  if (!sent.empty()) {
-    if (auto st = m_store.append_events(sent); !st) {
-      // Injected but not recorded: the client retries and sends the notice again (same
-      // delivery, same Message-ID).
-      return store_failure_logged(queue_id, st.error(), t.sender);
-    }
-  }
-  if (!failure.empty()) {
-    log::line(
-        log::Level::error, queue_id,
-        {{"decision", unreachable ? "tempfail_reinject_unreachable" : "tempfail_reinject_refused"},
-         {"reinject", failure}});
-    return tempfail(unreachable ? Outcome::tempfail_reinject_unreachable
-                                : Outcome::tempfail_reinject_refused,
-                    "pli could not hand the message over, try again later");
-  }
-
-  for (auto& before : refused) {
-    if (m_config.notify.not_delivered) {
-      std::string record = before.SerializeAsString();
-      std::string what = "failure_notification " + before.id();
-      outbox().push(std::move(what), failure_notification_job(m_config, m_store, std::move(before)),
-                    notify::Outbox::Record{"failure_notification", std::move(record)});
-    }
-  }
-
-  // Remove the registered recipients from the original; discard it when none remain.
-  std::size_t remaining = t.recipients.size();
-  for (const auto& p : planned) {
-    for (const auto& r : t.recipients) {
-      if (&r == p.rcpt || (r.kind == Recipient::Kind::external &&
-                           util::ascii_lower(r.address) == util::ascii_lower(p.rcpt->address))) {
-        if (!mta.delete_recipient(r.as_given)) {
-          return tempfail(Outcome::tempfail_internal, "pli could not update the recipients");
-        }
-        --remaining;
-      }
-    }
-  }
-  std::string ids;
-  for (const auto& p : planned) {
-    ids += (ids.empty() ? "" : ",") + p.delivery.id();
-  }
-  const bool retry = created == 0;
-  log::line(log::Level::info, queue_id,
-            {{"decision", retry ? "registered_retry" : "registered"},
-             {"mode", model::code(mode)},
-             {"message", message_id},
-             {"deliveries", ids},
-             {"from", t.sender}});
-  Verdict v{retry ? Outcome::registered_retry : Outcome::registered, remaining == 0, "", "", ""};
-  if (!v.discard) {
-    // Internal recipients keep the original, without pli's options.
-    if (opts.subject_changed) {
-      mta.change_header("Subject", 1, mime::encode_header(opts.subject));
-    }
-    if (!header_value(t, "X-Pli-Options").empty()) {
-      mta.change_header("X-Pli-Options", 1, "");
-    }
-  }
-  return v;
 }
 
 Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue_id)
@@ -819,7 +497,7 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
         return store_failure_logged(queue_id, d.error(), "<>");
       }
       log::line(log::Level::warning, queue_id,
-                {{"decision", "dsn_unattributed"},
+                {{"decision", outcome_name(Outcome::dsn_unattributed)},
                  {"reason", "unknown delivery"},
                  {"delivery", r.delivery}});
       continue;
@@ -843,20 +521,20 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
     if (d->sent_at() == 0) {
       if (now - d->created_at() < k_unsent_grace) {
         log::line(log::Level::info, queue_id,
-                  {{"decision", "tempfail"},
+                  {{"decision", outcome_name(Outcome::tempfail_not_yet_sent)},
                    {"reason", "delivery not yet recorded as sent"},
                    {"delivery", r.delivery}});
-        return tempfail(Outcome::tempfail_not_yet_sent, "pli is still recording this delivery");
+        return Verdict{Outcome::tempfail_not_yet_sent};
       }
       log::line(log::Level::warning, queue_id,
-                {{"decision", "dsn_unattributed"},
+                {{"decision", outcome_name(Outcome::dsn_unattributed)},
                  {"reason", "delivery never sent"},
                  {"delivery", r.delivery}});
       continue;
     }
     if (!report) {
       log::line(log::Level::warning, queue_id,
-                {{"decision", "dsn_unattributed"},
+                {{"decision", outcome_name(Outcome::dsn_unattributed)},
                  {"reason", "not a delivery report"},
                  {"delivery", r.delivery}});
       continue;
@@ -874,7 +552,7 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
     }
     if (match == nullptr) {
       log::line(log::Level::warning, queue_id,
-                {{"decision", "dsn_unattributed"},
+                {{"decision", outcome_name(Outcome::dsn_unattributed)},
                  {"reason", "no report for the recipient"},
                  {"delivery", r.delivery}});
       continue;
@@ -890,7 +568,7 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
     }
     if (!kind) {
       log::line(log::Level::warning, queue_id,
-                {{"decision", "dsn_unattributed"},
+                {{"decision", outcome_name(Outcome::dsn_unattributed)},
                  {"reason", "unknown action"},
                  {"action", match->action_raw},
                  {"delivery", r.delivery}});
@@ -932,7 +610,8 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
       failed_before.push_back(d.value());
     }
     log::line(log::Level::info, queue_id,
-              {{"decision", t.local_origin ? "dsn_recorded" : "dsn_claim_recorded"},
+              {{"decision",
+                outcome_name(t.local_origin ? Outcome::dsn_recorded : Outcome::dsn_claim_recorded)},
                {"delivery", d->id()},
                {"event", kind_name},
                {"status", match->status}});
@@ -944,18 +623,11 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
   }
   // The buyer's failure notifications, after the commit, from the outbox (on disk before
   // the report is accepted; tried again while the re-injection listener refuses them).
-  for (auto& before : failed_before) {
-    if (m_config.notify.not_delivered) {
-      std::string record = before.SerializeAsString();
-      std::string what = "failure_notification " + before.id();
-      outbox().push(std::move(what), failure_notification_job(m_config, m_store, std::move(before)),
-                    notify::Outbox::Record{"failure_notification", std::move(record)});
-    }
-  }
+  notify_failures(failed_before);
   Verdict v{events.empty()   ? Outcome::dsn_unattributed
             : t.local_origin ? Outcome::dsn_recorded
                              : Outcome::dsn_claim_recorded,
-            !m_config.bounce.keep, "", "", ""};
+            !m_config.bounce.keep};
   const bool others = std::any_of(t.recipients.begin(), t.recipients.end(), [](const Recipient& r) {
     return r.kind != Recipient::Kind::bounce;
   });
@@ -963,7 +635,7 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
     // Other recipients share this message: only the bounce addresses are removed.
     for (const auto& r : t.recipients) {
       if (r.kind == Recipient::Kind::bounce && !mta.delete_recipient(r.as_given)) {
-        return tempfail(Outcome::tempfail_internal, "pli could not update the recipients");
+        return recipients_not_updated(queue_id, r.as_given);
       }
     }
     v.discard = false;

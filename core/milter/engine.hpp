@@ -1,28 +1,29 @@
 // The milter's decisions, independent of libmilter (the adapter in milter/ calls these).
 //
 // A buyer's mail to external recipients becomes one registered delivery per recipient
-// (doc/ARCHITECTURE.md): stored, then re-injected through Postfix's listener
+// (registration.cpp): stored, then re-injected through Postfix's listener
 // with a VERP return path and a DSN request (RFC 3461), then removed from the original.
 // Mail to the bounce address (pli-bounce+DELIVERYID@domain) is a DSN (RFC 3464) that
 // becomes delivery events. Anything else is accepted untouched, as early as possible.
 #pragma once
 
 #include "core/config/config.hpp"
+#include "core/milter/injector.hpp"
+#include "core/milter/metrics.hpp"
+#include "core/milter/outcome.hpp"
 #include "core/store/store.hpp"
 #include "core/util/time.hpp"
 
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace pli::notify {
 class Outbox;
-}
-namespace pli::smtp {
-class Pool;
 }
 
 namespace pli::milter {
@@ -40,52 +41,42 @@ public:
   virtual bool change_header(const std::string& name, int index, const std::string& value) = 0;
 };
 
-// Every decision has a name, a log line and a counter (doc/ARCHITECTURE.md).
-enum class Outcome
-{
-  accept_untouched, // not registered mail: left alone
-  registered,       // deliveries recorded, injected, removed from the original
-  registered_retry, // a retried message: nothing new to inject
-  dsn_recorded,     // a DSN for a delivery, recorded
-  dsn_unattributed, // mail to the bounce address we could not attribute
-  tempfail_store_full,
-  tempfail_store_error,
-  tempfail_reinject_unreachable,
-  tempfail_reinject_refused,
-  tempfail_internal,
-  tempfail_not_yet_sent, // a report for a delivery whose `sent` is still being recorded
-  reject_too_large,
-  reject_too_many_recipients,
-  // Reports received from outside (RCPT and end of message of a pli-bounce+ID recipient).
-  reject_unknown_delivery, // 550 5.1.1 at RCPT: an id pli never issued, or never sent
-  reject_report_too_large, // 552 5.3.4: over bounce.max_report_kb, not parsed
-  dsn_claim_recorded,      // a report from outside, recorded as an unverified claim
-  reject_invalid_text,     // the store refused the message's record (a text not valid UTF-8)
-};
-
-std::string_view outcome_name(Outcome o);
-
-// What the adapter answers at end of message.
+// What the adapter answers at end of message: the outcome's row of the table
+// (outcome.hpp), an accepted message being discarded when it has no recipient left.
 struct Verdict
 {
   Outcome outcome = Outcome::accept_untouched;
-  bool discard = false;   // SMFIS_DISCARD (nothing left to deliver)
-  std::string reply_code; // for tempfail/reject: "451", "552" ...
-  std::string xcode;      // "4.3.0" ...
-  std::string reply_text;
+  bool discard = false; // SMFIS_DISCARD (nothing left to deliver)
 };
 
+// What a callback before end of message decides.
 enum class Step
 {
-  proceed,
-  accept,
-  tempfail,
-  reject,
+  proceed, // go on to the next step
+  accept,  // accept_untouched: nothing of this message concerns pli
   // At RCPT, for one recipient (the others of the transaction go on).
-  reject_recipient, // 550 5.1.1: no such delivery report address
-  defer_recipient,  // 450 4.3.0: a delivery still being recorded
-  store_error,      // 451 4.3.0: the store cannot answer now
+  reject_recipient, // reject_unknown_delivery: no such delivery report address
+  defer_recipient,  // tempfail_recipient_not_yet_sent: a delivery still being recorded
+  store_error,      // tempfail_store_error: the store cannot answer now
 };
+
+// The outcome a step answers with (its row of the table); none for Step::proceed.
+constexpr std::optional<Outcome> outcome_of(Step s)
+{
+  switch (s) {
+  case Step::proceed:
+    return std::nullopt;
+  case Step::accept:
+    return Outcome::accept_untouched;
+  case Step::reject_recipient:
+    return Outcome::reject_unknown_delivery;
+  case Step::defer_recipient:
+    return Outcome::tempfail_recipient_not_yet_sent;
+  case Step::store_error:
+    return Outcome::tempfail_store_error;
+  }
+  return Outcome::tempfail_internal;
+}
 
 struct Recipient
 {
@@ -138,7 +129,10 @@ struct Transaction
 class Engine
 {
 public:
-  Engine(const config::Config& config, store::Store& store, util::Clock clock = util::now_micros);
+  // `injector` re-injects registered mail (nullptr: an SmtpInjector on the listener of
+  // reinject.*, notify::reinject_options).
+  Engine(const config::Config& config, store::Store& store, util::Clock clock = util::now_micros,
+         std::unique_ptr<Injector> injector = nullptr);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -168,6 +162,11 @@ public:
   void body(Transaction& t, std::string_view chunk);
   Verdict eom(Transaction& t, MtaSession& mta);
 
+  // Every outcome decided so far (each callback's answer counts once; so does each
+  // recipient refused at re-injection, and an internal error the adapter reports).
+  Counters& counters() { return m_counters; }
+  const Counters& counters() const { return m_counters; }
+
   // Normalises an address from smtpd ("<a@B>") or the DSN path ("a@B", "", "<>").
   static std::string normalise(const std::string& address);
 
@@ -178,7 +177,28 @@ public:
   std::chrono::milliseconds unsent_wait{3000};
 
 private:
+  // The callbacks' decisions, before they are counted.
+  Step decide_envfrom(Transaction& t, const std::string& sender, MtaSession& mta);
+  Step decide_envrcpt(Transaction& t, const std::string& rcpt);
+  Step decide_data(Transaction& t);
+  Verdict decide_eom(Transaction& t, MtaSession& mta);
+  Step counted(Step s);
+
+  // A buyer's mail to external recipients (registration.cpp), in four steps over one
+  // Registration: plan the recipients' deliveries (new, or a retry's), record the message
+  // and its new deliveries, inject one notice (or copy) per delivery not yet sent, and
+  // settle the original (its registered recipients removed, pli's options stripped). A
+  // step that cannot go on gives the verdict.
+  struct Registration;
   Verdict registered(Transaction& t, MtaSession& mta, const std::string& queue_id);
+  std::optional<Verdict> plan_recipients(Registration& r);
+  std::optional<Verdict> record(Registration& r);
+  std::optional<Verdict> inject(Registration& r);
+  Verdict settle_original(Registration& r);
+  // Queues the buyer's failure notification of each delivery (their state before it
+  // failed), when notify.not_delivered: from the outbox, after the commit.
+  void notify_failures(std::vector<store::pb::Delivery>& failed_before);
+
   Verdict bounce(Transaction& t, MtaSession& mta, const std::string& queue_id);
   Verdict strip_options(Transaction& t, MtaSession& mta, const std::string& queue_id);
   // The most a message may buffer: bounce.max_report_kb for reports, else max_message_mb.
@@ -187,8 +207,8 @@ private:
   const config::Config& m_config;
   store::Store& m_store;
   util::Clock m_clock;
-  // The re-injection listener's sessions, kept open between messages.
-  std::unique_ptr<smtp::Pool> m_reinject;
+  std::unique_ptr<Injector> m_injector;
+  Counters m_counters;
   notify::Outbox& outbox();
   std::once_flag m_outbox_once;
   std::unique_ptr<notify::Outbox> m_outbox; // last: its jobs use the members above

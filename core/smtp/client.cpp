@@ -41,6 +41,7 @@ public:
     addrinfo* res = nullptr;
     std::string service = std::to_string(port);
     if (int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &res); rc != 0) {
+      m_trouble = Failure::io;
       return fmt::format("cannot resolve {}: {}", host, gai_strerror(rc));
     }
     std::string err = "no address";
@@ -72,8 +73,12 @@ public:
       return "";
     }
     freeaddrinfo(res);
+    m_trouble = Failure::unreachable;
     return fmt::format("cannot connect to {}:{}: {}", host, port, err);
   }
+
+  // What the last connection trouble was (a code 0 reply, a write or connect error).
+  Failure trouble() const { return m_trouble; }
 
   // Something to read, or the connection closed (an idle session must have neither).
   bool readable() const
@@ -94,6 +99,7 @@ public:
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
         pollfd p{m_fd, POLLOUT, 0};
         if (::poll(&p, 1, m_timeout_ms) != 1) {
+          m_trouble = Failure::io;
           return "write timeout";
         }
         continue;
@@ -101,6 +107,7 @@ public:
       if (n < 0 && errno == EINTR) {
         continue;
       }
+      m_trouble = Failure::io;
       return fmt::format("write failed: {}", std::strerror(errno));
     }
     return "";
@@ -114,21 +121,25 @@ public:
       auto nl = m_buffer.find('\n');
       while (nl == std::string::npos) {
         if (m_buffer.size() > 64 * 1024) {
+          m_trouble = Failure::io;
           return {0, "reply line too long"};
         }
         pollfd p{m_fd, POLLIN, 0};
         if (::poll(&p, 1, m_timeout_ms) != 1) {
+          m_trouble = Failure::io;
           return {0, "read timeout"};
         }
         char buf[4096];
         ssize_t n = ::recv(m_fd, buf, sizeof buf, 0);
         if (n == 0) {
+          m_trouble = Failure::unreachable;
           return {0, "connection closed by the server"};
         }
         if (n < 0) {
           if (errno == EINTR || errno == EAGAIN) {
             continue;
           }
+          m_trouble = Failure::io;
           return {0, fmt::format("read failed: {}", std::strerror(errno))};
         }
         m_buffer.append(buf, static_cast<std::size_t>(n));
@@ -156,6 +167,7 @@ public:
 private:
   int m_fd = -1;
   int m_timeout_ms;
+  Failure m_trouble = Failure::io;
   std::string m_buffer;
 };
 
@@ -234,11 +246,13 @@ bool needs_smtputf8(const Envelope& envelope)
 
 namespace {
 
-TxnResult failure(int code, const std::string& text)
+// `kind` when there is no reply (code 0); a reply's failure otherwise.
+TxnResult failure(int code, const std::string& text, Failure kind = Failure::reply)
 {
   TxnResult r;
   r.ok = false;
   r.temporary = code == 0 || code / 100 == 4;
+  r.failure = code == 0 ? kind : Failure::reply;
   r.reply = text;
   return r;
 }
@@ -274,6 +288,7 @@ struct RunEnd
 {
   std::string lost; // empty: every envelope has its result and the session is usable
   bool data_sent = false;
+  Failure failure = Failure::unreachable; // when lost
 };
 
 RunEnd run_transactions(Session& s, const std::vector<Envelope>& envelopes,
@@ -308,14 +323,14 @@ RunEnd run_transactions(Session& s, const std::vector<Envelope>& envelopes,
     std::string mail_text, rcpt_text, data_text;
     if (s.pipelining) {
       if (auto err = conn.write(commands); !err.empty()) {
-        return {err, false};
+        return {err, false, conn.trouble()};
       }
       std::tie(mail_code, mail_text) = conn.read_reply();
       std::tie(rcpt_code, rcpt_text) = conn.read_reply();
       std::tie(data_code, data_text) = conn.read_reply();
     } else {
       if (auto err = conn.write(mail + "\r\n"); !err.empty()) {
-        return {err, false};
+        return {err, false, conn.trouble()};
       }
       std::tie(mail_code, mail_text) = conn.read_reply();
       if (mail_code == 250) {
@@ -349,11 +364,11 @@ RunEnd run_transactions(Session& s, const std::vector<Envelope>& envelopes,
       continue;
     }
     if (auto err = conn.write(dot_stuff(env.data)); !err.empty()) {
-      return {err, true};
+      return {err, true, conn.trouble()};
     }
     auto [end_code, end_text] = conn.read_reply();
     if (end_code == 0) {
-      return {end_text, true};
+      return {end_text, true, conn.trouble()};
     }
     if (end_code != 250) {
       results.push_back(failure(end_code, end_text));
@@ -369,10 +384,11 @@ RunEnd run_transactions(Session& s, const std::vector<Envelope>& envelopes,
   return {};
 }
 
-void fail_rest(std::vector<TxnResult>& results, std::size_t n, int code, const std::string& why)
+void fail_rest(std::vector<TxnResult>& results, std::size_t n, int code, const std::string& why,
+               Failure kind)
 {
   while (results.size() < n) {
-    results.push_back(failure(code, why));
+    results.push_back(failure(code, why, kind));
   }
 }
 
@@ -454,18 +470,18 @@ std::vector<TxnResult> Pool::send(const std::vector<Envelope>& envelopes)
     if (end.data_sent || results.size() == envelopes.size()) {
       // The server may have queued the message it was sent: not sent again here (the
       // caller records the failure and its client retries).
-      fail_rest(results, envelopes.size(), 0, end.lost);
+      fail_rest(results, envelopes.size(), 0, end.lost, end.failure);
       return results;
     }
     // The idle session was closed meanwhile: the rest on a new connection.
   }
   s = std::make_unique<Session>(m_options.timeout_seconds);
   if (auto [code, why] = open_session(m_options, *s); code != 250) {
-    fail_rest(results, envelopes.size(), code, why);
+    fail_rest(results, envelopes.size(), code, why, s->conn.trouble());
     return results;
   }
   if (auto end = run_transactions(*s, envelopes, results); !end.lost.empty()) {
-    fail_rest(results, envelopes.size(), 0, end.lost);
+    fail_rest(results, envelopes.size(), 0, end.lost, end.failure);
     return results;
   }
   give_back(std::move(s));

@@ -22,12 +22,22 @@ struct Envelope
   std::string data;      // the message, lines ending in CRLF or LF
 };
 
+// Why a transaction failed, for callers that decide on it (never by reading the text).
+enum class Failure
+{
+  none,        // it succeeded
+  reply,       // the server answered 4xx or 5xx
+  unreachable, // no connection, or the server closed or dropped it (a 421 included)
+  io,          // a timeout, a read or write error, a reply line too long
+};
+
 struct TxnResult
 {
   bool ok = false;
   bool temporary = true; // on failure: 4xx or connection trouble (true), 5xx (false)
-  std::string reply;     // the last server reply line(s), e.g. "250 2.0.0 Ok: queued as 4Xk..."
-  std::string queue_id;  // parsed from "queued as ..." when present
+  Failure failure = Failure::none;
+  std::string reply;    // the last server reply line(s), e.g. "250 2.0.0 Ok: queued as 4Xk..."
+  std::string queue_id; // parsed from "queued as ..." when present
 };
 
 struct Options

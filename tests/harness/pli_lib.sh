@@ -16,7 +16,7 @@ PLI_BIN_DIR=${PLI_BIN_DIR:-$PLI_SOURCE_DIR/build}
 # pli_setup [YAML...]: a work dir, Postfix with the milter on both paths, pli.yaml,
 # pli-milter and pli-linkd in the foreground (logs in $PLI_WORK/*.log), all stopped at exit.
 # PLI_LINKD_YAML adds keys to the linkd map ("reply_max_mb: 1, threads: 2"); PLI_STORE_YAML
-# to the store map; PLI_MAP_MB sets the map size.
+# to the store map, PLI_MILTER_YAML to the milter map; PLI_MAP_MB sets the map size.
 pli_setup() {
     for b in milter/pli-milter linkd/pli-linkd admin-cli/pli; do
         [ -x "$PLI_BIN_DIR/$b" ] || fail "$PLI_BIN_DIR/$b is not built"
@@ -39,7 +39,7 @@ pli_setup() {
     cat >"$PLI_CONFIG" <<YAML
 organisation: { name: "Région Exemple", locale: fr, timezone: Europe/Paris }
 store: { path: $PLI_WORK/store, map_size_mb: ${PLI_MAP_MB:-256}${PLI_STORE_YAML:+, $PLI_STORE_YAML} }
-milter: { socket: "$pli_spec" }
+milter: { socket: "$pli_spec"${PLI_MILTER_YAML:+, $PLI_MILTER_YAML} }
 policy:
   buyers: ["*@buyer.example"]
   internal_domains: ["buyer.example"]
