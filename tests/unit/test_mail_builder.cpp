@@ -222,18 +222,18 @@ TEST_CASE("the builder's layouts: header order, parts and attachments", "[mail][
 
 TEST_CASE("the reply notice and the plain mail keep every header and part", "[mail][builder]")
 {
-  linkd::ReplyNoticeInput in;
-  in.locale = model::Locale::fr;
-  in.organisation = "Région, \"Exemple\"";
-  in.from_address = "bounce@example.org";
-  in.to = "buyer@example.org";
-  in.replier = "bob@entreprise.example";
-  in.subject = "Offre\r\nBcc: x@evil.example";
-  in.sent_at = 1796000000LL * 1000000LL;
-  in.link = "https://pli.example.org/r/abc";
-  in.expires_at = 1798761600LL * 1000000LL;
-  in.now = 1796000100LL * 1000000LL;
-  in.message_id = "r.1@example.org";
+  const linkd::ReplyNoticeInput in{.locale = model::Locale::fr,
+                                   .timezone = "Europe/Paris",
+                                   .organisation = "Région, \"Exemple\"",
+                                   .from_address = "bounce@example.org",
+                                   .to = "buyer@example.org",
+                                   .replier = "bob@entreprise.example",
+                                   .subject = "Offre\r\nBcc: x@evil.example",
+                                   .sent_at = 1796000000LL * 1000000LL,
+                                   .link = "https://pli.example.org/r/abc",
+                                   .expires_at = 1798761600LL * 1000000LL,
+                                   .now = 1796000100LL * 1000000LL,
+                                   .message_id = "r.1@example.org"};
   const std::string raw = linkd::compose_reply_notice(in);
   CHECK(std::regex_search(raw,
                           std::regex("^From: .*\r\nTo: <buyer@example.org>\r\nSubject: "
