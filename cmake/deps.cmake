@@ -15,7 +15,7 @@ find_package(fmt REQUIRED)
 find_package(nlohmann_json REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(date REQUIRED)
-find_package(mstch REQUIRED)
+find_package(mstch REQUIRED) # tests/unit only: the oracle of core/templates/template.cpp
 find_package(Threads REQUIRED)
 # libharu (receipt PDFs): no pkg-config file in Debian 12's libhpdf-dev.
 find_library(PLI_HPDF_LIB hpdf REQUIRED)

@@ -254,7 +254,7 @@ App::App(const config::Config& config, store::Store& store, util::Clock clock)
                    std::filesystem::path(config.store.path) / "outbox" / "linkd",
                    [this](const notify::Outbox::Record& r) { return revive(r); }})
 {
-  // Partials are expanded once here, then each page is parsed once (PageTemplate): mstch
+  // Partials are expanded once here, then each page is parsed once (templates::Template): mstch
   // tokenized the page, and every partial it was given, on each render.
   std::map<std::string, std::string> partials;
   for (const char* p : {"top", "bottom", "facts", "suivi_top", "suivi_bottom"}) {
@@ -278,7 +278,7 @@ App::App(const config::Config& config, store::Store& store, util::Clock clock)
         t.replace(at, tag.size(), text);
       }
     }
-    m_pages.emplace(page, PageTemplate(t));
+    m_pages.emplace(page, templates::Template(t));
   }
   m_suivi = std::make_unique<BuyersArea>(*this);
 }
@@ -293,7 +293,7 @@ std::size_t App::body_limit(const std::string& method, const std::string& path) 
   return k_form_limit;
 }
 
-std::string App::render(const std::string& name, const mstch::map& ctx) const
+std::string App::render(const std::string& name, const templates::Map& ctx) const
 {
   auto it = m_pages.find(name);
   if (it == m_pages.end()) {
@@ -302,7 +302,7 @@ std::string App::render(const std::string& name, const mstch::map& ctx) const
   return it->second.render(ctx, &m_globals);
 }
 
-Response App::html(int status, const std::string& name, const mstch::map& ctx)
+Response App::html(int status, const std::string& name, const templates::Map& ctx)
 {
   Response r;
   r.status = status;
@@ -319,7 +319,7 @@ Response App::page(int status, std::string_view key, const std::string& detail)
   if (!detail.empty()) {
     text += " " + detail;
   }
-  mstch::map ctx{{"page_title", std::string(en ? p.title_en : p.title_fr)}, {"text", text}};
+  templates::Map ctx{{"page_title", std::string(en ? p.title_en : p.title_fr)}, {"text", text}};
   if (status == 429 || status == 503) {
     ctx["retry"] = true;
   }
@@ -484,7 +484,7 @@ bool App::record(const std::string& delivery, model::EventKind kind, const Reque
   return recorded(e, r.client_ip, st ? std::nullopt : std::optional<util::Error>(st.error()));
 }
 
-void App::facts(Link& l, mstch::map& ctx)
+void App::facts(Link& l, templates::Map& ctx)
 {
   const auto& m = l.message;
   const auto& tz = m_config.organisation.timezone;
@@ -496,7 +496,7 @@ void App::facts(Link& l, mstch::map& ctx)
   ctx.emplace("sent_at", util::format_human(m.sent_at(), tz));
   ctx.emplace("token", l.token);
   if (!m.consultation().empty()) {
-    mstch::map c{{"reference", m.consultation()}};
+    templates::Map c{{"reference", m.consultation()}};
     if (auto info = m_store.get_consultation(m.consultation())) {
       if (!info->title().empty()) {
         c["title"] = info->title();
@@ -703,7 +703,7 @@ Response App::landing(const Request& r, Link& l)
   if (record_fetch && record(l.delivery.id(), model::EventKind::fetched, r)) {
     m_metrics.count(Counter::fetched);
   }
-  mstch::map ctx{{"page_title", l.message.subject()}};
+  templates::Map ctx{{"page_title", l.message.subject()}};
   facts(l, ctx);
   return html(200, "landing", ctx);
 }
@@ -747,7 +747,7 @@ Response App::opened(const std::shared_ptr<Link>& link)
   }
   const bool en = m_lang == "en";
   const auto& m = l.message;
-  mstch::map ctx{{"page_title", m.subject()}};
+  templates::Map ctx{{"page_title", m.subject()}};
   facts(l, ctx);
   ctx["read_at"] = util::format_human(l.delivery.read_at() != 0 ? l.delivery.read_at() : l.now,
                                       m_config.organisation.timezone);
@@ -755,14 +755,14 @@ Response App::opened(const std::shared_ptr<Link>& link)
     ctx["text_body"] = m.text_body();
   }
   ctx["has_html"] = !m.html_body().empty();
-  mstch::array atts;
+  templates::List atts;
   for (int i = 0; i < m.attachments_size(); ++i) {
     const auto& a = m.attachments(i);
-    atts.push_back(mstch::map{{"index", std::to_string(i)},
-                              {"name", a.name()},
-                              {"size", human_size(a.size(), en)},
-                              {"sha256", a.sha256()},
-                              {"token", l.token}});
+    atts.push_back(templates::Map{{"index", std::to_string(i)},
+                                  {"name", a.name()},
+                                  {"size", human_size(a.size(), en)},
+                                  {"sha256", a.sha256()},
+                                  {"token", l.token}});
   }
   ctx["has_attachments"] = !atts.empty();
   ctx["attachments"] = atts;
@@ -812,8 +812,9 @@ Response App::download(const Request& r, Link& l, const std::string& rest)
 Response App::reply_form(Link& l)
 {
   const bool en = m_lang == "en";
-  mstch::map ctx{{"page_title", std::string(en ? "Reply: " : "Répondre : ") + l.message.subject()},
-                 {"max_mb", std::to_string(m_config.linkd.reply_max_mb)}};
+  templates::Map ctx{
+      {"page_title", std::string(en ? "Reply: " : "Répondre : ") + l.message.subject()},
+      {"max_mb", std::to_string(m_config.linkd.reply_max_mb)}};
   if (m_config.linkd.reply_max_attachments > 0) {
     ctx["max_attachments"] = std::to_string(m_config.linkd.reply_max_attachments);
   }
@@ -914,9 +915,9 @@ Response App::reply(const Request& r, Link& l)
   m_outbox.push("reply_notice " + rep.id(), reply_notice_job(rep.id(), l.delivery.id()),
                 notify::Outbox::Record{"reply_notice", record.dump()});
 
-  mstch::map ctx{{"page_title", std::string(m_lang == "en" ? "Reply sent" : "Réponse envoyée")},
-                 {"replied_at", util::format_human(now, m_config.organisation.timezone)},
-                 {"attachment_count", std::to_string(rep.attachments_size())}};
+  templates::Map ctx{{"page_title", std::string(m_lang == "en" ? "Reply sent" : "Réponse envoyée")},
+                     {"replied_at", util::format_human(now, m_config.organisation.timezone)},
+                     {"attachment_count", std::to_string(rep.attachments_size())}};
   facts(l, ctx);
   return html(200, "reply_sent", ctx);
 }
@@ -1069,10 +1070,10 @@ Response App::sender(const Request& r, const std::string& token, const std::stri
          std::move(rep.value()),
          now};
   const auto& tz = m_config.organisation.timezone;
-  mstch::map ctx{{"from", l.reply->from()},
-                 {"replied_at", util::format_human(l.reply->at(), tz)},
-                 {"page_title",
-                  std::string(m_lang == "en" ? "Reply from " : "Réponse de ") + l.reply->from()}};
+  templates::Map ctx{{"from", l.reply->from()},
+                     {"replied_at", util::format_human(l.reply->at(), tz)},
+                     {"page_title", std::string(m_lang == "en" ? "Reply from " : "Réponse de ") +
+                                        l.reply->from()}};
   facts(l, ctx);
   if (rest.empty() && r.method == "GET") {
     return html(200, "reply_landing", ctx);
@@ -1093,14 +1094,14 @@ Response App::sender(const Request& r, const std::string& token, const std::stri
     const bool en = m_lang == "en";
     ctx["read_at"] = util::format_human(now, tz);
     ctx["text"] = l.reply->text();
-    mstch::array atts;
+    templates::List atts;
     for (int i = 0; i < l.reply->attachments_size(); ++i) {
       const auto& a = l.reply->attachments(i);
-      atts.push_back(mstch::map{{"index", std::to_string(i)},
-                                {"name", a.name()},
-                                {"size", human_size(a.size(), en)},
-                                {"sha256", a.sha256()},
-                                {"token", l.token}});
+      atts.push_back(templates::Map{{"index", std::to_string(i)},
+                                    {"name", a.name()},
+                                    {"size", human_size(a.size(), en)},
+                                    {"sha256", a.sha256()},
+                                    {"token", l.token}});
     }
     ctx["has_attachments"] = !atts.empty();
     ctx["attachments"] = atts;

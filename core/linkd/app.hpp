@@ -29,18 +29,16 @@
 // (App::precheck). A write that would take the store's reserve (store.linkd_reserve_percent)
 // is refused: 507 for a reply, 503 for the rest.
 // Pages are French, or English when organisation.locale is en; every value from a
-// message goes through mstch's HTML escaping.
+// message goes through the template engine's HTML escaping (core/templates/template.hpp).
 #pragma once
 
 #include "core/config/config.hpp"
 #include "core/linkd/http.hpp"
 #include "core/linkd/metrics.hpp"
-#include "core/linkd/page_template.hpp"
 #include "core/notify/outbox.hpp"
 #include "core/smtp/client.hpp"
 #include "core/store/store.hpp"
-
-#include <mstch/mstch.hpp>
+#include "core/templates/template.hpp"
 
 #include <functional>
 #include <map>
@@ -174,9 +172,9 @@ private:
   notify::Outbox::Job revive(const notify::Outbox::Record& r);
 
   Response page(int status, std::string_view key, const std::string& detail = "");
-  Response html(int status, const std::string& name, const mstch::map& ctx);
-  std::string render(const std::string& name, const mstch::map& ctx) const;
-  void facts(Link& l, mstch::map& ctx);
+  Response html(int status, const std::string& name, const templates::Map& ctx);
+  std::string render(const std::string& name, const templates::Map& ctx) const;
+  void facts(Link& l, templates::Map& ctx);
   bool record(const std::string& delivery, model::EventKind kind, const Request& r,
               std::map<std::string, std::string> detail = {});
   store::NewEvent event(const std::string& delivery, model::EventKind kind, const Request& r,
@@ -189,8 +187,9 @@ private:
   store::Store& m_store;
   util::Clock m_clock;
   std::string m_lang;
-  std::map<std::string, PageTemplate> m_pages; // page -> template (partials expanded), parsed
-  mstch::map m_globals;                        // names every page may use (organisation)
+  std::map<std::string, templates::Template>
+      m_pages;              // page -> template (partials expanded), parsed
+  templates::Map m_globals; // names every page may use (organisation)
   Metrics m_metrics;
   FailureLimiter m_unknown;
   std::mutex m_fetch_mutex;

@@ -5,6 +5,7 @@
 #include "core/notify/notify.hpp"
 #include "core/policy/policy.hpp"
 #include "core/smtp/client.hpp"
+#include "core/templates/template.hpp"
 #include "core/templates/templates.hpp"
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
@@ -143,7 +144,7 @@ std::string BuyersArea::anonymous_csrf(const Request& r, Response& resp) const
 }
 
 Response BuyersArea::anonymous_form(const Request& r, int status, const std::string& name,
-                                    mstch::map ctx)
+                                    templates::Map ctx)
 {
   Response cookie_holder;
   ctx["csrf"] = anonymous_csrf(r, cookie_holder);
@@ -182,10 +183,10 @@ std::optional<BuyersArea::Viewer> BuyersArea::viewer(const Request& r, util::Mic
   return v;
 }
 
-Response BuyersArea::html(int status, const std::string& name, mstch::map ctx, const Viewer* v)
+Response BuyersArea::html(int status, const std::string& name, templates::Map ctx, const Viewer* v)
 {
   if (v != nullptr) {
-    ctx["viewer"] = mstch::map{{"address", v->address}, {"csrf", v->csrf}, {"admin", v->admin}};
+    ctx["viewer"] = templates::Map{{"address", v->address}, {"csrf", v->csrf}, {"admin", v->admin}};
   }
   return m_app.html(status, name, ctx);
 }
@@ -193,7 +194,7 @@ Response BuyersArea::html(int status, const std::string& name, mstch::map ctx, c
 Response BuyersArea::message(int status, const std::string& title, const std::string& text,
                              const Viewer* v)
 {
-  return html(status, "suivi_page", mstch::map{{"page_title", title}, {"text", text}}, v);
+  return html(status, "suivi_page", templates::Map{{"page_title", title}, {"text", text}}, v);
 }
 
 Response BuyersArea::redirect(const std::string& location)
@@ -264,9 +265,9 @@ Response BuyersArea::handle(const Request& r)
 Response BuyersArea::login_form(const Request& r, int status, const std::string& sent_to,
                                 const std::string& error)
 {
-  mstch::map ctx{{"page_title",
-                  std::string(m_en ? "Mail tracking: sign in" : "Suivi des courriers : connexion")},
-                 {"minutes", std::to_string(m_config.buyers_area.login_link_minutes)}};
+  templates::Map ctx{{"page_title", std::string(m_en ? "Mail tracking: sign in"
+                                                     : "Suivi des courriers : connexion")},
+                     {"minutes", std::to_string(m_config.buyers_area.login_link_minutes)}};
   if (!sent_to.empty()) {
     ctx["sent_to"] = sent_to;
   }
@@ -339,11 +340,11 @@ bool BuyersArea::mail_link(const std::string& address, const std::string& client
     return false;
   }
   const std::string name = m_en ? "suivi_login_mail.en.txt" : "suivi_login_mail.fr.txt";
-  mstch::map mctx{{"link", m_config.linkd.public_url + "/suivi/login/" + token},
-                  {"minutes", std::to_string(m_config.buyers_area.login_link_minutes)},
-                  {"expires", util::format_human(expires, m_config.organisation.timezone)},
-                  {"organisation", m_config.organisation.name},
-                  {"ip", client_ip}};
+  templates::Map mctx{{"link", m_config.linkd.public_url + "/suivi/login/" + token},
+                      {"minutes", std::to_string(m_config.buyers_area.login_link_minutes)},
+                      {"expires", util::format_human(expires, m_config.organisation.timezone)},
+                      {"organisation", m_config.organisation.name},
+                      {"ip", client_ip}};
   PlainMail mail;
   mail.locale = m_config.organisation.locale;
   mail.organisation = m_config.organisation.name;
@@ -351,7 +352,7 @@ bool BuyersArea::mail_link(const std::string& address, const std::string& client
   mail.to = address;
   mail.subject = m_en ? "Your sign-in link to mail tracking"
                       : "Votre lien de connexion au suivi des courriers";
-  mail.text = mstch::render(std::string(templates::get(name)), mctx);
+  mail.text = templates::render_file(name, mctx);
   mail.now = now;
   mail.message_id = util::random_id("l") + "." + std::to_string(now) + "@" + m_config.bounce.domain;
   smtp::Envelope e;
@@ -409,10 +410,10 @@ Response BuyersArea::link_page(const Request& r, const std::string& token)
   if (now >= c->expires_at()) {
     return invalid_link(r, now, false);
   }
-  mstch::map ctx{{"page_title",
-                  std::string(m_en ? "Mail tracking: sign in" : "Suivi des courriers : connexion")},
-                 {"address", c->address()},
-                 {"token", token}};
+  templates::Map ctx{{"page_title", std::string(m_en ? "Mail tracking: sign in"
+                                                     : "Suivi des courriers : connexion")},
+                     {"address", c->address()},
+                     {"token", token}};
   return anonymous_form(r, 200, "suivi_link", std::move(ctx));
 }
 
@@ -480,12 +481,12 @@ Response BuyersArea::sign_out(const Request& r, const Viewer& v)
     return m_app.page(503, "unavailable");
   }
   log::line(log::Level::info, "", {{"suivi", "logout"}, {"address", v.address}});
-  Response resp =
-      html(200, "suivi_page",
-           mstch::map{{"page_title", std::string(m_en ? "Signed out" : "Déconnexion")},
-                      {"text", std::string(m_en ? "You are signed out." : "Vous êtes déconnecté.")},
-                      {"again", true}},
-           nullptr);
+  Response resp = html(
+      200, "suivi_page",
+      templates::Map{{"page_title", std::string(m_en ? "Signed out" : "Déconnexion")},
+                     {"text", std::string(m_en ? "You are signed out." : "Vous êtes déconnecté.")},
+                     {"again", true}},
+      nullptr);
   resp.headers.emplace_back("Set-Cookie", cookie(k_session_cookie, "", 0));
   return resp;
 }

@@ -63,9 +63,9 @@ private:
   struct Filters
   {
     store::Query q;
-    mstch::map ctx;    // the form's values
-    std::string query; // the filters as a query string (without page), "" when none
-    std::string error; // a filter that cannot be applied
+    templates::Map ctx; // the form's values
+    std::string query;  // the filters as a query string (without page), "" when none
+    std::string error;  // a filter that cannot be applied
   };
   std::optional<Viewer> viewer(const Request& r, util::Micros now);
   bool visible(const Viewer& v, const store::pb::Message& m) const;
@@ -89,7 +89,7 @@ private:
   Response reply_file(const Request& r, const store::pb::Delivery& d, const store::pb::Message& m,
                       const std::string& reply, const std::string& rest);
   Filters filters(const Request& r, const Viewer& v) const;
-  Response html(int status, const std::string& name, mstch::map ctx, const Viewer* v);
+  Response html(int status, const std::string& name, templates::Map ctx, const Viewer* v);
   Response message(int status, const std::string& title, const std::string& text, const Viewer* v);
   Response redirect(const std::string& location);
   std::string cookie(const std::string& name, const std::string& value, long max_age) const;
@@ -97,7 +97,8 @@ private:
   std::string anonymous_csrf(const Request& r, Response& resp) const;
   bool anonymous_csrf_ok(const Request& r) const;
   // A page with a form before login: its CSRF token, and the cookie when new.
-  Response anonymous_form(const Request& r, int status, const std::string& name, mstch::map ctx);
+  Response anonymous_form(const Request& r, int status, const std::string& name,
+                          templates::Map ctx);
 
   App& m_app;
   const config::Config& m_config;

@@ -91,7 +91,7 @@ BuyersArea::Filters BuyersArea::filters(const Request& r, const Viewer& v) const
   auto add = [&](const std::string& k, const std::string& val) {
     f.query += (f.query.empty() ? "" : "&") + k + "=" + url_encode(val);
   };
-  mstch::array status_boxes;
+  templates::List status_boxes;
   for (auto st : model::all_statuses()) {
     const std::string code(model::code(st));
     const bool on = std::find(statuses.begin(), statuses.end(), code) != statuses.end();
@@ -99,8 +99,8 @@ BuyersArea::Filters BuyersArea::filters(const Request& r, const Viewer& v) const
       q.statuses.push_back(st);
       add("status", code);
     }
-    status_boxes.push_back(
-        mstch::map{{"code", code}, {"label", std::string(model::label(st, loc))}, {"checked", on}});
+    status_boxes.push_back(templates::Map{
+        {"code", code}, {"label", std::string(model::label(st, loc))}, {"checked", on}});
   }
   f.ctx["statuses"] = status_boxes;
   keywords = std::string(util::trim(keywords));
@@ -109,7 +109,7 @@ BuyersArea::Filters BuyersArea::filters(const Request& r, const Viewer& v) const
     add("q", keywords);
   }
   f.ctx["q"] = keywords;
-  mstch::array types;
+  templates::List types;
   if (!type.empty()) {
     if (auto t = model::parse_message_type(type)) {
       q.type = *t;
@@ -119,9 +119,9 @@ BuyersArea::Filters BuyersArea::filters(const Request& r, const Viewer& v) const
     }
   }
   for (auto t : model::all_message_types()) {
-    types.push_back(mstch::map{{"code", std::string(model::code(t))},
-                               {"label", std::string(model::label(t, loc))},
-                               {"selected", q.type && *q.type == t}});
+    types.push_back(templates::Map{{"code", std::string(model::code(t))},
+                                   {"label", std::string(model::label(t, loc))},
+                                   {"selected", q.type && *q.type == t}});
   }
   f.ctx["types"] = types;
   rcpt = std::string(util::trim(rcpt));
@@ -165,9 +165,9 @@ BuyersArea::Filters BuyersArea::filters(const Request& r, const Viewer& v) const
   if (q.per_page != 10) {
     add("per_page", std::to_string(q.per_page));
   }
-  mstch::array sizes;
+  templates::List sizes;
   for (std::size_t n : {10, 25, 50}) {
-    sizes.push_back(mstch::map{{"n", std::to_string(n)}, {"selected", q.per_page == n}});
+    sizes.push_back(templates::Map{{"n", std::to_string(n)}, {"selected", q.per_page == n}});
   }
   f.ctx["per_page"] = sizes;
   q.page = 1;
@@ -187,7 +187,7 @@ Response BuyersArea::list(const Request& r, const Viewer& v)
   const auto loc = m_config.organisation.locale;
   const auto& tz = m_config.organisation.timezone;
   Filters f = filters(r, v);
-  mstch::map ctx = f.ctx;
+  templates::Map ctx = f.ctx;
   ctx["page_title"] = std::string(m_en ? "Sent mail tracking" : "Suivi des courriers envoyés");
   const std::string base = "/suivi/?" + f.query + (f.query.empty() ? "" : "&");
   ctx["export_href"] = "/suivi/export.csv" + (f.query.empty() ? "" : "?" + f.query);
@@ -209,16 +209,16 @@ Response BuyersArea::list(const Request& r, const Viewer& v)
   ctx["page"] = std::to_string(page);
   ctx["pages"] = std::to_string(pages);
   ctx["several_pages"] = pages > 1;
-  mstch::array rows;
+  templates::List rows;
   for (const auto& it : res->items) {
     const auto& d = it.delivery;
     const auto& m = it.message;
-    mstch::array dates;
+    templates::List dates;
     auto date = [&](const char* letter, const char* fr, const char* en, util::Micros t) {
       if (t != 0) {
-        dates.push_back(mstch::map{{"letter", std::string(letter)},
-                                   {"title", std::string(m_en ? en : fr)},
-                                   {"at", human(t, tz)}});
+        dates.push_back(templates::Map{{"letter", std::string(letter)},
+                                       {"title", std::string(m_en ? en : fr)},
+                                       {"at", human(t, tz)}});
       }
     };
     date("E", "Envoi", "Sent", d.sent_at());
@@ -228,7 +228,7 @@ Response BuyersArea::list(const Request& r, const Viewer& v)
     date("L", "Lu", "Read", d.read_at());
     date("R", "Réponse", "Reply", d.replied_at());
     const auto status = static_cast<model::Status>(d.status());
-    rows.push_back(mstch::map{
+    rows.push_back(templates::Map{
         {"status", std::string(model::label(status, loc))},
         {"status_code", std::string(model::code(status))},
         {"dates", dates},
@@ -246,18 +246,18 @@ Response BuyersArea::list(const Request& r, const Viewer& v)
   ctx["first_href"] = base + "page=1";
   ctx["show_sender"] = v.admin || v.senders.size() > 1;
   // Page numbers: the first, the last and two around the current one.
-  mstch::array links;
+  templates::List links;
   std::size_t last_shown = 0;
   for (std::size_t p = 1; p <= pages; ++p) {
     if (p != 1 && p != pages && (p + 2 < page || p > page + 2)) {
       continue;
     }
     if (last_shown != 0 && p > last_shown + 1) {
-      links.push_back(mstch::map{{"gap", true}});
+      links.push_back(templates::Map{{"gap", true}});
     }
-    links.push_back(mstch::map{{"n", std::to_string(p)},
-                               {"href", base + "page=" + std::to_string(p)},
-                               {"current", p == page}});
+    links.push_back(templates::Map{{"n", std::to_string(p)},
+                                   {"href", base + "page=" + std::to_string(p)},
+                                   {"current", p == page}});
     last_shown = p;
   }
   ctx["page_links"] = links;
@@ -347,7 +347,7 @@ Response BuyersArea::detail(const Request& r, const Viewer& v, const std::string
     return m_app.page(404, "not_found");
   }
   const auto status = static_cast<model::Status>(d.status());
-  mstch::map ctx{
+  templates::Map ctx{
       {"page_title",
        m.subject().empty() ? std::string(m_en ? "(no subject)" : "(sans objet)") : m.subject()},
       {"recipient", d.recipient()},
@@ -360,7 +360,7 @@ Response BuyersArea::detail(const Request& r, const Viewer& v, const std::string
       {"id", d.id()},
       {"csrf", v.csrf}};
   if (!m.consultation().empty()) {
-    mstch::map c{{"reference", m.consultation()}};
+    templates::Map c{{"reference", m.consultation()}};
     if (x->consultation && !x->consultation->title().empty()) {
       c["title"] = x->consultation->title();
     }
@@ -369,45 +369,45 @@ Response BuyersArea::detail(const Request& r, const Viewer& v, const std::string
   if (!m.text_body().empty()) {
     ctx["text_body"] = m.text_body();
   }
-  mstch::array atts;
+  templates::List atts;
   for (const auto& a : m.attachments()) {
-    atts.push_back(mstch::map{
+    atts.push_back(templates::Map{
         {"name", a.name()}, {"size", human_size(a.size(), m_en)}, {"sha256", a.sha256()}});
   }
   ctx["attachments"] = atts;
   ctx["has_attachments"] = !atts.empty();
-  mstch::array events;
+  templates::List events;
   // This delivery's events, bounded: repeated ones past the first few are summarised.
   for (const auto& row : receipt::timeline_rows(*x, d.id(), loc, tz)) {
     if (row.event == nullptr) {
-      events.push_back(mstch::map{
+      events.push_back(templates::Map{
           {"at", std::string()}, {"sentence", row.sentence}, {"kind", std::string("summary")}});
       continue;
     }
     const auto& e = *row.event;
-    mstch::map ev{{"at", human(e.at(), tz)},
-                  {"sentence", row.sentence},
-                  {"kind", std::string(model::code(static_cast<model::EventKind>(e.kind())))}};
+    templates::Map ev{{"at", human(e.at(), tz)},
+                      {"sentence", row.sentence},
+                      {"kind", std::string(model::code(static_cast<model::EventKind>(e.kind())))}};
     if (!row.evidence.empty()) {
       ev["evidence"] = row.evidence;
     }
     auto rid = e.detail().find("reply");
     if (e.kind() == static_cast<std::uint32_t>(model::EventKind::reply) &&
         rid != e.detail().end()) {
-      mstch::map rep{{"id", rid->second},
-                     {"action", "/suivi/d/" + d.id() + "/reply/" + rid->second},
-                     {"csrf", v.csrf}};
+      templates::Map rep{{"id", rid->second},
+                         {"action", "/suivi/d/" + d.id() + "/reply/" + rid->second},
+                         {"csrf", v.csrf}};
       if (reply_opened(x->events, rid->second)) {
         if (auto rp = m_store.get_reply(rid->second)) {
           rep["text"] = rp->text();
-          mstch::array files;
+          templates::List files;
           for (int i = 0; i < rp->attachments_size(); ++i) {
             const auto& a = rp->attachments(i);
-            files.push_back(mstch::map{{"name", a.name()},
-                                       {"size", human_size(a.size(), m_en)},
-                                       {"sha256", a.sha256()},
-                                       {"href", "/suivi/d/" + d.id() + "/reply/" + rid->second +
-                                                    "/a/" + std::to_string(i)}});
+            files.push_back(templates::Map{{"name", a.name()},
+                                           {"size", human_size(a.size(), m_en)},
+                                           {"sha256", a.sha256()},
+                                           {"href", "/suivi/d/" + d.id() + "/reply/" + rid->second +
+                                                        "/a/" + std::to_string(i)}});
           }
           rep["files"] = files;
           rep["has_files"] = !files.empty();

@@ -1,7 +1,9 @@
-// Writing the mail pli sends: the notice (mode AR) and the helpers to build RFC 5322
-// messages (RFC 2047 encoded headers, base64 UTF-8 parts, multipart/alternative).
+// The notice (mode AR): the mail a recipient receives in place of a registered message,
+// rendered from core/templates (notice.LANG.txt and .html) and built by core/mime/builder.hpp
+// (multipart/alternative, the buyer's From re-encoded when it holds raw 8-bit text).
 #pragma once
 
+#include "core/mime/builder.hpp"
 #include "core/model/model.hpp"
 #include "core/util/time.hpp"
 
@@ -39,17 +41,5 @@ struct NoticeInput
 
 // The complete notice, CRLF line endings. Throws std::runtime_error if a template is missing.
 std::string compose_notice(const NoticeInput& in);
-
-// RFC 2047 encoding of a header value when it is not plain ASCII (GMime).
-std::string encode_header(const std::string& utf8);
-// A mailbox for an address header, as GMime writes it (RFC 5322 section 3.4): the display
-// name `display` (UTF-8) as an atom sequence, a quoted-string when it holds specials such as
-// ',' or '"', or RFC 2047 encoded words when it is not ASCII; then "<address>". An empty
-// display name gives "<address>". Never fails.
-std::string mailbox(const std::string& display, const std::string& address);
-// base64 of `data` in lines of 76 characters, CRLF-terminated.
-std::string base64_lines(const std::string& data);
-// Renders a template of core/templates with mstch; `context` is an mstch::map.
-// (Declared in render.hpp to keep mstch out of this header.)
 
 } // namespace pli::mime

@@ -1,8 +1,8 @@
 #include "core/notify/notify.hpp"
 
 #include "core/log/log.hpp"
+#include "core/mime/builder.hpp"
 #include "core/mime/charset.hpp"
-#include "core/mime/compose.hpp"
 #include "core/receipt/pdf.hpp"
 #include "core/receipt/timeline.hpp"
 #include "core/smtp/client.hpp"
@@ -190,41 +190,33 @@ std::optional<Mail> compose(const config::Config& config, store::Store& store,
                            "do not reply.\n",
                            config.organisation.name);
 
-  const std::string boundary = "=_pli_n_" + util::hex_encode(util::random_bytes(12));
-  const std::string domain = config.bounce.domain;
-  std::string mail;
-  mail +=
-      "From: " + mime::mailbox(config.organisation.name + " (pli)", config.bounce.address) + "\r\n";
-  mail += "To: <" + m.sender() + ">\r\n";
-  mail += "Subject: " + mime::encode_header(subject) + "\r\n";
-  mail += "Date: " + util::format_rfc5322(now) + "\r\n";
-  mail += "Message-ID: <n." + d.id() + "." + std::to_string(now) + "@" + domain + ">\r\n";
+  mime::OutgoingMail mail;
+  mail.from_display = config.organisation.name + " (pli)";
+  mail.from_address = config.bounce.address;
+  mail.to = m.sender();
+  mail.subject = subject;
+  mail.date = now;
+  mail.message_id = "n." + d.id() + "." + std::to_string(now) + "@" + config.bounce.domain;
   if (!m.message_id().empty()) {
-    mail += "In-Reply-To: <" + m.message_id() + ">\r\n";
-    mail += "References: <" + m.message_id() + ">\r\n";
+    mail.extra_headers.emplace_back("In-Reply-To", "<" + m.message_id() + ">");
+    mail.extra_headers.emplace_back("References", "<" + m.message_id() + ">");
   }
-  mail += "Auto-Submitted: auto-generated\r\n";
-  mail += std::string("X-Pli-Notification: ") +
-          (kind == model::EventKind::read ? "read" : "not_delivered") + "; delivery=" + d.id() +
-          "\r\n";
-  mail += "MIME-Version: 1.0\r\n";
-  mail += std::string("Content-Language: ") + (fr ? "fr" : "en") + "\r\n";
-  mail += "Content-Type: multipart/mixed; boundary=\"" + boundary + "\"\r\n\r\n";
-  mail += "--" + boundary + "\r\n";
-  mail += "Content-Type: text/plain; charset=utf-8\r\n";
-  mail += "Content-Transfer-Encoding: base64\r\n\r\n";
-  mail += mime::base64_lines(text);
-  if (!pdf.empty()) {
-    const std::string name =
-        (fr ? "accuse-de-reception-" : "acknowledgment-of-receipt-") + d.id() + ".pdf";
-    mail += "--" + boundary + "\r\n";
-    mail += "Content-Type: application/pdf; name=\"" + name + "\"\r\n";
-    mail += "Content-Disposition: attachment; filename=\"" + name + "\"\r\n";
-    mail += "Content-Transfer-Encoding: base64\r\n\r\n";
-    mail += mime::base64_lines(pdf);
+  mail.extra_headers.emplace_back("Auto-Submitted", "auto-generated");
+  mail.extra_headers.emplace_back(
+      "X-Pli-Notification", std::string(kind == model::EventKind::read ? "read" : "not_delivered") +
+                                "; delivery=" + d.id());
+  mail.language = fr ? "fr" : "en";
+  mail.layout = mime::Layout::mixed;
+  mail.boundary_tag = "n_";
+  mail.text = std::move(text);
+  const bool attached = !pdf.empty();
+  if (attached) {
+    mail.attachments.push_back(
+        {"application/pdf",
+         (fr ? "accuse-de-reception-" : "acknowledgment-of-receipt-") + d.id() + ".pdf",
+         std::move(pdf)});
   }
-  mail += "--" + boundary + "--\r\n";
-  return Mail{m.sender(), std::move(mail), !pdf.empty()};
+  return Mail{m.sender(), mime::build(mail), attached};
 }
 
 smtp::Options reinject_options(const config::Config& config)

@@ -1,5 +1,6 @@
 // The template files of core/templates (mustache), compiled into the binaries so that
-// an installed pli needs no data directory. Rendering uses mstch (HTML-escaping {{x}}).
+// an installed pli needs no data directory. They are rendered by core/templates/template.hpp
+// (HTML-escaping {{x}}, raw {{{x}}}).
 #pragma once
 
 #include <string_view>

@@ -1,11 +1,13 @@
-#include "core/linkd/page_template.hpp"
+#include "core/templates/template.hpp"
+
+#include "core/templates/templates.hpp"
 
 #include "core/util/text.hpp"
 
 #include <sstream>
 #include <stdexcept>
 
-namespace pli::linkd {
+namespace pli::templates {
 
 namespace {
 
@@ -149,32 +151,24 @@ void strip_standalone(std::vector<Token>& tokens)
   }
 }
 
-bool is_empty(const mstch::node& n)
-{
-  if (boost::get<std::nullptr_t>(&n) != nullptr) {
-    return true;
-  }
-  if (const auto* s = boost::get<std::string>(&n)) {
-    return s->empty();
-  }
-  if (const auto* b = boost::get<bool>(&n)) {
-    return !*b;
-  }
-  if (const auto* i = boost::get<int>(&n)) {
-    return *i == 0;
-  }
-  if (const auto* d = boost::get<double>(&n)) {
-    return *d == 0;
-  }
-  if (const auto* a = boost::get<mstch::array>(&n)) {
-    return a->empty();
-  }
-  return false;
-}
-
-const mstch::node k_null{nullptr};
+const Value k_null{nullptr};
 
 } // namespace
+
+bool Value::empty() const
+{
+  struct Visitor
+  {
+    bool operator()(std::nullptr_t) const { return true; }
+    bool operator()(const std::string& s) const { return s.empty(); }
+    bool operator()(bool b) const { return !b; }
+    bool operator()(int n) const { return n == 0; }
+    bool operator()(double d) const { return d == 0; }
+    bool operator()(const Map&) const { return false; }
+    bool operator()(const List& l) const { return l.empty(); }
+  };
+  return std::visit(Visitor{}, m_v);
+}
 
 void append_html_escaped(std::string& out, std::string_view text)
 {
@@ -210,7 +204,7 @@ void append_html_escaped(std::string& out, std::string_view text)
   out.append(text.data() + plain, text.size() - plain);
 }
 
-PageTemplate::PageTemplate(std::string_view text)
+Template::Template(std::string_view text)
 {
   std::vector<Token> tokens = tokenize(text);
   strip_standalone(tokens);
@@ -267,23 +261,19 @@ PageTemplate::PageTemplate(std::string_view text)
   }
 }
 
-struct PageTemplate::Scope
+struct Template::Scope
 {
-  const mstch::map& root;
-  const mstch::map* globals;
-  std::vector<const mstch::node*> stack; // innermost last
+  const Map& root;
+  const Map* globals;
+  std::vector<const Value*> stack; // innermost last
 
-  const mstch::node& find(const std::string& name) const
+  const Value& find(const std::string& name) const
   {
     for (auto it = stack.rbegin(); it != stack.rend(); ++it) {
-      const mstch::node& n = **it;
-      if (const auto* m = boost::get<mstch::map>(&n)) {
+      const Value& n = **it;
+      if (const Map* m = n.map()) {
         if (auto f = m->find(name); f != m->end()) {
           return f->second;
-        }
-      } else if (const auto* o = boost::get<std::shared_ptr<mstch::object>>(&n)) {
-        if (*o && (*o)->has(name)) {
-          return (*o)->at(name);
         }
       } else if (name == ".") {
         return n;
@@ -301,8 +291,8 @@ struct PageTemplate::Scope
   }
 };
 
-void PageTemplate::render_range(std::string& out, std::size_t begin, std::size_t end,
-                                Scope& scope) const
+void Template::render_range(std::string& out, std::size_t begin, std::size_t end,
+                            Scope& scope) const
 {
   for (std::size_t i = begin; i < end;) {
     const Node& node = m_nodes[i];
@@ -313,29 +303,29 @@ void PageTemplate::render_range(std::string& out, std::size_t begin, std::size_t
       break;
     case Kind::escaped:
     case Kind::raw: {
-      const mstch::node& v = scope.find(node.text);
-      if (const auto* s = boost::get<std::string>(&v)) {
+      const Value::Variant& v = scope.find(node.text).variant();
+      if (const auto* s = std::get_if<std::string>(&v)) {
         if (node.kind == Kind::escaped) {
           append_html_escaped(out, *s);
         } else {
           out += *s;
         }
-      } else if (const auto* n = boost::get<int>(&v)) {
+      } else if (const auto* n = std::get_if<int>(&v)) {
         out += std::to_string(*n);
-      } else if (const auto* d = boost::get<double>(&v)) {
+      } else if (const auto* d = std::get_if<double>(&v)) {
         std::ostringstream ss;
         ss << *d;
         out += ss.str();
-      } else if (const auto* b = boost::get<bool>(&v)) {
+      } else if (const auto* b = std::get_if<bool>(&v)) {
         out += *b ? "true" : "false";
       }
       ++i;
       break;
     }
     case Kind::section: {
-      const mstch::node& v = scope.find(node.text);
-      if (!is_empty(v)) {
-        if (const auto* a = boost::get<mstch::array>(&v)) {
+      const Value& v = scope.find(node.text);
+      if (!v.empty()) {
+        if (const List* a = v.list()) {
           for (const auto& item : *a) {
             scope.stack.push_back(&item);
             render_range(out, i + 1, node.end, scope);
@@ -351,7 +341,7 @@ void PageTemplate::render_range(std::string& out, std::size_t begin, std::size_t
       break;
     }
     case Kind::inverted:
-      if (is_empty(scope.find(node.text))) {
+      if (scope.find(node.text).empty()) {
         scope.stack.push_back(&k_null);
         render_range(out, i + 1, node.end, scope);
         scope.stack.pop_back();
@@ -362,8 +352,7 @@ void PageTemplate::render_range(std::string& out, std::size_t begin, std::size_t
   }
 }
 
-void PageTemplate::render_to(std::string& out, const mstch::map& ctx,
-                             const mstch::map* globals) const
+void Template::render_to(std::string& out, const Map& ctx, const Map* globals) const
 {
   Scope scope{ctx, globals, {}};
   scope.stack.reserve(8);
@@ -371,11 +360,20 @@ void PageTemplate::render_to(std::string& out, const mstch::map& ctx,
   render_range(out, 0, m_nodes.size(), scope);
 }
 
-std::string PageTemplate::render(const mstch::map& ctx, const mstch::map* globals) const
+std::string Template::render(const Map& ctx, const Map* globals) const
 {
   std::string out;
   render_to(out, ctx, globals);
   return out;
 }
 
-} // namespace pli::linkd
+std::string render_file(std::string_view name, const Map& ctx)
+{
+  const std::string_view text = get(name);
+  if (text.empty()) {
+    throw std::runtime_error("missing template " + std::string(name));
+  }
+  return Template(text).render(ctx);
+}
+
+} // namespace pli::templates
