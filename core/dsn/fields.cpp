@@ -7,8 +7,8 @@
 // RFC 6533 utf-8 addresses have their \x{HHHH} escapes decoded.
 #include "core/dsn/detail.hpp"
 #include "core/util/encoding.hpp"
-#include "core/util/text.hpp"
 #include "core/util/gobject_ptr.hpp"
+#include "core/util/text.hpp"
 
 #include <glib.h>
 

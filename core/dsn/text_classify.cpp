@@ -12,8 +12,8 @@
 // failed. Auto-replies (RFC 3834) without bounce signs are not bounces.
 #include "core/dsn/detail.hpp"
 #include "core/dsn/phrases.hpp"
-#include "core/util/text.hpp"
 #include "core/util/gobject_ptr.hpp"
+#include "core/util/text.hpp"
 
 #include <glib.h>
 

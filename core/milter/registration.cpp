@@ -55,28 +55,28 @@ struct Engine::Registration
   Transaction& t;
   MtaSession& mta;
   const std::string& queue_id;
-  ClientOptions opts;
+  ClientOptions opts{};
   model::Mode mode = model::Mode::ar;
   model::MessageType type{};
   bool reply = false;
-  std::string reference;
-  std::string raw; // the original as received; moved into the store's record
-  std::string content;
-  mime::ParsedMessage parsed;
+  std::string reference{};
+  std::string raw{}; // the original as received; moved into the store's record
+  std::string content{};
+  mime::ParsedMessage parsed{};
   util::Micros now = 0;
-  std::string original_sha;
+  std::string original_sha{};
   std::size_t raw_size = 0;
-  std::string message_key;
-  std::vector<Planned> planned;
-  store::NewMessage nm;
-  std::string message_id;
-  std::size_t created = 0;                  // new deliveries (0: a retry)
-  std::vector<store::pb::Delivery> refused; // permanently, for the buyer's notification
+  std::string message_key{};
+  std::vector<Planned> planned{};
+  store::NewMessage nm{};
+  std::string message_id{};
+  std::size_t created = 0;                    // new deliveries (0: a retry)
+  std::vector<store::pb::Delivery> refused{}; // permanently, for the buyer's notification
 };
 
 Verdict Engine::registered(Transaction& t, MtaSession& mta, const std::string& queue_id)
 {
-  Registration r{t, mta, queue_id, {}};
+  Registration r{t, mta, queue_id};
   const std::string subject = mime::decode_header_value(header_value(t, "Subject"));
   r.opts = parse_client_options(subject, header_value(t, "X-Pli-Options"));
   for (const auto& w : r.opts.warnings) {

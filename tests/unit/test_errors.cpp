@@ -20,7 +20,7 @@ TEST_CASE("errors: a code equals only its own module's value", "[errors]")
   const util::Error full{store::Errc::full, "map full"};
   CHECK(full.code == store::Errc::full);
   CHECK(full.code != store::Errc::io);
-  CHECK(store::Errc::full == config::Errc::unreadable);
+  CHECK(static_cast<int>(store::Errc::full) == static_cast<int>(config::Errc::unreadable));
   CHECK(full.code != config::Errc::unreadable);
   CHECK(full.code != receipt::Errc::io);
   const util::Error exists{receipt::Errc::exists, "receipt.key exists"};
