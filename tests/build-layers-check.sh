@@ -11,7 +11,8 @@ owner, deps = {}, {}
 for name, body in re.findall(r"pli_add_component\((\w+)\s+([^)]*)\)", cm):
     deps[name] = set()
     for f in body.split():
-        if f.endswith(".cpp") and not f.startswith("$"):
+        # a header-only file is named in its component's list too
+        if f.endswith((".cpp", ".hpp")) and not f.startswith("$"):
             owner["core/" + f] = name
         if "PLI_TEMPLATES_CPP" in f:
             owner["core/templates/templates.hpp"] = name

@@ -82,7 +82,22 @@ for opt in $(options_of "$pli"); do
 done
 # Every exit status the CLI defines (admin-cli/cli.hpp) is in EXIT STATUS.
 awk '/^\.SH EXIT STATUS/ { on = 1; next } /^\.SH / { on = 0 } on' "$tmp/pli.1" >"$tmp/exit"
-for status in $(grep -oE 'k_exit_[a-z_]+ = [0-9]+' "$src/admin-cli/cli.hpp" | awk '{print $3}'); do
+# The CLI's statuses: numbers, <sysexits.h> names or another module's constant, resolved.
+statuses=$(python3 - "$src" <<'PY'
+import re, sys
+src = sys.argv[1]
+defs = dict(re.findall(r"#define\s+(EX_\w+)\s+(\d+)", open("/usr/include/sysexits.h").read()))
+for f, prefix in (("core/config/config.hpp", "config::"), ("admin-cli/cli.hpp", "")):
+    for name, value in re.findall(r"constexpr int (k_exit_\w+) = ([\w:]+);", open(f"{src}/{f}").read()):
+        defs[prefix + name] = value
+def resolve(v, depth=0):
+    return v if v.isdigit() or depth > 5 else resolve(defs.get(v, "?"), depth + 1)
+names = re.findall(r"constexpr int (k_exit_\w+) =", open(f"{src}/admin-cli/cli.hpp").read())
+print(" ".join(resolve(n) for n in names))
+PY
+)
+[ "$(echo $statuses | wc -w)" -ge 6 ] || fail "fewer than 6 exit statuses found in admin-cli/cli.hpp: $statuses"
+for status in $statuses; do
     grep -qx "\.B $status" "$tmp/exit" || fail "pli.1: exit status $status is not documented"
 done
 echo "ok 2 - pli.1 documents ${#commands[@]} subcommands, their options and the exit statuses"
@@ -99,7 +114,14 @@ for prog in milter/pli-milter linkd/pli-linkd; do
         grep -q "^\.SH \"\?$section\"\?$" "$tmp/$name.8" || fail "$name.8 has no $section section"
     done
 done
-echo "ok 3 - pli-milter.8 and pli-linkd.8 document their options"
+# Every decision of the milter's table (core/milter/outcome.hpp) is listed in LOGGING.
+outcomes=$(sed -n '/^enum class Outcome/,/^};/p' "$src/core/milter/outcome.hpp" |
+    grep -oE '^  [a-z_]+' | tr -d ' ' | grep -vx 'count_')
+[ "$(echo $outcomes | wc -w)" -ge 15 ] || fail "fewer than 15 outcomes found in outcome.hpp"
+for o in $outcomes; do
+    grep -qE "^\.BR? $o( ,| \.)?$" "$tmp/pli-milter.8" || fail "pli-milter.8 does not list the decision $o"
+done
+echo "ok 3 - pli-milter.8 and pli-linkd.8 document their options and every decision"
 
 # 4. pli.yaml(5) against the key table.
 perl -0ne 'while (/\b\w+_key\(\s*"([a-z_]+\.[a-z_.]+)"/g) { print "$1\n" }' \
@@ -117,7 +139,7 @@ for key in $(cat "$tmp/keys.code"); do
     section=${key%%.*}
     leaf=${key#*.}
     awk -v s="$section" -v l="$leaf" '/^[a-z_]+:/ { on = ($1 == s ":") }
-        on && $1 == l ":" { found = 1 } END { exit !found }' "$src/conf/pli.yaml" ||
+        on && ($1 == l ":" || ($1 == "#" && $2 == l ":")) { found = 1 } END { exit !found }' "$src/conf/pli.yaml" ||
         fail "conf/pli.yaml does not list $key"
 done
 echo "ok 4 - pli.yaml.5 and conf/pli.yaml describe the $(wc -l <"$tmp/keys.code") keys of config.cpp"
