@@ -8,6 +8,12 @@ namespace pli::milter {
 
 namespace {
 
+// The response is queued with its own reference: ours is dropped when the handler returns.
+struct ResponseDestroy
+{
+  void operator()(MHD_Response* r) const noexcept { MHD_destroy_response(r); }
+};
+
 MHD_Result on_request(void* cls, MHD_Connection* c, const char* url, const char* method,
                       const char* /*version*/, const char* /*upload_data*/,
                       size_t* /*upload_data_size*/, void** /*con_cls*/)
@@ -15,17 +21,15 @@ MHD_Result on_request(void* cls, MHD_Connection* c, const char* url, const char*
   const auto* counters = static_cast<const Counters*>(cls);
   const bool found = std::strcmp(method, "GET") == 0 && std::strcmp(url, "/metrics") == 0;
   const std::string body = found ? counters->render() : std::string("not found\n");
-  MHD_Response* r = MHD_create_response_from_buffer(body.size(), const_cast<char*>(body.data()),
-                                                    MHD_RESPMEM_MUST_COPY);
+  const std::unique_ptr<MHD_Response, ResponseDestroy> r(MHD_create_response_from_buffer(
+      body.size(), const_cast<char*>(body.data()), MHD_RESPMEM_MUST_COPY));
   if (r == nullptr) {
     return MHD_NO;
   }
-  MHD_add_response_header(r, "Content-Type",
+  MHD_add_response_header(r.get(), "Content-Type",
                           found ? "text/plain; version=0.0.4; charset=utf-8"
                                 : "text/plain; charset=utf-8");
-  const MHD_Result ret = MHD_queue_response(c, found ? MHD_HTTP_OK : MHD_HTTP_NOT_FOUND, r);
-  MHD_destroy_response(r);
-  return ret;
+  return MHD_queue_response(c, found ? MHD_HTTP_OK : MHD_HTTP_NOT_FOUND, r.get());
 }
 
 } // namespace
