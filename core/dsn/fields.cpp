@@ -77,20 +77,6 @@ void append_utf8(std::string& out, std::uint32_t cp)
   out.append(buf, static_cast<std::size_t>(n));
 }
 
-int hex_value(char c)
-{
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
 bool has_field(const FieldGroup& g, std::string_view name)
 {
   for (const auto& f : g.fields) {
@@ -370,8 +356,8 @@ std::string decode_utf8_escapes(std::string_view text)
       std::size_t j = i + 3;
       std::uint32_t cp = 0;
       std::size_t digits = 0;
-      while (j < text.size() && digits <= 6 && hex_value(text[j]) >= 0) {
-        cp = cp * 16 + static_cast<std::uint32_t>(hex_value(text[j]));
+      while (j < text.size() && digits <= 6 && util::hex_value(text[j]) >= 0) {
+        cp = cp * 16 + static_cast<std::uint32_t>(util::hex_value(text[j]));
         ++j;
         ++digits;
       }

@@ -1,6 +1,8 @@
 // RFC 3461 xtext and RFC 6533 utf-8-addr-xtext (see xtext.hpp).
 #include "core/smtp/xtext.hpp"
 
+#include "core/util/encoding.hpp"
+
 #include <fmt/format.h>
 
 #include <strings.h>
@@ -10,20 +12,6 @@
 namespace pli::smtp {
 
 namespace {
-
-int hex_value(char c)
-{
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  return -1;
-}
 
 // RFC 6533's QCHAR: printable ASCII except "\", "+" and "=".
 bool is_qchar(unsigned char c)
@@ -109,10 +97,10 @@ std::optional<std::string> xtext_decode(std::string_view xtext)
         return std::nullopt;
       }
       const char h = xtext[i + 1], l = xtext[i + 2];
-      if (hex_value(h) < 0 || hex_value(l) < 0) {
+      if (util::hex_value(h) < 0 || util::hex_value(l) < 0) {
         return std::nullopt;
       }
-      out.push_back(static_cast<char>(hex_value(h) * 16 + hex_value(l)));
+      out.push_back(static_cast<char>(util::hex_value(h) * 16 + util::hex_value(l)));
       i += 2;
       continue;
     }
@@ -158,7 +146,7 @@ std::optional<std::string> utf8_addr_xtext_decode(std::string_view text)
     }
     std::uint32_t cp = 0;
     for (std::size_t k = i + 3; k < close; ++k) {
-      const int v = hex_value(text[k]);
+      const int v = util::hex_value(text[k]);
       if (v < 0) {
         return std::nullopt;
       }

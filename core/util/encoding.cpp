@@ -25,28 +25,30 @@ std::string hex_encode(std::string_view bytes)
   return out;
 }
 
+int hex_value(char c)
+{
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
 std::optional<std::string> hex_decode(std::string_view hex)
 {
   if (hex.size() % 2 != 0) {
     return std::nullopt;
   }
-  auto val = [](char c) -> int {
-    if (c >= '0' && c <= '9') {
-      return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-      return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-      return c - 'A' + 10;
-    }
-    return -1;
-  };
   std::string out;
   out.reserve(hex.size() / 2);
   for (std::size_t i = 0; i < hex.size(); i += 2) {
-    int hi = val(hex[i]);
-    int lo = val(hex[i + 1]);
+    int hi = hex_value(hex[i]);
+    int lo = hex_value(hex[i + 1]);
     if (hi < 0 || lo < 0) {
       return std::nullopt;
     }

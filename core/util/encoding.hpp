@@ -8,6 +8,8 @@
 namespace pli::util {
 
 std::string hex_encode(std::string_view bytes);
+// The value of one hex digit (either case), or -1.
+int hex_value(char c);
 // Returns nullopt on odd length or a non-hex digit.
 std::optional<std::string> hex_decode(std::string_view hex);
 std::string base32_lower(std::string_view bytes);
