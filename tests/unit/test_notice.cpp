@@ -101,3 +101,19 @@ TEST_CASE("a From header the buyer's client wrote with raw 8-bit text is encoded
     CHECK(parsed.from.find("Zo\xc3\xa9") != std::string::npos);
   }
 }
+
+TEST_CASE("the notice's text part writes the organisation's name as it is", "[notice]")
+{
+  mime::init();
+  for (auto locale : {model::Locale::fr, model::Locale::en}) {
+    auto in = input(locale);
+    in.organisation = "Ville d'Arles & <Camargue>";
+    auto parsed = mime::parse_message(mime::compose_notice(in));
+    REQUIRE(parsed.parsed);
+    INFO(parsed.text_body);
+    CHECK(parsed.text_body.rfind("Ville d'Arles & <Camargue> ", 0) == 0);
+    CHECK(parsed.text_body.find("&#39;") == std::string::npos);
+    // The HTML alternative still escapes it.
+    CHECK(parsed.html_body.find("Ville d&#39;Arles &amp; &lt;Camargue&gt;") != std::string::npos);
+  }
+}
