@@ -2,7 +2,8 @@
 // (originals and attachments, stored once by SHA-256), consultations, and the
 // indexes that serve `pli list`.
 //
-// Store is an interface; LmdbStore (lmdb_store.hpp) is the embedded implementation.
+// Store is an interface; LmdbStore (lmdb_store_impl.hpp) is the embedded implementation,
+// PgStore (postgresql.hpp) the shared one; open.hpp chooses from the configuration.
 // Every write is one durable transaction: when a write returns ok, it is on disk.
 // Events are append-only and chained: each holds the hash of the previous event of
 // its message (see evidence.hpp).
@@ -29,11 +30,14 @@ enum class Errc
   io = 3,       // any other storage failure
   conflict = 4, // a record that must be new already exists
   invalid = 5,  // a record that cannot be decoded (schema version unknown, corrupt bytes)
+  // The database server cannot be reached or dropped the connection (PostgreSQL): nothing
+  // was written; the same call succeeds once it is back (milter 451, linkd 503, CLI 74).
+  unavailable = 6,
 };
 
 } // namespace pli::store
 PLI_ERROR_CODE_ENUM(pli::store, Errc, "pli.store", "not found", "store full", "storage failure",
-                    "already exists", "undecodable record");
+                    "already exists", "undecodable record", "database unavailable");
 namespace pli::store {
 template <typename T> using Result = util::Result<T>;
 
