@@ -95,6 +95,39 @@ std::string check_socket(const std::string& v)
   return fmt::format("'{}' must be unix:/path or inet:PORT@HOST", v);
 }
 
+// A libpq connection string: a URI (postgresql://user@host/db?sslmode=verify-full) or
+// key=value pairs, without a password (it belongs in the passfile, never in pli.yaml).
+std::string check_pg_url(const std::string& v)
+{
+  const bool uri = v.rfind("postgresql://", 0) == 0 || v.rfind("postgres://", 0) == 0;
+  if (!uri && v.find('=') == std::string::npos) {
+    return "is not a libpq connection URI (postgresql://pli_milter@db.example.org/pli) nor "
+           "key=value pairs (host=db.example.org dbname=pli)";
+  }
+  const std::string refuse = "must not hold a password: put it in store.passfile (or the file "
+                             "PGPASSFILE names), never in pli.yaml";
+  if (uri) {
+    const auto authority = v.find("://") + 3;
+    const auto end = v.find_first_of("/?", authority);
+    const auto at = v.rfind('@', end == std::string::npos ? v.size() : end);
+    if (at != std::string::npos && at >= authority &&
+        v.substr(authority, at - authority).find(':') != std::string::npos) {
+      return refuse;
+    }
+  }
+  const std::string lower = util::ascii_lower(v);
+  for (auto pos = lower.find("password"); pos != std::string::npos;
+       pos = lower.find("password", pos + 1)) {
+    const bool starts = pos == 0 || lower[pos - 1] == ' ' || lower[pos - 1] == '?' ||
+                        lower[pos - 1] == '&' || lower[pos - 1] == '\t';
+    auto after = lower.find_first_not_of(" \t", pos + 8);
+    if (starts && after != std::string::npos && lower[after] == '=') {
+      return refuse;
+    }
+  }
+  return "";
+}
+
 template <typename F>
 Key str_key(std::string path, bool required, F setter,
             std::function<std::string(const std::string&)> check = nullptr)
@@ -231,6 +264,17 @@ const std::vector<Key>& keys()
                 c.organisation.timezone = v;
                 return "";
               }),
+      str_key("store.backend", false,
+              [](Config& c, const std::string& v) -> std::string {
+                if (v == "lmdb") {
+                  c.store.backend = Config::StoreBackend::lmdb;
+                } else if (v == "postgresql") {
+                  c.store.backend = Config::StoreBackend::postgresql;
+                } else {
+                  return fmt::format("'{}' is not a store backend (lmdb, postgresql)", v);
+                }
+                return "";
+              }),
       str_key("store.path", true,
               [](Config& c, const std::string& v) {
                 c.store.path = v;
@@ -240,6 +284,19 @@ const std::vector<Key>& keys()
                [](Config& c, std::uint64_t v) { c.store.map_size_mb = v; }),
       uint_key("store.linkd_reserve_percent", 0, 90,
                [](Config& c, std::uint64_t v) { c.store.linkd_reserve_percent = v; }),
+      str_key(
+          "store.url", false,
+          [](Config& c, const std::string& v) {
+            c.store.url = v;
+            return std::string();
+          },
+          check_pg_url),
+      uint_key("store.pool", 1, 1000, [](Config& c, std::uint64_t v) { c.store.pool = v; }),
+      str_key("store.passfile", false,
+              [](Config& c, const std::string& v) {
+                c.store.passfile = v;
+                return check_nonempty(v);
+              }),
       str_key(
           "milter.socket", true,
           [](Config& c, const std::string& v) {
@@ -453,6 +510,11 @@ public:
                                   "milter protocol; listen on 127.0.0.1 or a unix: socket, or "
                                   "set milter.allow_remote_inet: true",
                                   config.milter.socket));
+    }
+    if (config.store.backend == Config::StoreBackend::postgresql && config.store.url.empty()) {
+      return error_at(m_marks["store.backend"],
+                      "store.backend: postgresql needs store.url, e.g. "
+                      "\"postgresql://pli_milter@db.example.org/pli?sslmode=verify-full\"");
     }
     for (const auto& key : keys()) {
       if (key.required && m_seen.count(key.path) == 0) {

@@ -44,13 +44,26 @@ struct Config
     std::string timezone = "Europe/Paris";
   } organisation;
 
+  // Where the evidence store lives: one LMDB environment on this host (the default), or a
+  // PostgreSQL database shared by several hosts.
+  enum class StoreBackend
+  {
+    lmdb,
+    postgresql
+  };
+
   struct Store
   {
-    std::string path;
+    StoreBackend backend = StoreBackend::lmdb;
+    std::string path; // LMDB: the environment; both: the daemons' outboxes (outbox/)
     std::uint64_t map_size_mb = 4096;
     // Share of the map pli-linkd never fills (replies, events, login links): it refuses a
     // write that would leave less free, so that the milter can still register mail.
     std::uint64_t linkd_reserve_percent = 10;
+    // PostgreSQL: a libpq URI or key=value conninfo (required), never with a password in it.
+    std::string url;
+    std::uint64_t pool = 8; // connections per process at most
+    std::string passfile;   // libpq's password file; "": PGPASSFILE or ~/.pgpass
   } store;
 
   struct Milter

@@ -277,3 +277,71 @@ TEST_CASE("milter.socket: an inet socket beyond loopback needs milter.allow_remo
     CHECK(c2.ok());
   }
 }
+
+TEST_CASE("store: lmdb by default; postgresql needs a url without a password", "[config]")
+{
+  using Backend = pli::config::Config::StoreBackend;
+  const std::string rest = std::string(k_minimal).substr(std::string(k_minimal).find("milter:"));
+  const std::string head = "organisation: { name: x }\n"; // line 1; the store is at line 2
+  auto with_store = [&](const std::string& store) {
+    return load_from_string(head + "store: " + store + "\n" + rest, "f.yaml");
+  };
+
+  auto lmdb = with_store("{ path: /var/lib/pli }");
+  REQUIRE(lmdb.ok());
+  CHECK(lmdb->store.backend == Backend::lmdb);
+  CHECK(lmdb->store.pool == 8);
+  CHECK(lmdb->store.url.empty());
+  CHECK(lmdb->store.passfile.empty());
+
+  for (const char* url : {"postgresql://pli_milter@db.example.org/pli?sslmode=verify-full",
+                          "postgres://db.example.org/pli", "host=/tmp/pg dbname=pli user=pli_linkd",
+                          "postgresql://pli_milter@db.example.org/pli?passfile=/etc/pli/pgpass"}) {
+    INFO(url);
+    auto pg = with_store(std::string("{ backend: postgresql, path: /var/lib/pli, url: \"") + url +
+                         "\", pool: 3, passfile: /etc/pli/pgpass }");
+    INFO((pg.ok() ? std::string() : pg.error().message));
+    REQUIRE(pg.ok());
+    CHECK(pg->store.backend == Backend::postgresql);
+    CHECK(pg->store.url == url);
+    CHECK(pg->store.pool == 3);
+    CHECK(pg->store.passfile == "/etc/pli/pgpass");
+  }
+
+  struct Row
+  {
+    std::string store;
+    std::string expected; // the beginning of the error message
+  };
+  const std::vector<Row> rows = {
+      {"{ backend: mysql, path: /x }",
+       "f.yaml:2: store.backend: 'mysql' is not a store backend (lmdb, postgresql)"},
+      {"{ backend: postgresql, path: /x }", "f.yaml:2: store.backend: postgresql needs store.url"},
+      {"{ backend: postgresql, url: \"postgresql://h/pli\" }",
+       "f.yaml:2: missing required key 'store.path'"},
+      {"{ backend: postgresql, path: /x, url: \"db.example.org\" }",
+       "f.yaml:2: store.url: is not a libpq connection URI"},
+      {"{ backend: postgresql, path: /x, url: \"postgresql://pli:s3cret@db.example.org/pli\" }",
+       "f.yaml:2: store.url: must not hold a password"},
+      {"{ backend: postgresql, path: /x, url: \"postgres://pli:@db/pli\" }",
+       "f.yaml:2: store.url: must not hold a password"},
+      {"{ backend: postgresql, path: /x, url: \"postgresql://db/pli?sslmode=require&password=x\" }",
+       "f.yaml:2: store.url: must not hold a password"},
+      {"{ backend: postgresql, path: /x, url: \"host=db PassWord = x dbname=pli\" }",
+       "f.yaml:2: store.url: must not hold a password"},
+      {"{ backend: postgresql, path: /x, url: \"password=x host=db\" }",
+       "f.yaml:2: store.url: must not hold a password"},
+      {"{ backend: postgresql, path: /x, url: \"postgresql://h/pli\", pool: 0 }",
+       "f.yaml:2: store.pool: must be between 1 and 1000"},
+      {"{ backend: postgresql, path: /x, url: \"postgresql://h/pli\", passfile: \"\" }",
+       "f.yaml:2: store.passfile: must not be empty"},
+  };
+  for (const auto& row : rows) {
+    auto c = with_store(row.store);
+    INFO(row.store);
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.error().code == pli::config::Errc::invalid);
+    CHECK_THAT(c.error().message, Catch::StartsWith(row.expected));
+    CHECK_THAT(c.error().message, !Catch::Contains("s3cret"));
+  }
+}
