@@ -324,7 +324,7 @@ Response App::page(int status, std::string_view key, const std::string& detail)
     ctx["retry"] = true;
   }
   Response r = html(status != 0 ? status : p.status, "page", ctx);
-  if (status == 429) {
+  if (r.status == 429 || r.status == 503) { // too many requests; the store cannot answer now
     r.headers.emplace_back("Retry-After", "60");
   }
   return r;

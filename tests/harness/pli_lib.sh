@@ -13,10 +13,56 @@ PLI_BIN_DIR=${PLI_BIN_DIR:-$PLI_SOURCE_DIR/build}
 # shellcheck source=lib.sh
 . "$PLI_HARNESS_DIR/lib.sh"
 
+# start_pg DIR: a private PostgreSQL 15 cluster in DIR (created), on a unix socket in DIR
+# only (no TCP), superuser `pli` trusted, a database `pli`; stopped and removed at exit.
+# initdb refuses root: as root, the cluster belongs to `nobody`. Sets PLI_PG_DIR and
+# PLI_PG_URL (key=value conninfo). Skips (77) when PostgreSQL 15 is not installed.
+PLI_PG_BIN=${PLI_PG_BIN:-/usr/lib/postgresql/15/bin}
+start_pg() {
+    PLI_PG_DIR=$1
+    [ -x "$PLI_PG_BIN/initdb" ] || skip "PostgreSQL 15 is not installed ($PLI_PG_BIN/initdb)"
+    mkdir -p "$PLI_PG_DIR"
+    _PLI_PG_AS=()
+    if [ "$(id -u)" -eq 0 ]; then
+        chown nobody "$PLI_PG_DIR"
+        _PLI_PG_AS=(runuser -u nobody --)
+    fi
+    "${_PLI_PG_AS[@]}" "$PLI_PG_BIN/initdb" -D "$PLI_PG_DIR/data" -U pli --auth=trust -E UTF8 \
+        --locale=C.UTF-8 >"$PLI_PG_DIR/initdb.log" 2>&1 ||
+        { cat "$PLI_PG_DIR/initdb.log" >&2; fail "initdb failed"; }
+    pfx_on_exit "stop_pg"
+    pg_up
+    "$PLI_PG_BIN/createdb" -h "$PLI_PG_DIR" -U pli pli || fail "createdb failed"
+    PLI_PG_URL="host=$PLI_PG_DIR user=pli dbname=pli"
+}
+
+# pg_up / pg_down: start or stop (fast: sessions cut) the cluster of start_pg, waiting.
+pg_up() {
+    "${_PLI_PG_AS[@]}" "$PLI_PG_BIN/pg_ctl" -D "$PLI_PG_DIR/data" -l "$PLI_PG_DIR/server.log" -w \
+        -t 60 -o "-k $PLI_PG_DIR -c listen_addresses=''" start >/dev/null ||
+        { tail -n 20 "$PLI_PG_DIR/server.log" >&2; fail "PostgreSQL did not start"; }
+}
+pg_down() {
+    "${_PLI_PG_AS[@]}" "$PLI_PG_BIN/pg_ctl" -D "$PLI_PG_DIR/data" -m fast -w -t 60 stop >/dev/null
+}
+
+# stop_pg: stops the cluster (if running) and removes it.
+stop_pg() {
+    [ -n "${PLI_PG_DIR:-}" ] || return 0
+    "${_PLI_PG_AS[@]}" "$PLI_PG_BIN/pg_ctl" -D "$PLI_PG_DIR/data" -m immediate -w -t 60 stop \
+        >/dev/null 2>&1 || true
+    rm -rf "$PLI_PG_DIR"
+}
+
+# pli_on_pg: true when the test runs on PostgreSQL (PLI_TEST_STORE=postgresql).
+pli_on_pg() { [ "${PLI_TEST_STORE:-lmdb}" = postgresql ]; }
+
 # pli_setup [YAML...]: a work dir, Postfix with the milter on both paths, pli.yaml,
 # pli-milter and pli-linkd in the foreground (logs in $PLI_WORK/*.log), all stopped at exit.
 # PLI_LINKD_YAML adds keys to the linkd map ("reply_max_mb: 1, threads: 2"); PLI_STORE_YAML
 # to the store map, PLI_MILTER_YAML to the milter map; PLI_MAP_MB sets the map size.
+# PLI_TEST_STORE=postgresql: the store is a private PostgreSQL cluster (start_pg, in
+# $PLI_WORK/pg) whose schema `pli store migrate-schema` creates before the daemons start.
 pli_setup() {
     for b in milter/pli-milter linkd/pli-linkd admin-cli/pli; do
         [ -x "$PLI_BIN_DIR/$b" ] || fail "$PLI_BIN_DIR/$b is not built"
@@ -36,9 +82,14 @@ pli_setup() {
     PLI_LINKD_PORT=$(pfx_free_port)
     PLI_URL=http://127.0.0.1:$PLI_LINKD_PORT
     PLI_CONFIG=$PLI_WORK/pli.yaml
+    local pg_yaml=""
+    if pli_on_pg; then
+        start_pg "$PLI_WORK/pg"
+        pg_yaml=", backend: postgresql, url: \"$PLI_PG_URL\""
+    fi
     cat >"$PLI_CONFIG" <<YAML
 organisation: { name: "Région Exemple", locale: fr, timezone: Europe/Paris }
-store: { path: $PLI_WORK/store, map_size_mb: ${PLI_MAP_MB:-256}${PLI_STORE_YAML:+, $PLI_STORE_YAML} }
+store: { path: $PLI_WORK/store, map_size_mb: ${PLI_MAP_MB:-256}$pg_yaml${PLI_STORE_YAML:+, $PLI_STORE_YAML} }
 milter: { socket: "$pli_spec"${PLI_MILTER_YAML:+, $PLI_MILTER_YAML} }
 policy:
   buyers: ["*@buyer.example"]
@@ -52,11 +103,18 @@ YAML
     for line in "$@"; do echo "$line" >>"$PLI_CONFIG"; done
     export PLI_CONFIG
     PLI="$PLI_BIN_DIR/admin-cli/pli --config $PLI_CONFIG"
+    if pli_on_pg; then
+        $PLI store migrate-schema >"$PLI_WORK/migrate.log" 2>&1 ||
+            { cat "$PLI_WORK/migrate.log" >&2; fail "pli store migrate-schema failed"; }
+    fi
     pli_start_milter
     "$PLI_BIN_DIR/linkd/pli-linkd" --config "$PLI_CONFIG" --foreground >>"$PLI_WORK/linkd.log" 2>&1 &
     PLI_LINKD_PID=$!
     pfx_on_exit "kill $PLI_LINKD_PID 2>/dev/null; wait $PLI_LINKD_PID 2>/dev/null || true"
     _pfx_wait 20 "pli-linkd to listen" "" curl -fs -o /dev/null "$PLI_URL/healthz"
+    if pli_on_pg && [ -e "$PLI_WORK/store/data.mdb" ]; then
+        fail "on PostgreSQL, a daemon opened an LMDB store in $PLI_WORK/store"
+    fi
     # On failure, the daemons' logs (runs before the teardown registered earlier).
     pfx_on_exit '[ "$_PFX_EXIT_RC" -eq 0 ] || pli_diag'
 }
@@ -100,4 +158,7 @@ pli_diag() {
     pfx_diag
     echo "---- milter log" >&2; tail -n 30 "$PLI_WORK/milter.log" >&2 2>/dev/null || true
     echo "---- linkd log" >&2; tail -n 20 "$PLI_WORK/linkd.log" >&2 2>/dev/null || true
+    if [ -n "${PLI_PG_DIR:-}" ]; then
+        echo "---- PostgreSQL log" >&2; tail -n 20 "$PLI_PG_DIR/server.log" >&2 2>/dev/null || true
+    fi
 }
