@@ -44,32 +44,10 @@ int check_db(MDB_txn* txn, MDB_dbi dbi, std::string_view name, CheckResult& resu
 {
   return lmdb::for_each_entry(
       txn, dbi, [&](MDB_cursor*, std::string_view key, std::string_view bytes) {
-        ++result.records;
-        Pb strict;
-        if (strict.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-          if (strict.version() != k_schema_version) {
-            result.damaged.push_back(
-                {std::string(name), printable_key(name, key),
-                 fmt::format("schema version {} is not supported by this pli", strict.version()),
-                 false, false});
-          } else if (!strict.damaged_record().empty()) {
-            ++result.repaired_earlier;
-          }
-          return 0;
-        }
-        Pb repaired;
-        if (!parse_lenient(bytes, repaired) || repaired.version() != k_schema_version) {
-          result.damaged.push_back({std::string(name), printable_key(name, key),
-                                    "undecodable record (corrupt bytes)", false, false});
-          return 0;
-        }
-        result.damaged.push_back({std::string(name), printable_key(name, key),
-                                  "a text field is not valid UTF-8 (written by an older pli)", true,
-                                  false});
-        rewrites.push_back(
-            {std::string(key), repaired.SerializeAsString(), result.damaged.size() - 1});
-        if constexpr (std::is_same_v<Pb, pb::Event>) {
-          damaged_messages.insert(repaired.message());
+        auto repaired =
+            check_record<Pb>(name, printable_key(name, key), bytes, result, damaged_messages);
+        if (repaired) {
+          rewrites.push_back({std::string(key), std::move(*repaired), result.damaged.size() - 1});
         }
         return 0;
       });

@@ -39,6 +39,7 @@
 #include "core/store/lenient.hpp"
 #include "core/store/lmdb.hpp"
 #include "core/store/map_pages.hpp"
+#include "core/store/records.hpp"
 #include "core/store/store.hpp"
 
 #include <fmt/format.h>
@@ -63,17 +64,10 @@ namespace pli::store::detail {
 using lmdb::val;
 using lmdb::view;
 
-inline constexpr std::uint32_t k_schema_version = 1;
-
 inline util::Error lmdb_error(int rc, std::string_view what)
 {
   Errc code = rc == MDB_MAP_FULL ? Errc::full : rc == MDB_NOTFOUND ? Errc::not_found : Errc::io;
   return util::Error{code, fmt::format("{}: {}", what, mdb_strerror(rc))};
-}
-
-inline util::Error not_found(std::string_view what)
-{
-  return util::Error{Errc::not_found, std::string(what)};
 }
 
 inline std::string inv_time(util::Micros t)
@@ -104,36 +98,6 @@ inline std::string seq_key(const std::string& message, std::uint32_t seq)
     k.push_back(static_cast<char>((seq >> shift) & 0xff));
   }
   return k;
-}
-
-// A stored record. One whose text is not valid UTF-8 (stored by an older pli) is read
-// repaired, with its original bytes in `damaged_record` (lenient.hpp).
-template <typename Pb> util::Result<Pb> decode(std::string_view bytes, std::string_view what)
-{
-  Pb record;
-  if (!parse_lenient(bytes, record)) {
-    return util::Error{Errc::invalid, fmt::format("{}: undecodable record", what)};
-  }
-  if (record.version() != k_schema_version) {
-    return util::Error{
-        Errc::invalid,
-        fmt::format("{}: schema version {} is not supported by this pli", what, record.version())};
-  }
-  return record;
-}
-
-// ok, or Errc::invalid when a text of `record` is not valid UTF-8: protobuf's parser would
-// refuse the record, so it is never written.
-inline util::Status check_text(const google::protobuf::Message& record, std::string_view what)
-{
-  const std::string bad = first_invalid_text(record);
-  if (bad.empty()) {
-    return util::ok_status();
-  }
-  return util::Error{Errc::invalid,
-                     fmt::format("{}: its field {} is not valid UTF-8 (it would not read back), "
-                                 "nothing was recorded",
-                                 what, bad)};
 }
 
 class LmdbStore final : public Store
@@ -200,8 +164,6 @@ private:
   {
     return util::Error{Errc::conflict, what + " already exists"};
   }
-
-  static void record_times(pb::Delivery& d, model::EventKind kind, util::Micros at);
 
   // Stores a new link token under `token_hash` in one transaction (add_token,
   // add_reply_token): `fill(txn, token)` reads what the token names in that transaction

@@ -35,12 +35,7 @@ Result<util::Unit> LmdbStore::create_message(NewMessage m)
   std::vector<std::pair<pb::Delivery, std::string>> deliveries;
   deliveries.reserve(m.deliveries.size());
   for (pb::Delivery d : m.deliveries) {
-    d.set_version(k_schema_version);
-    d.set_message(msg.id());
-    if (d.status() == 0) {
-      d.set_status(static_cast<std::uint32_t>(model::Status::sending));
-    }
-    if (auto st = check_text(d, "delivery " + d.id()); !st) {
+    if (auto st = prepare_delivery(d, msg.id()); !st) {
       return st.error();
     }
     std::string bytes = d.SerializeAsString();
@@ -329,21 +324,11 @@ Result<std::vector<pb::Event>> LmdbStore::apply_events(lmdb::Txn& txn,
     if (int rc = chain_head(txn, delivery->message(), last_seq, last_hash); rc != 0) {
       return lmdb_error(rc, "event chain");
     }
-    pb::Event e;
-    e.set_version(k_schema_version);
-    e.set_message(delivery->message());
-    e.set_delivery(delivery->id());
-    e.set_seq(last_seq + 1);
-    e.set_kind(static_cast<std::uint32_t>(ne.kind));
-    e.set_at(ne.at);
-    for (const auto& [k, v] : ne.detail) {
-      (*e.mutable_detail())[k] = v;
+    auto chained = chained_event(ne, delivery->message(), delivery->id(), last_seq, last_hash);
+    if (!chained) {
+      return chained.error(); // a nested transaction: only this caller's writes are undone
     }
-    e.set_prev_hash(last_hash);
-    if (auto st = check_text(e, "event"); !st) {
-      return st.error(); // a nested transaction: only this caller's writes are undone
-    }
-    e.set_hash(event_hash(e));
+    pb::Event& e = chained.value();
     if (int rc = put_new(txn, m_events, seq_key(e.message(), e.seq()), e.SerializeAsString());
         rc != 0) {
       return lmdb_error(rc, "event");
@@ -563,12 +548,11 @@ Result<util::Unit> LmdbStore::create_reply(const NewReply& r)
   if (!d) {
     return d.error();
   }
-  pb::Reply rec = r.reply;
-  rec.set_version(k_schema_version);
-  rec.set_message(d->message());
-  if (auto st = check_text(rec, "reply " + rec.id()); !st) {
-    return st.error();
+  auto made = reply_record(r.reply, d->message());
+  if (!made) {
+    return made.error();
   }
+  const pb::Reply& rec = made.value();
   if (int rc = put_new(txn, m_replies, rec.id(), rec.SerializeAsString()); rc != 0) {
     return rc == MDB_KEYEXIST ? conflict("reply " + rec.id()) : lmdb_error(rc, "reply");
   }
@@ -623,42 +607,6 @@ Result<util::Unit> LmdbStore::put_consultation(const pb::Consultation& c)
     return lmdb_error(rc, "commit");
   }
   return util::Unit{};
-}
-
-void LmdbStore::record_times(pb::Delivery& d, model::EventKind kind, util::Micros at)
-{
-  switch (kind) {
-  case model::EventKind::sent:
-    if (d.sent_at() == 0) {
-      d.set_sent_at(at);
-    }
-    break;
-  case model::EventKind::delivered:
-    if (d.delivered_at() == 0) {
-      d.set_delivered_at(at);
-    }
-    break;
-  case model::EventKind::failed:
-    if (d.failed_at() == 0) {
-      d.set_failed_at(at);
-    }
-    break;
-  case model::EventKind::read:
-    if (d.read_at() == 0) {
-      d.set_read_at(at);
-    }
-    break;
-  case model::EventKind::reply:
-    if (d.replied_at() == 0) {
-      d.set_replied_at(at);
-    }
-    break;
-  case model::EventKind::revoked:
-    d.set_revoked(true);
-    break;
-  default:
-    break;
-  }
 }
 
 int LmdbStore::bump(MDB_txn* txn, const std::string& key, std::int64_t delta)

@@ -11,6 +11,7 @@
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
 
+#include "tests/unit/store_backends.hpp"
 #include "tests/unit/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -152,8 +153,9 @@ TEST_CASE("list: merged statuses, index-only counts and ranges agree with the re
 
 TEST_CASE("purge removes old exchanges entirely and keeps blobs still in use", "[cli][store]")
 {
-  TempDir dir;
-  auto st = open(dir.path);
+  test::AnyStore where(GENERATE(test::Backend::lmdb, test::Backend::postgresql));
+  INFO(where.name());
+  auto st = where.open();
   REQUIRE(st->create_message(make(1, 2, "only in m1")).ok());
   REQUIRE(st->create_message(make(2, 1, "shared")).ok());
   REQUIRE(st->create_message(make(30, 1, "shared")).ok());

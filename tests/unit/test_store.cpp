@@ -1,10 +1,11 @@
-// The LMDB store: round trips, the hash chain, statuses and indexes, listing filters
-// with pagination, and crash safety of a write (a process killed mid-transaction).
+// The store, LMDB and PostgreSQL alike: round trips, the hash chain, statuses and indexes, listing
+// filters with pagination, and crash safety of a write (a process killed mid-transaction).
 #include "core/store/evidence.hpp"
 #include "core/store/store.hpp"
 #include "core/util/crypto.hpp"
 #include "core/util/text.hpp"
 
+#include "tests/unit/store_backends.hpp"
 #include "tests/unit/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -72,8 +73,9 @@ store::NewMessage make(const std::string& id, std::vector<std::string> rcpts, in
 
 TEST_CASE("a message round-trips with its deliveries, tokens and blobs", "[store]")
 {
-  TempDir dir;
-  auto st = open(dir.path);
+  test::AnyStore where(GENERATE(test::Backend::lmdb, test::Backend::postgresql));
+  INFO(where.name());
+  auto st = where.open();
   REQUIRE(st->create_message(make("m1", {"bob@remote.example", "carol@other.example"}, 0)).ok());
 
   auto m = st->get_message("m1");
@@ -110,14 +112,15 @@ TEST_CASE("a message round-trips with its deliveries, tokens and blobs", "[store
 
   // Reopening (another process would do the same) sees everything.
   st.reset();
-  auto st2 = open(dir.path);
+  auto st2 = where.open();
   CHECK(st2->get_delivery("d20").ok());
 }
 
 TEST_CASE("events are chained, and statuses follow them", "[store]")
 {
-  TempDir dir;
-  auto st = open(dir.path);
+  test::AnyStore where(GENERATE(test::Backend::lmdb, test::Backend::postgresql));
+  INFO(where.name());
+  auto st = where.open();
   REQUIRE(st->create_message(make("m1", {"bob@remote.example", "carol@other.example"}, 0)).ok());
   REQUIRE(st->append_events(
                 {{"d10", EventKind::sent, k_t0, {}, {}}, {"d11", EventKind::sent, k_t0, {}, {}}})
@@ -160,8 +163,9 @@ TEST_CASE("events are chained, and statuses follow them", "[store]")
 
 TEST_CASE("list filters combine and paginate newest first", "[store]")
 {
-  TempDir dir;
-  auto st = open(dir.path);
+  test::AnyStore where(GENERATE(test::Backend::lmdb, test::Backend::postgresql));
+  INFO(where.name());
+  auto st = where.open();
   using T = model::MessageType;
   // 25 messages, one a day; every 5th is a rejection for consultation 2022AK_014.
   for (int i = 0; i < 25; ++i) {
@@ -368,8 +372,9 @@ TEST_CASE("a process killed in the middle of writes leaves a consistent store", 
 
 TEST_CASE("a reply and its event are recorded in one transaction, or not at all", "[store]")
 {
-  TempDir dir;
-  auto st = open(dir.path);
+  test::AnyStore where(GENERATE(test::Backend::lmdb, test::Backend::postgresql));
+  INFO(where.name());
+  auto st = where.open();
   REQUIRE(st->create_message(make("m7", {"bob@remote.example"}, 0)).ok());
   auto reply = [](const std::string& id, const std::string& event_delivery) {
     store::NewReply nr;

@@ -3,12 +3,14 @@
 // all the records finds (the documented semantics, written here a second time); again
 // after a purge; and after the store is turned back into an older one (no address index,
 // no status+type or word counts): read-only it filters on the records, read-write it
-// builds the missing indexes on open. Then concurrent appends (group commit).
+// builds the missing indexes on open. Then concurrent appends (group commit). The same on
+// PostgreSQL, but for the LMDB store's older versions.
 #include "core/store/evidence.hpp"
 #include "core/store/store.hpp"
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
 
+#include "tests/unit/store_backends.hpp"
 #include "tests/unit/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -146,21 +148,39 @@ bool matches(const store::Query& q, const store::pb::Delivery& d, const store::p
   return true;
 }
 
-// Every delivery matching `q`, newest first (ties by delivery id), from all the records.
-std::vector<std::string> brute_force(store::Store& st, const std::vector<std::string>& messages,
-                                     const store::Query& q)
+// Every record of the messages that are still there (read once for many queries).
+struct Records
 {
-  std::vector<std::pair<util::Micros, std::string>> rows;
+  std::vector<std::pair<store::pb::Message, std::vector<store::pb::Delivery>>> messages;
+};
+
+Records read_records(store::Store& st, const std::vector<std::string>& messages)
+{
+  Records out;
   for (const auto& mid : messages) {
     auto m = st.get_message(mid);
     if (!m) {
       continue; // purged
     }
+    std::vector<store::pb::Delivery> deliveries;
     for (const auto& did : m->delivery_ids()) {
       auto d = st.get_delivery(did);
       REQUIRE(d.ok());
-      if (matches(q, d.value(), m.value())) {
-        rows.emplace_back(-m->sent_at(), did);
+      deliveries.push_back(std::move(d.value()));
+    }
+    out.messages.emplace_back(std::move(m.value()), std::move(deliveries));
+  }
+  return out;
+}
+
+// Every delivery matching `q`, newest first (ties by delivery id), from all the records.
+std::vector<std::string> brute_force(const Records& records, const store::Query& q)
+{
+  std::vector<std::pair<util::Micros, std::string>> rows;
+  for (const auto& [m, deliveries] : records.messages) {
+    for (const auto& d : deliveries) {
+      if (matches(q, d, m)) {
+        rows.emplace_back(-m.sent_at(), d.id());
       }
     }
   }
@@ -311,8 +331,9 @@ void check_all(store::Store& st, const std::vector<std::string>& messages,
                const std::vector<store::Query>& queries)
 {
   std::size_t nonempty = 0;
+  const Records records = read_records(st, messages);
   for (const auto& q : queries) {
-    const auto expected = brute_force(st, messages, q);
+    const auto expected = brute_force(records, q);
     auto r = st.list(q);
     REQUIRE(r.ok());
     INFO("rcpt=" << q.recipient << " sender=" << q.sender << " senders=" << q.senders.size()
@@ -412,6 +433,56 @@ void make_v2(const fs::path& path)
   CHECK(removed > 10);
 }
 
+// 400 random messages with events in `st`; every random query against brute force, before
+// and after a purge of the first two days.
+void fill_and_check(store::Store& st, World& w, std::vector<std::string>& messages)
+{
+  for (int n = 0; n < 400; ++n) {
+    auto nm = random_message(w, n);
+    REQUIRE(st.create_message(nm).ok());
+    messages.push_back(nm.message.id());
+    for (const auto& d : nm.deliveries) {
+      std::vector<store::NewEvent> evs{{d.id(), EventKind::sent, k_t0, {}, {}}};
+      switch (w.pick(5)) {
+      case 0:
+        evs.push_back({d.id(), EventKind::failed, k_t0, {}, {}});
+        break;
+      case 1:
+        evs.push_back({d.id(), EventKind::delivered, k_t0, {}, {}});
+        break;
+      case 2:
+        evs.push_back({d.id(), EventKind::delivered, k_t0, {}, {}});
+        evs.push_back({d.id(), EventKind::read, k_t0, {}, {}});
+        break;
+      default:
+        break;
+      }
+      REQUIRE(st.append_events(evs).ok());
+    }
+  }
+  const auto queries = random_queries(w, 400);
+  check_all(st, messages, queries);
+  // Purge the first two days: postings, addresses and counts go with the deliveries.
+  REQUIRE(st.purge(k_t0 + 48 * k_hour + 5, store::PurgeMode::apply).ok());
+  check_all(st, messages, queries);
+}
+
+// The store of a concurrency test: LMDB with group_wait_us `wait_us`, or PostgreSQL when
+// `wait_us` is negative (a fresh database in `pg`).
+std::unique_ptr<store::Store> open_concurrent(int wait_us, const TempDir& dir,
+                                              std::optional<test::PgDatabase>& pg)
+{
+  if (wait_us < 0) {
+    pg.emplace();
+    return pg->open();
+  }
+  store::OpenOptions options{dir.path.string(), 64, false};
+  options.group_wait_us = static_cast<std::uint32_t>(wait_us);
+  auto opened = store::open_lmdb(options);
+  REQUIRE(opened.ok());
+  return std::move(opened.value());
+}
+
 } // namespace
 
 TEST_CASE("list and for_each equal brute force over the records: addresses, senders, "
@@ -424,35 +495,7 @@ TEST_CASE("list and for_each equal brute force over the records: addresses, send
   {
     auto opened = store::open_lmdb({dir.path.string(), 64, false});
     REQUIRE(opened.ok());
-    auto& st = *opened.value();
-    for (int n = 0; n < 400; ++n) {
-      auto nm = random_message(w, n);
-      REQUIRE(st.create_message(nm).ok());
-      messages.push_back(nm.message.id());
-      for (const auto& d : nm.deliveries) {
-        std::vector<store::NewEvent> evs{{d.id(), EventKind::sent, k_t0, {}, {}}};
-        switch (w.pick(5)) {
-        case 0:
-          evs.push_back({d.id(), EventKind::failed, k_t0, {}, {}});
-          break;
-        case 1:
-          evs.push_back({d.id(), EventKind::delivered, k_t0, {}, {}});
-          break;
-        case 2:
-          evs.push_back({d.id(), EventKind::delivered, k_t0, {}, {}});
-          evs.push_back({d.id(), EventKind::read, k_t0, {}, {}});
-          break;
-        default:
-          break;
-        }
-        REQUIRE(st.append_events(evs).ok());
-      }
-    }
-    const auto queries = random_queries(w, 400);
-    check_all(st, messages, queries);
-    // Purge the first two days: postings, addresses and counts go with the deliveries.
-    REQUIRE(st.purge(k_t0 + 48 * k_hour + 5, store::PurgeMode::apply).ok());
-    check_all(st, messages, queries);
+    fill_and_check(*opened.value(), w, messages);
   }
   // A store of the version before: read-only, totals as that version made them; read-write,
   // the new counts are built on open.
@@ -491,19 +534,28 @@ TEST_CASE("list and for_each equal brute force over the records: addresses, send
   }
 }
 
+TEST_CASE("list and for_each equal brute force over the records on PostgreSQL: every filter's "
+          "total and page, ranges, purge",
+          "[store][index][pg]")
+{
+  test::PgDatabase db;
+  World w;
+  std::vector<std::string> messages;
+  fill_and_check(*db.open(), w, messages);
+}
+
 TEST_CASE("concurrent appends share commits: each caller's events are committed when it "
           "returns, chains stay whole, one caller's error spares the others",
           "[store][group]")
 {
-  // Without and with the leader's wait for more writers (OpenOptions::group_wait_us).
-  const std::uint32_t wait_us = GENERATE(0u, 2000u);
+  // LMDB without and with the leader's wait for more writers (OpenOptions::group_wait_us),
+  // and PostgreSQL (-1: each call its own transaction, concurrent on the server).
+  const int wait_us = GENERATE(0, 2000, -1);
   CAPTURE(wait_us);
   TempDir dir;
-  store::OpenOptions options{dir.path.string(), 64, false};
-  options.group_wait_us = wait_us;
-  auto opened = store::open_lmdb(options);
-  REQUIRE(opened.ok());
-  auto& st = *opened.value();
+  std::optional<test::PgDatabase> pg;
+  auto opened = open_concurrent(wait_us, dir, pg);
+  auto& st = *opened;
   World w;
   std::vector<std::string> deliveries;
   std::vector<std::string> messages;
@@ -573,15 +625,14 @@ TEST_CASE("concurrent create_message calls share commits with appends: each is d
           "whole when it returns, a conflicting one fails alone",
           "[store][group]")
 {
-  // Without and with the leader's wait for more writers (OpenOptions::group_wait_us).
-  const std::uint32_t wait_us = GENERATE(0u, 2000u);
+  // LMDB without and with the leader's wait for more writers (OpenOptions::group_wait_us),
+  // and PostgreSQL (-1: each call its own transaction, concurrent on the server).
+  const int wait_us = GENERATE(0, 2000, -1);
   CAPTURE(wait_us);
   TempDir dir;
-  store::OpenOptions options{dir.path.string(), 64, false};
-  options.group_wait_us = wait_us;
-  auto opened = store::open_lmdb(options);
-  REQUIRE(opened.ok());
-  auto& st = *opened.value();
+  std::optional<test::PgDatabase> pg;
+  auto opened = open_concurrent(wait_us, dir, pg);
+  auto& st = *opened;
   World w;
   std::vector<store::NewMessage> all;
   for (int n = 0; n < 8 * 25; ++n) {

@@ -6,6 +6,7 @@
 #include "core/linkd/suivi.hpp"
 #include "core/util/crypto.hpp"
 
+#include "tests/unit/store_backends.hpp"
 #include "tests/unit/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -135,10 +136,10 @@ TEST_CASE("suivi: a login link works once, not after it expires; sessions expire
 
 TEST_CASE("suivi: credentials are taken once; expired ones are cleaned up", "[suivi]")
 {
-  pli::test::TempDir dir;
-  auto opened = store::open_lmdb({(dir.path / "s").string(), 64, false});
-  REQUIRE(opened.ok());
-  auto& st = *opened.value();
+  pli::test::AnyStore where(GENERATE(pli::test::Backend::lmdb, pli::test::Backend::postgresql));
+  INFO(where.name());
+  auto opened = where.open();
+  auto& st = *opened;
   store::pb::Credential c;
   c.set_kind(2);
   c.set_address("a@buyer.example");

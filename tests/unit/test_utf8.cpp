@@ -7,6 +7,7 @@
 #include "core/util/encoding.hpp"
 #include "core/util/text.hpp"
 
+#include "tests/unit/store_backends.hpp"
 #include "tests/unit/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -174,8 +175,9 @@ TEST_CASE("clean_line and clean_text strip C0 and C1 controls", "[utf8]")
 
 TEST_CASE("the store refuses with invalid every record it would not read back", "[utf8]")
 {
-  TempDir dir;
-  auto st = open_store(dir.path);
+  test::AnyStore where(GENERATE(test::Backend::lmdb, test::Backend::postgresql));
+  INFO(where.name());
+  auto st = where.open();
   const auto invalid = store::Errc::invalid;
 
   auto bad_message = message("m1", {"bob@remote.example"});
