@@ -1,5 +1,7 @@
 #include "admin-cli/cli.hpp"
 
+#include "core/store/configured.hpp"
+
 #include "core/util/encoding.hpp"
 #include "core/util/time.hpp"
 
@@ -113,6 +115,7 @@ const std::vector<Command>& commands()
       check_config_command(),
       doctor_command(),
       store_check_command(),
+      store_migrate_schema_command(),
   };
   return table;
 }
@@ -181,9 +184,14 @@ int run(int argc, char** argv)
   try {
     std::unique_ptr<store::Store> st;
     if (chosen->access != StoreAccess::none) {
-      auto s = store::open_lmdb({config.store.path, config.store.map_size_mb, false});
+      const auto spec = store::spec_for(config, store::Program::admin);
+      auto s = store::open(spec);
       if (!s) {
-        throw Failure(k_exit_store, s.error().message);
+        // PostgreSQL: a bad URL or a schema to migrate is the operator's to fix (78); the
+        // server unreachable, like any store error, 74.
+        const bool fix =
+            spec.backend == store::Backend::postgresql && s.error().code == store::Errc::invalid;
+        throw Failure(fix ? k_exit_config : k_exit_store, store::open_failure(spec, s.error()));
       }
       st = std::move(s.value());
     }

@@ -77,6 +77,7 @@ Command keygen_command();
 Command check_config_command();
 Command doctor_command();
 Command store_check_command();
+Command store_migrate_schema_command();
 
 int run(int argc, char** argv);
 

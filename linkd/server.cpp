@@ -3,6 +3,7 @@
 #include "core/linkd/app.hpp"
 #include "core/linkd/event_writer.hpp"
 #include "core/log/log.hpp"
+#include "core/store/configured.hpp"
 #include "core/templates/templates.hpp"
 
 #include <microhttpd.h>
@@ -536,12 +537,11 @@ int serve(const config::Config& config, bool foreground)
     log::message(log::Level::error, "cannot daemonize");
     return EX_OSERR;
   }
-  store::OpenOptions options{config.store.path, config.store.map_size_mb, false};
-  options.reserve_percent = static_cast<std::uint32_t>(config.store.linkd_reserve_percent);
-  auto opened = store::open_lmdb(options);
+  const auto spec = store::spec_for(config, store::Program::linkd);
+  auto opened = store::open(spec);
   if (!opened) {
-    log::message(log::Level::error, "cannot open the store: " + opened.error().message);
-    return EX_TEMPFAIL;
+    log::message(log::Level::error, store::open_failure(spec, opened.error()));
+    return store::daemon_exit_status(spec, opened.error());
   }
   auto store = std::move(opened.value());
   App app(config, *store);

@@ -3,6 +3,7 @@
 #include "core/config/config.hpp"
 #include "core/log/log.hpp"
 #include "core/milter/engine.hpp"
+#include "core/store/configured.hpp"
 #include "milter/listener.hpp"
 #include "milter/metrics_http.hpp"
 
@@ -350,13 +351,11 @@ int run(const config::Config& config, bool foreground)
     log::message(log::Level::error, "cannot daemonize");
     return EX_OSERR;
   }
-  store::OpenOptions options{config.store.path, config.store.map_size_mb, false};
-  options.write_mostly = true;  // see OpenOptions: its peak RSS would grow with the store
-  options.group_wait_us = 2000; // see OpenOptions: concurrent sessions share more commits
-  auto opened = store::open_lmdb(options);
+  const auto spec = store::spec_for(config, store::Program::milter);
+  auto opened = store::open(spec);
   if (!opened) {
-    log::message(log::Level::error, "cannot open the store: " + opened.error().message);
-    return EX_TEMPFAIL;
+    log::message(log::Level::error, store::open_failure(spec, opened.error()));
+    return store::daemon_exit_status(spec, opened.error());
   }
   auto store = std::move(opened.value());
   Engine engine(config, *store);

@@ -1,5 +1,7 @@
 #include "core/doctor/doctor.hpp"
 
+#include "core/store/configured.hpp"
+#include "core/store/postgresql.hpp"
 #include "core/store/store.hpp"
 #include "core/util/encoding.hpp"
 #include "core/util/text.hpp"
@@ -27,6 +29,75 @@
 namespace pli::doctor {
 
 namespace {
+
+// The programs whose rights the role of store.url must have: the one its name says
+// (pli_milter, pli_linkd, pli_admin, as doc/storage.md names them), else all three (one
+// role for every program, e.g. the database's owner).
+std::vector<std::string> programs_of_role(const std::string& url)
+{
+  const std::string redacted = store::redact_url(url);
+  for (const char* program : {"milter", "linkd", "admin"}) {
+    if (redacted.find(std::string("pli_") + program) != std::string::npos) {
+      return {program};
+    }
+  }
+  return {"milter", "linkd", "admin"};
+}
+
+// PostgreSQL: the server answers, the schema is this binary's, the role has its rights.
+std::vector<Check> database_checks(const config::Config& config)
+{
+  std::vector<Check> checks;
+  const auto spec = store::spec_for(config, store::Program::admin);
+  const std::string db = store::redact_url(spec.pg.url);
+  const std::string grant = "pli store migrate-schema --url URL-OF-THE-OWNER-ROLE (it grants "
+                            "pli_milter, pli_linkd and pli_admin their rights)";
+  auto found = store::schema_version_found(spec.pg);
+  if (!found && found.error().code == store::Errc::unavailable) {
+    checks.push_back({false, "the store's database " + db + " answers: " + found.error().message,
+                      "check store.url and store.passfile in pli.yaml, that the server runs and "
+                      "that its pg_hba.conf lets this host in (README, \"Several hosts\")",
+                      "system"});
+    return checks;
+  }
+  checks.push_back({true, "the store's database " + db + " answers", "", "system"});
+  const int want = store::schema_version();
+  if (!found) { // it answers, but this role may not read the schema's version
+    checks.push_back(
+        {false, "the role cannot read the database's schema version: " + found.error().message,
+         grant, "system"});
+  } else if (found.value() != want) {
+    checks.push_back(
+        {false,
+         fmt::format("the database's schema is version {}, this pli needs {}", found.value(), want),
+         found.value() < want ? "pli store migrate-schema --url URL-OF-THE-OWNER-ROLE"
+                              : "install the pli that created this schema (or a newer one)",
+         "system"});
+    return checks;
+  } else {
+    checks.push_back(
+        {true, fmt::format("the database's schema is version {}", want), "", "system"});
+  }
+  for (const auto& program : programs_of_role(spec.pg.url)) {
+    auto missing = store::missing_rights(spec.pg, program);
+    if (!missing) {
+      checks.push_back(
+          {false,
+           "cannot read the rights of the role for " + program + ": " + missing.error().message, "",
+           "system"});
+      continue;
+    }
+    std::string lines;
+    for (const auto& line : missing.value()) {
+      lines += (lines.empty() ? "" : "\n") + line;
+    }
+    checks.push_back({missing->empty(),
+                      missing->empty() ? "the role has the rights " + program + " needs"
+                                       : "the role lacks rights " + program + " needs:\n" + lines,
+                      grant, "system"});
+  }
+  return checks;
+}
 
 // Runs argv without a shell; returns (exit status, stdout).
 std::pair<int, std::string> run_command(const std::vector<std::string>& argv)
@@ -468,7 +539,11 @@ std::vector<Check> run(const config::Config& config, const Options& options)
       "systemctl start pli-milter", "system");
   add(linkd_answers(config.linkd.listen), "pli-linkd answers on " + config.linkd.listen,
       "systemctl start pli-linkd", "system");
-  {
+  if (config.store.backend == config::Config::StoreBackend::postgresql) {
+    for (auto& check : database_checks(config)) {
+      checks.push_back(std::move(check));
+    }
+  } else {
     auto st = store::open_lmdb({config.store.path, config.store.map_size_mb, false});
     const bool writable = st.ok() && access(config.store.path.c_str(), W_OK) == 0;
     add(writable, "the store " + config.store.path + " opens and is writable",

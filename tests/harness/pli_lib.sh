@@ -130,6 +130,15 @@ pli_start_milter() {
     fi
 }
 
+# pli_first_link SUBJECT MESSAGE-ID BODY: alice@buyer.example sends a registered mail to
+# bob@remote.example as the test's first; prints the link of its notice (the sink's only mail).
+pli_first_link() {
+    pfx_send --from alice@buyer.example --to bob@remote.example \
+        --header "Subject: $1" --header "Message-ID: <$2>" --body "$3"
+    pfx_wait_sink_count 1 30
+    pli_notice_link "$(pfx_sink_files | head -n 1)"
+}
+
 # pli_mail_part FILE TYPE: the decoded text/plain or text/html part of a message file.
 pli_mail_part() {
     /usr/bin/python3 - "$1" "$2" <<'PY'

@@ -3,6 +3,7 @@
 // store full, listener refusing, unreachable, the final reply lost, a partial retry,
 // internal recipients only, mode simple. Also the decision table and the counters.
 #include "core/milter/engine.hpp"
+#include "core/milter/engine_detail.hpp"
 #include "core/milter/metrics.hpp"
 #include "core/milter/outcome.hpp"
 #include "core/util/crypto.hpp"
@@ -151,6 +152,23 @@ TEST_CASE("the decision table: one row per outcome, replies of the right class",
   CHECK(milter::outcome_of(Step::reject_recipient) == Outcome::reject_unknown_delivery);
   CHECK(milter::outcome_of(Step::defer_recipient) == Outcome::tempfail_recipient_not_yet_sent);
   CHECK(milter::outcome_of(Step::store_error) == Outcome::tempfail_store_error);
+}
+
+TEST_CASE("a store that cannot be reached tempfails (451), as every store error but full",
+          "[milter][outcome]")
+{
+  using pli::store::Errc;
+  for (Errc code : {Errc::unavailable, Errc::io, Errc::invalid}) {
+    const auto v =
+        milter::detail::store_failure_logged("Q1", util::Error{code, "database down"}, "a@b");
+    INFO(static_cast<int>(code));
+    CHECK(v.outcome == Outcome::tempfail_store_error);
+    CHECK(milter::info(v.outcome).smtp_code == "451");
+    CHECK(milter::info(v.outcome).action == milter::Action::tempfail);
+  }
+  CHECK(
+      milter::detail::store_failure_logged("Q1", util::Error{Errc::full, "full"}, "a@b").outcome ==
+      Outcome::tempfail_store_full);
 }
 
 TEST_CASE("the counters render every outcome for Prometheus", "[milter][metrics]")
