@@ -231,7 +231,20 @@ TEST_CASE("pg: the server stopped under an open store is `unavailable`, and the 
   test::PgDatabase db;
   auto st = db.open();
   REQUIRE(st->create_message(message("m1", 1)).ok());
-  REQUIRE(st->get_message("m1").ok()); // a pooled connection
+  // Several pooled connections (the pool holds up to 4), all idle when the server stops.
+  std::vector<std::thread> readers;
+  std::atomic<int> read_ok{0};
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&] {
+      for (int i = 0; i < 20; ++i) {
+        read_ok += st->get_message("m1").ok() ? 1 : 0;
+      }
+    });
+  }
+  for (auto& t : readers) {
+    t.join();
+  }
+  REQUIRE(read_ok == 80);
 
   auto& cluster = test::PgCluster::get();
   cluster.stop();
