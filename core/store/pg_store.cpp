@@ -409,7 +409,8 @@ Result<util::Unit> PgStore::add_reply_token(const std::string& reply, const std:
                                             util::Micros expires_at)
 {
   return in_transaction([&](pq::Conn& conn) -> util::Status {
-    auto rows = row_of(conn, "SELECT record FROM replies WHERE id = $1 FOR SHARE", reply, "reply");
+    // No row lock: pli_linkd, which calls this, may not UPDATE replies (FOR SHARE needs it).
+    auto rows = row_of(conn, "SELECT record FROM replies WHERE id = $1", reply, "reply");
     if (!rows) {
       return rows.error();
     }

@@ -230,17 +230,25 @@ void Pool::give_back(std::unique_ptr<Conn> conn)
 {
   // A connection left inside a transaction (a failed ROLLBACK) is not reused either.
   const bool reusable = !conn->broken() && PQtransactionStatus(conn->get()) == PQTRANS_IDLE;
-  std::unique_ptr<Conn> dropped;
+  std::vector<std::unique_ptr<Conn>> dropped;
   {
     std::lock_guard lock(m_mu);
     if (reusable) {
       m_idle.push_back(std::move(conn));
     } else {
-      dropped = std::move(conn);
-      --m_open;
+      // A connection lost: the idle ones most likely went with it (a server restart). They
+      // are closed too, so that the next calls connect anew instead of failing one by one.
+      dropped.push_back(std::move(conn));
+      if (PQstatus(dropped.back()->get()) != CONNECTION_OK || dropped.back()->broken()) {
+        for (auto& idle : m_idle) {
+          dropped.push_back(std::move(idle));
+        }
+        m_idle.clear();
+      }
+      m_open -= dropped.size();
     }
   }
-  m_cv.notify_one();
+  m_cv.notify_all();
 }
 
 Tx::~Tx()

@@ -191,6 +191,14 @@ TEST_CASE("pg: events are append-only in the database; each role has only its ri
   reply.reply.set_text("Bien reçu.");
   reply.events.push_back({"dm1x1", EventKind::reply, k_t0 + 2, {{"reply", "r1"}}, {}});
   REQUIRE(l.create_reply(reply).ok());
+  REQUIRE(l.add_reply_token("r1", util::sha256_hex("reply token"), k_t0 + 1000).ok());
+  CHECK(l.get_token(util::sha256_hex("reply token"))->reply() == "r1");
+  // pli-milter's other writes, with its role.
+  REQUIRE(as_milter.value()->add_token("dm1x0", util::sha256_hex("token 2"), k_t0 + 1000).ok());
+  REQUIRE(as_milter.value()
+              ->append_events({{"dm1x0", EventKind::delivered, k_t0 + 3, {}, "dsn-1"},
+                               {"dm1x0", EventKind::delivered, k_t0 + 3, {}, "dsn-1"}})
+              .ok());
   auto refused = l.create_message(message("m2", 1));
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.error().code == store::Errc::io);
@@ -202,7 +210,7 @@ TEST_CASE("pg: events are append-only in the database; each role has only its ri
             .find("permission denied") != std::string::npos);
   auto events = db.open()->events_of_message("m1");
   REQUIRE(events.ok());
-  CHECK(events->size() == 3);
+  CHECK(events->size() == 4); // sent, read, reply, one delivered (the duplicate skipped)
   CHECK(store::verify_chain(events.value()));
 
   // What each role lacks, for pli doctor.
@@ -220,7 +228,7 @@ TEST_CASE("pg: events are append-only in the database; each role has only its ri
   REQUIRE(as_admin.ok());
   auto purged = as_admin.value()->purge(k_t0 + 1, store::PurgeMode::apply);
   REQUIRE(purged.ok());
-  CHECK(purged->events == 3);
+  CHECK(purged->events == 4);
   CHECK(db.open()->events_of_message("m1")->empty());
 }
 
@@ -231,7 +239,20 @@ TEST_CASE("pg: the server stopped under an open store is `unavailable`, and the 
   test::PgDatabase db;
   auto st = db.open();
   REQUIRE(st->create_message(message("m1", 1)).ok());
-  REQUIRE(st->get_message("m1").ok()); // a pooled connection
+  // Several pooled connections (the pool holds up to 4), all idle when the server stops.
+  std::vector<std::thread> readers;
+  std::atomic<int> read_ok{0};
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&] {
+      for (int i = 0; i < 20; ++i) {
+        read_ok += st->get_message("m1").ok() ? 1 : 0;
+      }
+    });
+  }
+  for (auto& t : readers) {
+    t.join();
+  }
+  REQUIRE(read_ok == 80);
 
   auto& cluster = test::PgCluster::get();
   cluster.stop();

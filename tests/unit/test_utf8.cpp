@@ -306,3 +306,67 @@ TEST_CASE("a store poisoned by an older pli is read, appended to, purged, checke
   CHECK(purged->events == 4);
   CHECK(st->check(store::CheckMode::report)->damaged.empty());
 }
+
+TEST_CASE("a PostgreSQL store holding records of an older pli is read, appended to, checked, "
+          "repaired but for its append-only events, and purged",
+          "[utf8][pg]")
+{
+  test::PgDatabase db;
+  auto st = db.open();
+  REQUIRE(st->create_message(message("m1", {"bob@remote.example", "carol@other.example"})).ok());
+  REQUIRE(st->create_message(message("m2", {"dan@remote.example"})).ok());
+  auto first = st->append_events({event("d10", model::EventKind::sent, k_t0 + 1)});
+  REQUIRE(first.ok());
+  store::pb::Reply bad_reply;
+  bad_reply.set_version(1);
+  bad_reply.set_id("r1");
+  bad_reply.set_delivery("d11");
+  bad_reply.set_message("m1");
+  bad_reply.set_text("Voici notre offre \xe9t\xe9");
+  const store::pb::Event poisoned = poisoned_read(first->front());
+  // Copied in as they were (an older store moved over): the owner may INSERT.
+  auto bytea = [](const std::string& b) { return "'\\x" + util::hex_encode(b) + "'::bytea"; };
+  const std::string sql =
+      "INSERT INTO events (message, seq, record) VALUES ('m1', 2, " +
+      bytea(poisoned.SerializeAsString()) + "), ('m2', 1, " + bytea("\xff\xff\xff garbage") +
+      "); UPDATE chain_heads SET seq = 2, hash = '" + poisoned.hash() +
+      "' WHERE message = 'm1'; UPDATE chain_heads SET seq = 1 WHERE message = 'm2'; "
+      "INSERT INTO replies (id, delivery, message, blobs, record) VALUES ('r1', 'd11', 'm1', "
+      "'{}', " +
+      bytea(bad_reply.SerializeAsString()) + ")";
+  REQUIRE(test::PgCluster::try_sql(sql, db.options).empty());
+
+  auto events = st->events_of_message("m1");
+  REQUIRE(events.ok());
+  REQUIRE(events->size() == 2);
+  CHECK(events->at(1).damaged_record() == poisoned.SerializeAsString());
+  CHECK(store::verify_chain(events.value()));
+  CHECK(st->get_reply("r1")->text() == "Voici notre offre \xef\xbf\xbdt\xef\xbf\xbd");
+  REQUIRE(st->append_events({event("d11", model::EventKind::read, k_t0 + 5000)}).ok());
+  CHECK(store::verify_chain(st->events_of_message("m1").value()));
+
+  auto report = st->check(store::CheckMode::report);
+  REQUIRE(report.ok());
+  REQUIRE(report->damaged.size() == 3);
+  CHECK(report->damaged[0].key == "m1/2");
+  CHECK_FALSE(report->damaged[0].repairable); // events are append-only here
+  CHECK(report->damaged[1].key == "m2/1");
+  CHECK_FALSE(report->damaged[1].repairable);
+  CHECK(report->damaged[2].database == "replies");
+  CHECK(report->damaged[2].repairable);
+  auto repaired = st->check(store::CheckMode::repair);
+  REQUIRE(repaired.ok());
+  CHECK_FALSE(repaired->damaged[0].repaired);
+  CHECK(repaired->damaged[2].repaired);
+  CHECK(repaired->chains.at("m1"));
+  auto again = st->check(store::CheckMode::report);
+  REQUIRE(again.ok());
+  CHECK(again->damaged.size() == 2); // the events stay as they were written
+  CHECK(again->repaired_earlier == 1);
+
+  auto purged = st->purge(k_t0 + 1000000LL * 86400, store::PurgeMode::apply);
+  REQUIRE(purged.ok());
+  CHECK(purged->messages.size() == 2);
+  CHECK(purged->events == 4);
+  CHECK(st->check(store::CheckMode::report)->damaged.empty());
+}
