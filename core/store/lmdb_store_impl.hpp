@@ -190,6 +190,11 @@ public:
   {
     return credentials::get(m_env.get(), m_credentials, key);
   }
+  Result<std::size_t>
+  export_messages(const std::function<bool(const MessageBundle&)>& fn) override; // copy.cpp
+  Result<std::size_t> export_loose(const std::function<bool(const LooseRecord&)>& fn) override;
+  Result<Imported> import_message(const MessageBundle& b) override;
+  Result<std::size_t> import_loose(const std::vector<LooseRecord>& batch) override;
   Result<pb::Credential> take_credential(const std::string& key) override
   {
     return credentials::take(m_env.get(), m_credentials, key);
@@ -428,6 +433,10 @@ private:
     std::string from_header;
   };
   util::Result<MessageHead> read_message_head(lmdb::Txn& txn, const std::string& id);
+  // Moves a delivery's status index entry and its counts from `old_status` to `new_status`
+  // (its record is written by the caller). An LMDB code.
+  int move_status(lmdb::Txn& txn, const pb::Delivery& delivery, const MessageHead& message,
+                  model::Status old_status, model::Status new_status);
   // The newest event of a message, the head of its hash chain (the events are keyed by
   // message and sequence number). `seq` 0 and `hash` "" when it has none. An LMDB code.
   int chain_head(lmdb::Txn& txn, const std::string& message, std::uint32_t& seq, std::string& hash);
