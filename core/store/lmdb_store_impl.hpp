@@ -168,6 +168,7 @@ public:
   Result<std::string> find_by_message_id(const std::string& message_id) override;
   Result<std::string> find_by_idempotency_key(const std::string& key) override;
   Result<std::vector<pb::Event>> events_of_message(const std::string& message_id) override;
+  Result<pb::Delivery> wait_for_sent(const std::string& id, std::chrono::milliseconds max) override;
   Result<util::Unit> create_reply(const NewReply& r) override;
   Result<pb::Reply> get_reply(const std::string& id) override;
   Result<util::Unit> put_consultation(const pb::Consultation& c) override;
@@ -475,6 +476,9 @@ private:
   std::chrono::microseconds m_group_wait;
   std::size_t m_last_batch = 0;
   std::condition_variable m_linger_cv;
+  // Group commits done so far (under m_group_mu), and their signal: wait_for_sent's wake-up.
+  std::uint64_t m_commits = 0;
+  std::condition_variable m_commit_cv;
 
   static constexpr std::string_view k_counts_built{"\0built", 6};
   // Counts X and W and the address index (added later than the first counts).

@@ -229,7 +229,9 @@ util::Status LmdbStore::group_write(const WriteFn& apply)
     run_batch(batch);
     lock.lock();
     m_group_leader = false;
+    ++m_commits;
     m_group_cv.notify_all();
+    m_commit_cv.notify_all();
     led = true;
   }
   lock.unlock();

@@ -14,6 +14,7 @@
 #include "core/util/result.hpp"
 #include "core/util/time.hpp"
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -217,6 +218,13 @@ public:
   virtual Result<std::string> find_by_idempotency_key(const std::string& key) = 0;
   // All events of a message, oldest first.
   virtual Result<std::vector<pb::Event>> events_of_message(const std::string& message_id) = 0;
+  // Waits at most `max` for delivery `id` to be recorded as sent (its sent_at set: a delivery
+  // report can come back before the host that injected the notice has committed its `sent`).
+  // Woken by the commits themselves, never by polling: those of this process (LMDB), those
+  // of any host (PostgreSQL: LISTEN/NOTIFY). Returns the delivery as last read, sent or not.
+  // Errors: those of get_delivery.
+  virtual Result<pb::Delivery> wait_for_sent(const std::string& id,
+                                             std::chrono::milliseconds max) = 0;
 
   // Records a reply, its blobs and the sender's token (purpose 2), adds it to its
   // delivery's reply_ids, and appends NewReply::events, in one transaction.
