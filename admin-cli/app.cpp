@@ -116,6 +116,7 @@ const std::vector<Command>& commands()
       doctor_command(),
       store_check_command(),
       store_migrate_schema_command(),
+      store_copy_command(),
   };
   return table;
 }

@@ -78,6 +78,7 @@ Command check_config_command();
 Command doctor_command();
 Command store_check_command();
 Command store_migrate_schema_command();
+Command store_copy_command();
 
 int run(int argc, char** argv);
 

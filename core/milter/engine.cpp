@@ -23,7 +23,6 @@
 #include <filesystem>
 #include <optional>
 #include <set>
-#include <thread>
 
 namespace pli::milter {
 
@@ -503,16 +502,13 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
       continue;
     }
     // Postfix delivers a notice and reports it within milliseconds, often before the thread
-    // that injected it has recorded its `sent`: wait for that record (polling is cheap, a
-    // read transaction). A 451 here makes Postfix defer the notice it has just delivered
-    // ("trace failed") and deliver it again later, a duplicate for the recipient. Still not
-    // sent after the wait: a young delivery's report is retried later, an old one ignored.
-    constexpr auto poll = std::chrono::milliseconds(2);
-    for (auto waited = std::chrono::milliseconds(0);
-         d->sent_at() == 0 && now - d->created_at() < k_unsent_grace && waited < unsent_wait;
-         waited += poll) {
-      std::this_thread::sleep_for(poll);
-      auto again = m_store.get_delivery(r.delivery);
+    // (or the other host) that injected it has committed its `sent`: wait for that commit
+    // (Store::wait_for_sent, woken by the commit). A 451 here makes Postfix defer the notice
+    // it has just delivered ("trace failed") and deliver it again later, a duplicate for the
+    // recipient. Still not sent after the wait: a young delivery's report is retried later,
+    // an old one ignored.
+    if (d->sent_at() == 0 && now - d->created_at() < k_unsent_grace && unsent_wait.count() > 0) {
+      auto again = m_store.wait_for_sent(r.delivery, unsent_wait);
       if (!again) {
         return store_failure_logged(queue_id, again.error(), "<>");
       }

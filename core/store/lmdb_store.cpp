@@ -266,6 +266,26 @@ Result<std::vector<pb::Event>> LmdbStore::events_of_message(const std::string& m
   return out;
 }
 
+Result<pb::Delivery> LmdbStore::wait_for_sent(const std::string& id, std::chrono::milliseconds max)
+{
+  const auto deadline = std::chrono::steady_clock::now() + max;
+  for (;;) {
+    std::uint64_t seen = 0;
+    {
+      std::lock_guard lock(m_group_mu);
+      seen = m_commits;
+    }
+    auto d = get_delivery(id);
+    if (!d || d->sent_at() != 0) {
+      return d;
+    }
+    std::unique_lock lock(m_group_mu);
+    if (!m_commit_cv.wait_until(lock, deadline, [&] { return m_commits != seen; })) {
+      return d; // not sent within `max`
+    }
+  }
+}
+
 Result<pb::Reply> LmdbStore::get_reply(const std::string& id)
 {
   return read_record<pb::Reply>(m_replies, id, "reply");

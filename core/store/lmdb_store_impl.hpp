@@ -132,6 +132,7 @@ public:
   Result<std::string> find_by_message_id(const std::string& message_id) override;
   Result<std::string> find_by_idempotency_key(const std::string& key) override;
   Result<std::vector<pb::Event>> events_of_message(const std::string& message_id) override;
+  Result<pb::Delivery> wait_for_sent(const std::string& id, std::chrono::milliseconds max) override;
   Result<util::Unit> create_reply(const NewReply& r) override;
   Result<pb::Reply> get_reply(const std::string& id) override;
   Result<util::Unit> put_consultation(const pb::Consultation& c) override;
@@ -154,6 +155,11 @@ public:
   {
     return credentials::get(m_env.get(), m_credentials, key);
   }
+  Result<std::size_t>
+  export_messages(const std::function<bool(const MessageBundle&)>& fn) override; // copy.cpp
+  Result<std::size_t> export_loose(const std::function<bool(const LooseRecord&)>& fn) override;
+  Result<Imported> import_message(const MessageBundle& b) override;
+  Result<std::size_t> import_loose(const std::vector<LooseRecord>& batch) override;
   Result<pb::Credential> take_credential(const std::string& key) override
   {
     return credentials::take(m_env.get(), m_credentials, key);
@@ -390,6 +396,10 @@ private:
     std::string from_header;
   };
   util::Result<MessageHead> read_message_head(lmdb::Txn& txn, const std::string& id);
+  // Moves a delivery's status index entry and its counts from `old_status` to `new_status`
+  // (its record is written by the caller). An LMDB code.
+  int move_status(lmdb::Txn& txn, const pb::Delivery& delivery, const MessageHead& message,
+                  model::Status old_status, model::Status new_status);
   // The newest event of a message, the head of its hash chain (the events are keyed by
   // message and sequence number). `seq` 0 and `hash` "" when it has none. An LMDB code.
   int chain_head(lmdb::Txn& txn, const std::string& message, std::uint32_t& seq, std::string& hash);
@@ -428,6 +438,9 @@ private:
   std::chrono::microseconds m_group_wait;
   std::size_t m_last_batch = 0;
   std::condition_variable m_linger_cv;
+  // Group commits done so far (under m_group_mu), and their signal: wait_for_sent's wake-up.
+  std::uint64_t m_commits = 0;
+  std::condition_variable m_commit_cv;
 
   static constexpr std::string_view k_counts_built{"\0built", 6};
   // Counts X and W and the address index (added later than the first counts).

@@ -224,7 +224,9 @@ util::Status LmdbStore::group_write(const WriteFn& apply)
     run_batch(batch);
     lock.lock();
     m_group_leader = false;
+    ++m_commits;
     m_group_cv.notify_all();
+    m_commit_cv.notify_all();
     led = true;
   }
   lock.unlock();
@@ -341,41 +343,45 @@ Result<std::vector<pb::Event>> LmdbStore::apply_events(lmdb::Txn& txn,
       return lmdb_error(rc, "delivery");
     }
     if (new_status != old_status) {
-      std::string tail = inv_time(message->sent_at) + delivery->id();
-      std::string old_key = std::string(1, static_cast<char>(old_status)) + tail;
-      MDB_val k = val(old_key);
-      int rc = mdb_del(txn.get(), m_idx_status, &k, nullptr);
-      if (rc != 0 && rc != MDB_NOTFOUND) {
+      if (int rc = move_status(txn, *delivery, *message, old_status, new_status); rc != 0) {
         return lmdb_error(rc, "status index");
-      }
-      if (rc = put(txn, m_idx_status, std::string(1, static_cast<char>(new_status)) + tail, "");
-          rc != 0) {
-        return lmdb_error(rc, "status index");
-      }
-      const std::string t = day_of(message->sent_at);
-      rc = bump(txn.get(), "S" + std::string(1, static_cast<char>(old_status)) + t, -1);
-      rc = rc != 0 ? rc
-                   : bump(txn.get(), "S" + std::string(1, static_cast<char>(new_status)) + t, 1);
-      const std::string type(1, static_cast<char>(message->type));
-      rc = rc != 0 ? rc
-                   : bump(txn.get(), "X" + std::string(1, static_cast<char>(old_status)) + type + t,
-                          -1);
-      rc = rc != 0
-               ? rc
-               : bump(txn.get(), "X" + std::string(1, static_cast<char>(new_status)) + type + t, 1);
-      if (rc == 0) {
-        const std::string rid = addr_id('r', util::ascii_lower(delivery->recipient()));
-        const std::string pid = pair_id(message->sender, message->from_header);
-        rc = count_addresses(txn.get(), rid, pid, t, old_status, -1);
-        rc = rc != 0 ? rc : count_addresses(txn.get(), rid, pid, t, new_status, 1);
-      }
-      if (rc != 0) {
-        return lmdb_error(rc, "list counts");
       }
     }
     stored.push_back(std::move(e));
   }
   return stored;
+}
+
+int LmdbStore::move_status(lmdb::Txn& txn, const pb::Delivery& delivery, const MessageHead& message,
+                           model::Status old_status, model::Status new_status)
+{
+  std::string tail = inv_time(message.sent_at) + delivery.id();
+  std::string old_key = std::string(1, static_cast<char>(old_status)) + tail;
+  MDB_val k = val(old_key);
+  int rc = mdb_del(txn.get(), m_idx_status, &k, nullptr);
+  if (rc != 0 && rc != MDB_NOTFOUND) {
+    return rc;
+  }
+  if (rc = put(txn, m_idx_status, std::string(1, static_cast<char>(new_status)) + tail, "");
+      rc != 0) {
+    return rc;
+  }
+  const std::string t = day_of(message.sent_at);
+  rc = bump(txn.get(), "S" + std::string(1, static_cast<char>(old_status)) + t, -1);
+  rc = rc != 0 ? rc : bump(txn.get(), "S" + std::string(1, static_cast<char>(new_status)) + t, 1);
+  const std::string type(1, static_cast<char>(message.type));
+  rc = rc != 0
+           ? rc
+           : bump(txn.get(), "X" + std::string(1, static_cast<char>(old_status)) + type + t, -1);
+  rc = rc != 0 ? rc
+               : bump(txn.get(), "X" + std::string(1, static_cast<char>(new_status)) + type + t, 1);
+  if (rc == 0) {
+    const std::string rid = addr_id('r', util::ascii_lower(delivery.recipient()));
+    const std::string pid = pair_id(message.sender, message.from_header);
+    rc = count_addresses(txn.get(), rid, pid, t, old_status, -1);
+    rc = rc != 0 ? rc : count_addresses(txn.get(), rid, pid, t, new_status, 1);
+  }
+  return rc;
 }
 
 util::Result<LmdbStore::MessageHead> LmdbStore::read_message_head(lmdb::Txn& txn,

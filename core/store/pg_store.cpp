@@ -186,7 +186,6 @@ Result<util::Unit> PgStore::create_message(NewMessage m)
   if (auto st = check_text(msg, "message " + msg.id()); !st) {
     return st.error();
   }
-  const std::string words = words_literal(index_words(msg.subject() + "\n" + msg.text_body()));
   std::vector<pb::Delivery> deliveries;
   deliveries.reserve(m.deliveries.size());
   for (pb::Delivery d : m.deliveries) {
@@ -195,73 +194,79 @@ Result<util::Unit> PgStore::create_message(NewMessage m)
     }
     deliveries.push_back(std::move(d));
   }
+  return in_transaction(
+      [&](pq::Conn& conn) { return write_message(conn, msg, deliveries, m.blobs); });
+}
+
+util::Status PgStore::write_message(pq::Conn& conn, const pb::Message& msg,
+                                    const std::vector<pb::Delivery>& deliveries,
+                                    const std::map<std::string, std::string>& blobs)
+{
   const std::string record = msg.SerializeAsString();
   const std::string sender = util::ascii_lower(msg.sender());
   const std::string from = util::ascii_lower(msg.from_header());
-  return in_transaction([&](pq::Conn& conn) -> util::Status {
-    auto r = conn.exec(
-        "INSERT INTO messages (id, sent_at, blobs, record) "
-        "VALUES ($1, $2, $3::text[], $4)",
-        pq::Params{}.text(msg.id()).i64(msg.sent_at()).literal(blobs_literal(msg)).bytes(record),
-        "message");
-    if (!r) {
-      return named(r.error(), "message " + msg.id());
-    }
-    r = conn.exec("INSERT INTO chain_heads (message, seq, hash) VALUES ($1, 0, '') "
-                  "ON CONFLICT DO NOTHING",
-                  pq::Params{}.text(msg.id()), "chain head");
+  const std::string words = words_literal(index_words(msg.subject() + "\n" + msg.text_body()));
+  auto r = conn.exec(
+      "INSERT INTO messages (id, sent_at, blobs, record) "
+      "VALUES ($1, $2, $3::text[], $4)",
+      pq::Params{}.text(msg.id()).i64(msg.sent_at()).literal(blobs_literal(msg)).bytes(record),
+      "message");
+  if (!r) {
+    return named(r.error(), "message " + msg.id());
+  }
+  r = conn.exec("INSERT INTO chain_heads (message, seq, hash) VALUES ($1, 0, '') "
+                "ON CONFLICT DO NOTHING",
+                pq::Params{}.text(msg.id()), "chain head");
+  if (!r) {
+    return r.error();
+  }
+  if (auto st = put_blobs(conn, blobs); !st) {
+    return st;
+  }
+  if (!msg.message_id().empty()) {
+    r = conn.exec("INSERT INTO msgids (message_id, message) VALUES ($1, $2) "
+                  "ON CONFLICT (message_id) DO UPDATE SET message = EXCLUDED.message",
+                  pq::Params{}.text(msg.message_id()).text(msg.id()), "message-id index");
     if (!r) {
       return r.error();
     }
-    if (auto st = put_blobs(conn, m.blobs); !st) {
-      return st;
+  }
+  for (const auto& d : deliveries) {
+    r = conn.exec("INSERT INTO deliveries (id, message, sent_at, status, type, consultation, "
+                  "recipient, sender, from_header, words, record) VALUES ($1, $2, $3, $4, $5, "
+                  "$6, $7, $8, $9, array_to_tsvector($10::text[]), $11)",
+                  pq::Params{}
+                      .text(d.id())
+                      .text(msg.id())
+                      .i64(msg.sent_at())
+                      .i16(static_cast<std::int16_t>(d.status()))
+                      .i16(static_cast<std::int16_t>(msg.type()))
+                      .text(msg.consultation())
+                      .text(util::ascii_lower(d.recipient()))
+                      .text(sender)
+                      .text(from)
+                      .literal(words)
+                      .bytes(d.SerializeAsString()),
+                  "delivery");
+    if (!r) {
+      return named(r.error(), "delivery " + d.id());
     }
-    if (!msg.message_id().empty()) {
-      r = conn.exec("INSERT INTO msgids (message_id, message) VALUES ($1, $2) "
-                    "ON CONFLICT (message_id) DO UPDATE SET message = EXCLUDED.message",
-                    pq::Params{}.text(msg.message_id()).text(msg.id()), "message-id index");
+    if (!d.token_hash().empty()) {
+      if (auto st = put_token(conn, d.token_hash(), 1, d.id(), "", d.created_at(), d.expires_at());
+          !st) {
+        return st;
+      }
+    }
+    if (!d.idempotency_key().empty()) {
+      r = conn.exec("INSERT INTO idempotency (key, delivery) VALUES ($1, $2) "
+                    "ON CONFLICT (key) DO UPDATE SET delivery = EXCLUDED.delivery",
+                    pq::Params{}.text(d.idempotency_key()).text(d.id()), "idempotency index");
       if (!r) {
         return r.error();
       }
     }
-    for (const auto& d : deliveries) {
-      r = conn.exec("INSERT INTO deliveries (id, message, sent_at, status, type, consultation, "
-                    "recipient, sender, from_header, words, record) VALUES ($1, $2, $3, $4, $5, "
-                    "$6, $7, $8, $9, array_to_tsvector($10::text[]), $11)",
-                    pq::Params{}
-                        .text(d.id())
-                        .text(msg.id())
-                        .i64(msg.sent_at())
-                        .i16(static_cast<std::int16_t>(d.status()))
-                        .i16(static_cast<std::int16_t>(msg.type()))
-                        .text(msg.consultation())
-                        .text(util::ascii_lower(d.recipient()))
-                        .text(sender)
-                        .text(from)
-                        .literal(words)
-                        .bytes(d.SerializeAsString()),
-                    "delivery");
-      if (!r) {
-        return named(r.error(), "delivery " + d.id());
-      }
-      if (!d.token_hash().empty()) {
-        if (auto st =
-                put_token(conn, d.token_hash(), 1, d.id(), "", d.created_at(), d.expires_at());
-            !st) {
-          return st;
-        }
-      }
-      if (!d.idempotency_key().empty()) {
-        r = conn.exec("INSERT INTO idempotency (key, delivery) VALUES ($1, $2) "
-                      "ON CONFLICT (key) DO UPDATE SET delivery = EXCLUDED.delivery",
-                      pq::Params{}.text(d.idempotency_key()).text(d.id()), "idempotency index");
-        if (!r) {
-          return r.error();
-        }
-      }
-    }
-    return util::ok_status();
-  });
+  }
+  return util::ok_status();
 }
 
 Result<std::vector<pb::Event>> PgStore::apply_events(pq::Conn& conn,
@@ -351,6 +356,14 @@ Result<std::vector<pb::Event>> PgStore::apply_events(pq::Conn& conn,
                        "event");
     if (!r) {
       return r.error();
+    }
+    if (ne.kind == model::EventKind::sent) {
+      // Wakes every host's wait_for_sent at this transaction's commit (pg_listen.hpp).
+      auto woke = conn.exec("SELECT pg_notify('pli_sent', $1)", pq::Params{}.text(ne.delivery),
+                            "sent notification");
+      if (!woke) {
+        return woke.error();
+      }
     }
     r = conn.exec("UPDATE chain_heads SET seq = $2, hash = $3 WHERE message = $1",
                   pq::Params{}.text(message).i32(static_cast<std::int32_t>(e.seq())).text(e.hash()),

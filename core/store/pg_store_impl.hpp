@@ -9,11 +9,16 @@
 // This header is private to core/store.
 #pragma once
 
+#include "core/store/pg_listen.hpp"
 #include "core/store/pq.hpp"
 #include "core/store/records.hpp"
 #include "core/store/store.hpp"
 
+#include <chrono>
 #include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -53,6 +58,13 @@ public:
                                     util::Micros now) override;
   Result<pb::Credential> get_credential(const std::string& key) override;
   Result<pb::Credential> take_credential(const std::string& key) override;
+  Result<pb::Delivery> wait_for_sent(const std::string& id,
+                                     std::chrono::milliseconds max) override; // pg_listen.cpp
+  Result<std::size_t>
+  export_messages(const std::function<bool(const MessageBundle&)>& fn) override; // pg_copy.cpp
+  Result<std::size_t> export_loose(const std::function<bool(const LooseRecord&)>& fn) override;
+  Result<Imported> import_message(const MessageBundle& b) override;
+  Result<std::size_t> import_loose(const std::vector<LooseRecord>& batch) override;
 
 private:
   // Runs `body` in one transaction on a leased connection and commits it; the whole
@@ -75,6 +87,12 @@ private:
   // message's chain head (SELECT ... FOR UPDATE), so that two hosts appending to one
   // message at once are serialised and the chain stays correct.
   Result<std::vector<pb::Event>> apply_events(pq::Conn& conn, const std::vector<NewEvent>& events);
+  // A new message's rows (message, chain head, blobs, Message-ID, deliveries with their
+  // tokens and idempotency keys), inside the caller's transaction: create_message's, and
+  // import_message's for a message copied from another store.
+  util::Status write_message(pq::Conn& conn, const pb::Message& msg,
+                             const std::vector<pb::Delivery>& deliveries,
+                             const std::map<std::string, std::string>& blobs);
   // Stores blobs that are not there yet (content-addressed: ON CONFLICT DO NOTHING).
   util::Status put_blobs(pq::Conn& conn, const std::map<std::string, std::string>& blobs);
   // A new token row (conflict when that hash exists): `purpose` 1 names a delivery, 2 a
@@ -88,6 +106,9 @@ private:
                                  std::string_view what);
 
   pq::Pool m_pool;
+  // wait_for_sent's LISTEN connection, started by its first call.
+  std::mutex m_listener_mu;
+  std::unique_ptr<SentListener> m_listener;
 };
 
 // A key that cannot be stored in a text column (a NUL byte, invalid UTF-8): no record has

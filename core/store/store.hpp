@@ -14,6 +14,7 @@
 #include "core/util/result.hpp"
 #include "core/util/time.hpp"
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -143,6 +144,41 @@ struct ListResult
   std::vector<ListItem> items; // the page, newest first
 };
 
+// `pli store copy`: everything of one message as stored, from one store to another.
+struct MessageBundle
+{
+  pb::Message message;                      // with its bodies
+  std::vector<pb::Delivery> deliveries;     // in the message's delivery_ids order
+  std::vector<pb::Event> events;            // oldest first, as recorded (seq, hashes)
+  std::vector<pb::Reply> replies;           // of every delivery
+  std::map<std::string, std::string> blobs; // sha256 hex -> bytes: the original, the
+                                            // attachments, the replies' attachments
+};
+
+// The records a bundle does not hold: every link token (a retried message's extra ones,
+// the buyers' links to replies), every idempotency and event dedupe key, the consultations
+// and the buyers' area credentials.
+struct LooseRecord
+{
+  enum class Kind
+  {
+    token = 1,        // key: token hash, value: pb::Token bytes
+    key = 2,          // key: idempotency or "event:" dedupe key, value: delivery id
+    consultation = 3, // key: reference, value: pb::Consultation bytes
+    credential = 4,   // key: credential key, value: pb::Credential bytes
+  };
+  Kind kind = Kind::token;
+  std::string key;
+  std::string value;
+};
+
+enum class Imported
+{
+  added,    // the message was not there
+  extended, // it was, with a prefix of the bundle's events: the rest was added
+  same,     // already there, identical
+};
+
 class Store
 {
 public:
@@ -182,6 +218,13 @@ public:
   virtual Result<std::string> find_by_idempotency_key(const std::string& key) = 0;
   // All events of a message, oldest first.
   virtual Result<std::vector<pb::Event>> events_of_message(const std::string& message_id) = 0;
+  // Waits at most `max` for delivery `id` to be recorded as sent (its sent_at set: a delivery
+  // report can come back before the host that injected the notice has committed its `sent`).
+  // Woken by the commits themselves, never by polling: those of this process (LMDB), those
+  // of any host (PostgreSQL: LISTEN/NOTIFY). Returns the delivery as last read, sent or not.
+  // Errors: those of get_delivery.
+  virtual Result<pb::Delivery> wait_for_sent(const std::string& id,
+                                             std::chrono::milliseconds max) = 0;
 
   // Records a reply, its blobs and the sender's token (purpose 2), adds it to its
   // delivery's reply_ids, and appends NewReply::events, in one transaction.
@@ -224,6 +267,26 @@ public:
   // Reads and removes it in one transaction (a login link is used once; logout).
   // Errors: not_found, invalid, io.
   virtual Result<pb::Credential> take_credential(const std::string& key) = 0;
+
+  // Copy between stores (`pli store copy`). Visits every message's bundle, oldest message
+  // first, each read in one consistent snapshot; `fn` returns false to stop. Returns how
+  // many were visited. Errors: invalid (a record that cannot be read), io, unavailable.
+  virtual Result<std::size_t>
+  export_messages(const std::function<bool(const MessageBundle&)>& fn) = 0;
+  // Visits every loose record. Errors: invalid, io, unavailable.
+  virtual Result<std::size_t> export_loose(const std::function<bool(const LooseRecord&)>& fn) = 0;
+  // Writes a bundle read from another store, in one transaction, with its indexes: a
+  // message not here is added whole; one whose events are a prefix of the bundle's
+  // (copied earlier, before more happened) gets the missing events and replies and its
+  // deliveries' new states; an identical one is left alone. The bundle's hash chain must
+  // verify. Errors: invalid (a chain that does not verify), conflict (the two stores
+  // disagree on this message: nothing is overwritten), full, io, unavailable.
+  virtual Result<Imported> import_message(const MessageBundle& b) = 0;
+  // Writes the loose records this store does not hold (a consultation is replaced by the
+  // copy's); returns how many were written. A token or key already here for another
+  // delivery is a conflict (nothing of the batch written). Errors: conflict, invalid, full,
+  // io, unavailable.
+  virtual Result<std::size_t> import_loose(const std::vector<LooseRecord>& batch) = 0;
 };
 
 struct OpenOptions
