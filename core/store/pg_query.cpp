@@ -48,7 +48,7 @@ std::string prefix_query(const std::vector<std::string>& words)
   return out;
 }
 
-// The WHERE clause of a query over deliveries (alias d) and its parameters; `false` when it
+// The WHERE clause of a query over deliveries (alias d) and its parameters; `none` when it
 // matches nothing (a sender or key that no row can hold).
 struct Filter
 {
