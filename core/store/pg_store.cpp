@@ -1,6 +1,5 @@
 // PgStore: the writes (messages, events with their chain, tokens, replies, consultations,
 // credentials) and the lookups, each one transaction or one statement.
-#include "core/store/evidence.hpp"
 #include "core/store/pg_store_impl.hpp"
 #include "core/util/encoding.hpp"
 #include "core/util/text.hpp"
@@ -22,12 +21,7 @@ util::Error named(const util::Error& e, const std::string& what)
   return e.code == Errc::conflict ? conflict(what) : e;
 }
 
-// The words array of a delivery row (tsvector of the folded words, 'simple' config).
-std::string words_literal(const std::vector<std::string>& words)
-{
-  return pq::text_array(words);
-}
-
+// The blobs a message names (its original and attachments), as a text[] literal.
 std::string blobs_literal(const pb::Message& m)
 {
   std::vector<std::string> shas;
@@ -205,7 +199,7 @@ util::Status PgStore::write_message(pq::Conn& conn, const pb::Message& msg,
   const std::string record = msg.SerializeAsString();
   const std::string sender = util::ascii_lower(msg.sender());
   const std::string from = util::ascii_lower(msg.from_header());
-  const std::string words = words_literal(index_words(msg.subject() + "\n" + msg.text_body()));
+  const std::string words = pq::text_array(index_words(msg.subject() + "\n" + msg.text_body()));
   auto r = conn.exec(
       "INSERT INTO messages (id, sent_at, blobs, record) "
       "VALUES ($1, $2, $3::text[], $4)",
