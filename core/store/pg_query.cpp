@@ -379,31 +379,46 @@ Result<CheckResult> PgStore::check(CheckMode mode)
         result = CheckResult{};
         damaged_messages.clear();
         for (const auto& t : tables) {
-          auto rows = conn.exec(t.select, t.name);
-          if (!rows) {
-            return rows.error();
+          // Through a binary cursor, 500 rows at a time: the records (and the bodies in them)
+          // are never all in memory.
+          if (auto r = conn.simple(
+                  std::string("DECLARE pli_check BINARY NO SCROLL CURSOR FOR ") + t.select, t.name);
+              !r) {
+            return r.error();
           }
-          for (int i = 0; i < rows->size(); ++i) {
-            const std::string key = rows->text(i, 0);
-            auto repaired = t.run(t.name, key, rows->bytes(i, 1), result, damaged_messages);
-            if (!repaired) {
-              continue;
+          for (;;) {
+            auto rows = conn.simple("FETCH 500 FROM pli_check", t.name);
+            if (!rows) {
+              return rows.error();
             }
-            auto& damaged = result.damaged.back();
-            if (t.update == nullptr) {
-              // Events are append-only in the database: read repaired, never rewritten.
-              damaged.repairable = false;
-              damaged.reason += "; events are append-only here: read repaired, not rewritten";
-              continue;
+            for (int i = 0; i < rows->size(); ++i) {
+              const std::string key = rows->text(i, 0);
+              auto repaired = t.run(t.name, key, rows->bytes(i, 1), result, damaged_messages);
+              if (!repaired) {
+                continue;
+              }
+              auto& damaged = result.damaged.back();
+              if (t.update == nullptr) {
+                // Events are append-only in the database: read repaired, never rewritten.
+                damaged.repairable = false;
+                damaged.reason += "; events are append-only here: read repaired, not rewritten";
+                continue;
+              }
+              if (mode != CheckMode::repair) {
+                continue;
+              }
+              auto up = conn.exec(t.update, pq::Params{}.text(key).bytes(*repaired), t.name);
+              if (!up) {
+                return up.error();
+              }
+              damaged.repaired = true;
             }
-            if (mode != CheckMode::repair) {
-              continue;
+            if (rows->size() < 500) {
+              break;
             }
-            auto up = conn.exec(t.update, pq::Params{}.text(key).bytes(*repaired), t.name);
-            if (!up) {
-              return up.error();
-            }
-            damaged.repaired = true;
+          }
+          if (auto r = conn.simple("CLOSE pli_check", t.name); !r) {
+            return r.error();
           }
         }
         return util::ok_status();

@@ -119,6 +119,7 @@ util::Error Conn::error(PGresult* res, std::string_view what)
 
 Result<Rows> Conn::exec(const std::string& sql, const Params& params, std::string_view what)
 {
+  m_state.clear();
   auto it = m_prepared.find(sql);
   if (it == m_prepared.end()) {
     const std::string name = "s" + std::to_string(m_prepared.size() + 1);
@@ -148,6 +149,7 @@ Result<Rows> Conn::exec(const std::string& sql, const Params& params, std::strin
 
 Result<Rows> Conn::simple(const std::string& sql, std::string_view what)
 {
+  m_state.clear();
   PGresult* res = PQexec(m_conn.get(), sql.c_str());
   const auto st = res != nullptr ? PQresultStatus(res) : PGRES_FATAL_ERROR;
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
