@@ -66,6 +66,9 @@ curl -s -D "$W/down.headers" -o "$W/down.html" "$link" || true
 head -n 1 "$W/down.headers" | qgrep " 503" || fail "pli-linkd answered $(head -n 1 "$W/down.headers") while the database was down"
 qgrep -i "^Retry-After: " "$W/down.headers" || fail "the 503 has no Retry-After"
 qgrep "Service indisponible" "$W/down.html" || fail "the 503 page does not say the service is unavailable"
+# The read (POST) cannot be recorded: 503 too, never a 500 nor a page shown unrecorded.
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$link")
+[ "$code" = 503 ] || fail "the read (POST) answered $code while the database was down"
 rc=0
 $PLI list >"$W/list.out" 2>"$W/list.err" || rc=$?
 [ "$rc" -eq 74 ] || fail "pli list exited $rc while the database was down (74 expected)"

@@ -101,6 +101,18 @@ TEST_CASE("open: a PostgreSQL server that does not answer is unavailable, exit 7
   CHECK(said.find('\n') == std::string::npos);
 }
 
+TEST_CASE("open: a URL libpq refuses is invalid, exit 78", "[store][open]")
+{
+  const auto c = loaded("{ backend: postgresql, path: /var/lib/pli, url: \"host=/nonexistent "
+                        "dbname=pli colour=blue\" }");
+  const auto spec = store::spec_for(c, store::Program::linkd);
+  auto st = store::open(spec);
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().code == store::Errc::invalid);
+  CHECK(store::daemon_exit_status(spec, st.error()) == EX_CONFIG);
+  CHECK_THAT(store::open_failure(spec, st.error()), Catch::Contains("colour"));
+}
+
 TEST_CASE("open_failure and daemon_exit_status: one sentence, no password, the right status",
           "[store][open]")
 {
