@@ -170,7 +170,25 @@ Result<std::unique_ptr<Conn>> connect(const PgOptions& options)
     return util::Error{Errc::invalid, fmt::format("the database URL {} is not valid: {}",
                                                   redact_url(options.url), why)};
   }
+  // libpq checks a port only when it connects: a port that is not a number (or a list of
+  // numbers) is the operator's to fix, not a server that might come back.
+  std::string bad_port;
+  for (auto* o = parsed; o->keyword != nullptr; ++o) {
+    if (std::string_view(o->keyword) == "port" && o->val != nullptr) {
+      const std::string_view port(o->val);
+      const bool digits =
+          !port.empty() && port.find_first_not_of("0123456789,") == std::string_view::npos;
+      if (!digits) {
+        bad_port = port;
+      }
+    }
+  }
   PQconninfoFree(parsed);
+  if (!bad_port.empty()) {
+    return util::Error{Errc::invalid, fmt::format("the database URL {} is not valid: its port "
+                                                  "is not a number",
+                                                  redact_url(options.url))};
+  }
   const std::string timeout = std::to_string(std::max<std::uint32_t>(1, options.connect_timeout_s));
   std::vector<const char*> keys = {"dbname", "connect_timeout", "application_name",
                                    "client_encoding"};

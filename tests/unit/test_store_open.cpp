@@ -113,6 +113,19 @@ TEST_CASE("open: a URL libpq refuses is invalid, exit 78", "[store][open]")
   CHECK_THAT(store::open_failure(spec, st.error()), Catch::Contains("colour"));
 }
 
+TEST_CASE("open: a port that is not a number is invalid (78), not a server that may come back",
+          "[store][open]")
+{
+  const auto c = loaded("{ backend: postgresql, path: /var/lib/pli, url: "
+                        "\"postgresql://db.example.org:port/pli\" }");
+  const auto spec = store::spec_for(c, store::Program::milter);
+  auto st = store::open(spec);
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().code == store::Errc::invalid);
+  CHECK(store::daemon_exit_status(spec, st.error()) == EX_CONFIG);
+  CHECK_THAT(store::open_failure(spec, st.error()), Catch::Contains("port"));
+}
+
 TEST_CASE("open_failure and daemon_exit_status: one sentence, no password, the right status",
           "[store][open]")
 {
