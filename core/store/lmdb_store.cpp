@@ -241,6 +241,11 @@ Result<std::vector<pb::Event>> LmdbStore::events_of_message(const std::string& m
   if (int rc = txn.begin(m_env.get(), MDB_RDONLY); rc != 0) {
     return lmdb_error(rc, "begin");
   }
+  return events_in(txn, message_id);
+}
+
+Result<std::vector<pb::Event>> LmdbStore::events_in(lmdb::Txn& txn, const std::string& message_id)
+{
   std::vector<pb::Event> out;
   std::string prefix = message_id + std::string(1, '\0');
   lmdb::Cursor cur(txn.get(), m_events);

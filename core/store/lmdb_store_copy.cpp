@@ -1,63 +1,10 @@
 // LmdbStore's half of `pli store copy` (store.hpp: export_messages, export_loose,
 // import_message, import_loose): every record read as stored and written back with the
 // indexes and counts an LMDB store keeps beside them.
-#include "core/store/evidence.hpp"
+#include "core/store/bundle.hpp"
 #include "core/store/lmdb_store_impl.hpp"
-#include "core/util/crypto.hpp"
-
-#include <set>
 
 namespace pli::store::detail {
-
-namespace {
-
-// The blobs a bundle names: the original, the message's attachments, the replies'.
-std::set<std::string> blob_names(const pb::Message& m, const std::vector<pb::Reply>& replies)
-{
-  std::set<std::string> out;
-  if (!m.original_sha256().empty()) {
-    out.insert(m.original_sha256());
-  }
-  for (const auto& a : m.attachments()) {
-    out.insert(a.sha256());
-  }
-  for (const auto& r : replies) {
-    for (const auto& a : r.attachments()) {
-      out.insert(a.sha256());
-    }
-  }
-  out.erase("");
-  return out;
-}
-
-// A loose record's bytes must read back as its kind's record.
-util::Status readable(const LooseRecord& r)
-{
-  auto fails = [](const auto& parsed) -> util::Status {
-    if (!parsed) {
-      return parsed.error();
-    }
-    return util::ok_status();
-  };
-  switch (r.kind) {
-  case LooseRecord::Kind::token:
-    return fails(decode<pb::Token>(r.value, "token " + r.key));
-  case LooseRecord::Kind::consultation:
-    return fails(decode<pb::Consultation>(r.value, "consultation " + r.key));
-  case LooseRecord::Kind::credential:
-    return fails(decode<pb::Credential>(r.value, "credential"));
-  case LooseRecord::Kind::key:
-    break;
-  }
-  return util::ok_status();
-}
-
-bool same_bytes(const google::protobuf::Message& a, const google::protobuf::Message& b)
-{
-  return a.SerializeAsString() == b.SerializeAsString();
-}
-
-} // namespace
 
 Result<std::size_t> LmdbStore::export_messages(const std::function<bool(const MessageBundle&)>& fn)
 {
@@ -107,28 +54,12 @@ Result<std::size_t> LmdbStore::export_messages(const std::function<bool(const Me
       }
       b.deliveries.push_back(std::move(d.value()));
     }
-    const std::string prefix = id + std::string(1, '\0');
-    lmdb::Cursor cur(txn.get(), m_events);
-    if (cur.rc() != 0) {
-      return lmdb_error(cur.rc(), "cursor");
+    auto events = events_in(txn, id);
+    if (!events) {
+      return events.error();
     }
-    std::optional<util::Error> bad;
-    int rc = lmdb::scan_prefix(cur.get(), prefix, prefix, [&](auto, std::string_view value) {
-      auto e = decode<pb::Event>(value, "event");
-      if (!e) {
-        bad = e.error();
-        return false;
-      }
-      b.events.push_back(std::move(e.value()));
-      return true;
-    });
-    if (bad) {
-      return *bad;
-    }
-    if (rc != 0) {
-      return lmdb_error(rc, "events");
-    }
-    for (const auto& sha : blob_names(b.message, b.replies)) {
+    b.events = std::move(events.value());
+    for (const auto& sha : bundle_blob_names(b.message, b.replies)) {
       MDB_val k = val(sha);
       MDB_val v;
       if (int brc = mdb_get(txn.get(), m_blobs, &k, &v); brc != 0) {
@@ -207,35 +138,8 @@ Result<std::size_t> LmdbStore::export_loose(const std::function<bool(const Loose
 Result<Imported> LmdbStore::import_message(const MessageBundle& b)
 {
   const pb::Message& msg = b.message;
-  if (!verify_chain(b.events)) {
-    return util::Error{Errc::invalid,
-                       fmt::format("message {}: its event chain does not verify", msg.id())};
-  }
-  for (const auto& e : b.events) {
-    if (e.message() != msg.id()) {
-      return util::Error{Errc::invalid, fmt::format("message {}: an event of {} in its bundle",
-                                                    msg.id(), e.message())};
-    }
-  }
-  if (auto st = check_text(msg, "message " + msg.id()); !st) {
+  if (auto st = check_bundle(b); !st) {
     return st.error();
-  }
-  if (static_cast<std::size_t>(msg.delivery_ids_size()) != b.deliveries.size()) {
-    return util::Error{Errc::invalid,
-                       fmt::format("message {}: its bundle lacks deliveries", msg.id())};
-  }
-  for (std::size_t i = 0; i < b.deliveries.size(); ++i) {
-    const auto& d = b.deliveries[i];
-    if (d.message() != msg.id() || d.id() != msg.delivery_ids(static_cast<int>(i))) {
-      return util::Error{Errc::invalid, fmt::format("message {}: delivery {} does not belong to it",
-                                                    msg.id(), d.id())};
-    }
-  }
-  for (const auto& [sha, bytes] : b.blobs) {
-    if (util::sha256_hex(bytes) != sha) {
-      return util::Error{Errc::invalid,
-                         fmt::format("message {}: blob {} does not match its hash", msg.id(), sha)};
-    }
   }
   Imported outcome = Imported::same;
   const WriteFn apply = [&](lmdb::Txn& txn) -> util::Status {
@@ -256,27 +160,14 @@ Result<Imported> LmdbStore::import_message(const MessageBundle& b)
       }
       outcome = Imported::added;
     } else {
-      if (!same_bytes(here.value(), msg)) {
+      if (!same_record(here.value(), msg)) {
         return conflict(fmt::format("message {} (it differs between the two stores)", msg.id()));
       }
-      const std::string prefix = msg.id() + std::string(1, '\0');
-      lmdb::Cursor cur(txn.get(), m_events);
-      std::optional<util::Error> bad;
-      int rc = lmdb::scan_prefix(cur.get(), prefix, prefix, [&](auto, std::string_view value) {
-        auto e = decode<pb::Event>(value, "event");
-        if (!e) {
-          bad = e.error();
-          return false;
-        }
-        had.push_back(std::move(e.value()));
-        return true;
-      });
-      if (bad) {
-        return *bad;
+      auto events = events_in(txn, msg.id());
+      if (!events) {
+        return events.error();
       }
-      if (rc != 0) {
-        return lmdb_error(rc, "events");
-      }
+      had = std::move(events.value());
       if (had.size() > b.events.size()) {
         return conflict(fmt::format("message {} (this store has more of its events)", msg.id()));
       }
@@ -295,7 +186,7 @@ Result<Imported> LmdbStore::import_message(const MessageBundle& b)
         if (!mine) {
           return mine.error();
         }
-        if (same_bytes(mine.value(), d)) {
+        if (same_record(mine.value(), d)) {
           continue;
         }
         if (int wrc = put(txn, m_deliveries, d.id(), d.SerializeAsString()); wrc != 0) {
@@ -367,7 +258,7 @@ Result<std::size_t> LmdbStore::import_loose(const std::vector<LooseRecord>& batc
       if (dbi == 0) {
         return util::Error{Errc::io, "the credentials database is not open"};
       }
-      if (auto st = readable(r); !st) {
+      if (auto st = check_loose(r); !st) {
         return st;
       }
       MDB_val k = val(r.key);

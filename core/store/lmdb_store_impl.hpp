@@ -132,6 +132,8 @@ public:
   Result<std::string> find_by_message_id(const std::string& message_id) override;
   Result<std::string> find_by_idempotency_key(const std::string& key) override;
   Result<std::vector<pb::Event>> events_of_message(const std::string& message_id) override;
+  // The events of a message read in `txn`, oldest first.
+  Result<std::vector<pb::Event>> events_in(lmdb::Txn& txn, const std::string& message_id);
   Result<pb::Delivery> wait_for_sent(const std::string& id, std::chrono::milliseconds max) override;
   Result<util::Unit> create_reply(const NewReply& r) override;
   Result<pb::Reply> get_reply(const std::string& id) override;

@@ -1,98 +1,18 @@
 // PgStore's half of `pli store copy` (store.hpp: export_messages, export_loose,
 // import_message, import_loose): every record read as stored and written back with the
 // columns PostgreSQL's indexes are built on.
-#include "core/store/evidence.hpp"
+#include "core/store/bundle.hpp"
 #include "core/store/pg_store_impl.hpp"
-#include "core/util/crypto.hpp"
 
 #include <fmt/format.h>
-
-#include <set>
 
 namespace pli::store::detail {
 
 namespace {
 
-std::set<std::string> blob_names(const pb::Message& m, const std::vector<pb::Reply>& replies)
-{
-  std::set<std::string> out;
-  out.insert(m.original_sha256());
-  for (const auto& a : m.attachments()) {
-    out.insert(a.sha256());
-  }
-  for (const auto& r : replies) {
-    for (const auto& a : r.attachments()) {
-      out.insert(a.sha256());
-    }
-  }
-  out.erase("");
-  return out;
-}
-
-bool same_bytes(const google::protobuf::Message& a, const google::protobuf::Message& b)
-{
-  return a.SerializeAsString() == b.SerializeAsString();
-}
-
 util::Error disagree(const std::string& id, const std::string& why)
 {
   return util::Error{Errc::conflict, fmt::format("message {} ({})", id, why)};
-}
-
-util::Status readable(const LooseRecord& r)
-{
-  auto fails = [](const auto& parsed) -> util::Status {
-    if (!parsed) {
-      return parsed.error();
-    }
-    return util::ok_status();
-  };
-  switch (r.kind) {
-  case LooseRecord::Kind::token:
-    return fails(decode<pb::Token>(r.value, "token " + r.key));
-  case LooseRecord::Kind::consultation:
-    return fails(decode<pb::Consultation>(r.value, "consultation " + r.key));
-  case LooseRecord::Kind::credential:
-    return fails(decode<pb::Credential>(r.value, "credential"));
-  case LooseRecord::Kind::key:
-    break;
-  }
-  return util::ok_status();
-}
-
-// A bundle that cannot be what a store wrote: refused before anything is written.
-util::Status well_formed(const MessageBundle& b)
-{
-  const pb::Message& msg = b.message;
-  if (!verify_chain(b.events)) {
-    return util::Error{Errc::invalid,
-                       fmt::format("message {}: its event chain does not verify", msg.id())};
-  }
-  for (const auto& e : b.events) {
-    if (e.message() != msg.id()) {
-      return util::Error{Errc::invalid, fmt::format("message {}: an event of {} in its bundle",
-                                                    msg.id(), e.message())};
-    }
-  }
-  if (static_cast<std::size_t>(msg.delivery_ids_size()) != b.deliveries.size()) {
-    return util::Error{Errc::invalid,
-                       fmt::format("message {}: its bundle lacks deliveries", msg.id())};
-  }
-  for (std::size_t i = 0; i < b.deliveries.size(); ++i) {
-    const auto& d = b.deliveries[i];
-    if (d.message() != msg.id() || d.id() != msg.delivery_ids(static_cast<int>(i))) {
-      return util::Error{Errc::invalid, fmt::format("message {}: delivery {} does not belong "
-                                                    "to it",
-                                                    msg.id(), d.id())};
-    }
-  }
-  for (const auto& [sha, bytes] : b.blobs) {
-    if (util::sha256_hex(bytes) != sha) {
-      return util::Error{Errc::invalid,
-                         fmt::format("message {}: blob {} does not match its hash", msg.id(), sha)};
-    }
-  }
-  return check_text(msg, "message " + msg.id());
 }
 
 } // namespace
@@ -170,7 +90,7 @@ Result<std::size_t> PgStore::export_messages(const std::function<bool(const Mess
             }
             b.events.push_back(std::move(event.value()));
           }
-          for (const auto& sha : blob_names(b.message, b.replies)) {
+          for (const auto& sha : bundle_blob_names(b.message, b.replies)) {
             auto blob = conn.exec("SELECT bytes FROM blobs WHERE sha256 = $1",
                                   pq::Params{}.text(sha), "blob");
             if (!blob) {
@@ -254,7 +174,7 @@ Result<std::size_t> PgStore::export_loose(const std::function<bool(const LooseRe
 
 Result<Imported> PgStore::import_message(const MessageBundle& b)
 {
-  if (auto st = well_formed(b); !st) {
+  if (auto st = check_bundle(b); !st) {
     return st.error();
   }
   const pb::Message& msg = b.message;
@@ -278,7 +198,7 @@ Result<Imported> PgStore::import_message(const MessageBundle& b)
       if (!mine) {
         return mine.error();
       }
-      if (!same_bytes(mine.value(), msg)) {
+      if (!same_record(mine.value(), msg)) {
         return disagree(msg.id(), "it differs between the two stores");
       }
       auto head = conn.exec("SELECT seq FROM chain_heads WHERE message = $1 FOR UPDATE",
@@ -394,7 +314,7 @@ Result<std::size_t> PgStore::import_loose(const std::vector<LooseRecord>& batch)
     if (!storable_key(r.key)) {
       return util::Error{Errc::invalid, "a loose record's key cannot be stored"};
     }
-    if (auto st = readable(r); !st) {
+    if (auto st = check_loose(r); !st) {
       return st.error();
     }
   }
