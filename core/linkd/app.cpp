@@ -254,6 +254,9 @@ App::App(const config::Config& config, store::Store& store, util::Clock clock)
                    std::filesystem::path(config.store.path) / "outbox" / "linkd",
                    [this](const notify::Outbox::Record& r) { return revive(r); }})
 {
+  if (auto shared = shared_failures()) {
+    m_unknown.share("unknown_token", shared);
+  }
   // Partials are expanded once here, then each page is parsed once (templates::Template): mstch
   // tokenized the page, and every partial it was given, on each render.
   std::map<std::string, std::string> partials;
@@ -510,6 +513,24 @@ void App::facts(Link& l, templates::Map& ctx)
     }
     ctx.emplace("consultation", c);
   }
+}
+
+FailureLimiter::SharedCount App::shared_failures()
+{
+  // Several pli-linkd replicas share one PostgreSQL store: their rate limits are counted in
+  // it too, so that no client gains by spreading its attempts over the replicas. On LMDB
+  // (one host) each process's own count is the whole count.
+  if (m_config.store.backend != config::Config::StoreBackend::postgresql) {
+    return {};
+  }
+  return [this](const std::string& key, std::int64_t start,
+                std::int64_t end) -> std::optional<std::uint64_t> {
+    auto n = m_store.count_failure(key, start, end);
+    if (!n) {
+      return std::nullopt;
+    }
+    return n.value();
+  };
 }
 
 // The token of a link, checked: syntax, lookup, purpose, and for an unknown one the rate

@@ -132,6 +132,8 @@ public:
 
 private:
   friend class BuyersArea; // renders its pages with ours, shares the unknown-token limiter
+  // The shared count of a FailureLimiter on a PostgreSQL store; empty on LMDB.
+  FailureLimiter::SharedCount shared_failures();
   struct Link
   {
     std::string token;

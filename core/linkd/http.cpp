@@ -136,6 +136,26 @@ void FailureLimiter::failure(const std::string& client, std::int64_t now)
 {
   const std::string key = client_key(client);
   Shard& s = shard(key);
+  count_here(s, key, now);
+  if (!m_shared) {
+    return;
+  }
+  // The other replicas' failures: a shared count at the limit blocks the client here too.
+  const std::int64_t start = now - ((now % m_window) + m_window) % m_window;
+  const auto shared = m_shared(m_shared_name + ":" + key, start, start + m_window);
+  if (!shared || *shared <= 1) {
+    return;
+  }
+  std::lock_guard lock(s.mutex);
+  auto it = s.windows.find(key);
+  Window& w = it != s.windows.end() ? it->second : s.overflow;
+  if (now - w.start < m_window && w.count < *shared) {
+    w.count = std::min<std::uint64_t>(*shared, m_limit);
+  }
+}
+
+void FailureLimiter::count_here(Shard& s, const std::string& key, std::int64_t now)
+{
   std::lock_guard lock(s.mutex);
   auto it = s.windows.find(key);
   if (it == s.windows.end() && s.windows.size() >= m_max_per_shard) {

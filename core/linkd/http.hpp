@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -59,6 +60,20 @@ public:
   bool blocked(const std::string& client, std::int64_t now_micros);
   void failure(const std::string& client, std::int64_t now_micros);
 
+  // Counts shared with other processes (pli-linkd's replicas on one PostgreSQL store): each
+  // failure is also added to the shared window of `name` + client, aligned on multiples of
+  // the window, and a shared count at the limit blocks the client here too. So a client
+  // that spreads its failures over N replicas gets at most the limit plus N - 1 in a window.
+  // `count` returns the shared window's count with this failure, or nullopt (the store
+  // failed: this process's own count still holds).
+  using SharedCount = std::function<std::optional<std::uint64_t>(
+      const std::string& key, std::int64_t window_start, std::int64_t window_end)>;
+  void share(std::string name, SharedCount count)
+  {
+    m_shared_name = std::move(name);
+    m_shared = std::move(count);
+  }
+
 private:
   static constexpr std::size_t k_shards = 16;
   struct Window
@@ -73,10 +88,13 @@ private:
     Window overflow; // the clients that found the shard full of blocked ones
   };
   Shard& shard(const std::string& key);
+  void count_here(Shard& s, const std::string& key, std::int64_t now); // one failure
 
   std::uint64_t m_limit;
   std::size_t m_max_per_shard;
   std::int64_t m_window;
+  std::string m_shared_name;
+  SharedCount m_shared; // empty: this process only
   std::array<Shard, k_shards> m_shards;
 };
 

@@ -87,6 +87,10 @@ BuyersArea::BuyersArea(App& app)
       m_per_address(app.m_config.buyers_area.logins_per_hour, 100000, k_hour),
       m_per_client(app.m_config.buyers_area.logins_per_hour_per_client, 100000, k_hour)
 {
+  if (auto shared = app.shared_failures()) {
+    m_per_address.share("login_address", shared);
+    m_per_client.share("login_client", shared);
+  }
 }
 
 BuyersArea::Viewer BuyersArea::rights(const config::Config& config, const std::string& address)

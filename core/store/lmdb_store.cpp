@@ -291,6 +291,25 @@ Result<pb::Delivery> LmdbStore::wait_for_sent(const std::string& id, std::chrono
   }
 }
 
+Result<std::uint64_t> LmdbStore::count_failure(const std::string& key, util::Micros window_start,
+                                               util::Micros window_end)
+{
+  constexpr std::size_t k_max_windows = 100000;
+  std::lock_guard lock(m_failures_mu);
+  if (m_failures.size() >= k_max_windows) {
+    // Windows that ended go first (window_start is the caller's now, rounded down).
+    for (auto i = m_failures.begin(); i != m_failures.end();) {
+      i = i->second.first <= window_start ? m_failures.erase(i) : std::next(i);
+    }
+    if (m_failures.size() >= k_max_windows) {
+      m_failures.erase(m_failures.begin());
+    }
+  }
+  auto& w = m_failures[{key, window_start}];
+  w.first = window_end;
+  return ++w.second;
+}
+
 Result<pb::Reply> LmdbStore::get_reply(const std::string& id)
 {
   return read_record<pb::Reply>(m_replies, id, "reply");

@@ -162,6 +162,8 @@ public:
   Result<std::size_t> export_loose(const std::function<bool(const LooseRecord&)>& fn) override;
   Result<Imported> import_message(const MessageBundle& b) override;
   Result<std::size_t> import_loose(const std::vector<LooseRecord>& batch) override;
+  Result<std::uint64_t> count_failure(const std::string& key, util::Micros window_start,
+                                      util::Micros window_end) override; // lmdb_store.cpp
   Result<pb::Credential> take_credential(const std::string& key) override
   {
     return credentials::take(m_env.get(), m_credentials, key);
@@ -442,6 +444,9 @@ private:
   std::condition_variable m_linger_cv;
   // Group commits done so far (under m_group_mu), and their signal: wait_for_sent's wake-up.
   std::uint64_t m_commits = 0;
+  // count_failure's windows: (key, window start) -> (window end, count), in this process.
+  std::mutex m_failures_mu;
+  std::map<std::pair<std::string, util::Micros>, std::pair<util::Micros, std::uint64_t>> m_failures;
   std::condition_variable m_commit_cv;
 
   static constexpr std::string_view k_counts_built{"\0built", 6};

@@ -91,6 +91,13 @@ CREATE TABLE credentials (
   expires_at bigint NOT NULL,
   record bytea NOT NULL);
 CREATE INDEX credentials_expiry ON credentials (expires_at);
+CREATE UNLOGGED TABLE rate_windows (
+  key text COLLATE "C" NOT NULL,
+  window_start bigint NOT NULL,
+  window_end bigint NOT NULL,
+  count bigint NOT NULL,
+  PRIMARY KEY (key, window_start));
+CREATE INDEX rate_windows_end ON rate_windows (window_end);
 CREATE FUNCTION pli_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'DELETE' AND current_setting('pli.purge', true) = 'on' THEN
@@ -106,9 +113,9 @@ CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
 INSERT INTO pli_schema (version) VALUES (1);
 )sql";
 
-constexpr const char* k_tables[] = {"pli_schema",  "messages", "deliveries",  "events",
-                                    "chain_heads", "tokens",   "blobs",       "consultations",
-                                    "replies",     "msgids",   "idempotency", "credentials"};
+constexpr const char* k_tables[] = {
+    "pli_schema",    "messages", "deliveries", "events",      "chain_heads", "tokens",      "blobs",
+    "consultations", "replies",  "msgids",     "idempotency", "credentials", "rate_windows"};
 
 // What each program does to each table, beyond reading them all.
 struct Right
@@ -131,6 +138,7 @@ constexpr Right k_linkd[] = {
     {"blobs", "INSERT"},
     {"idempotency", "INSERT"},
     {"credentials", "INSERT,DELETE"},
+    {"rate_windows", "INSERT,UPDATE,DELETE"},
 };
 
 std::vector<std::string> split(const std::string& s)

@@ -567,6 +567,31 @@ Result<pb::Credential> PgStore::take_credential(const std::string& key)
   return taken;
 }
 
+Result<std::uint64_t> PgStore::count_failure(const std::string& key, util::Micros window_start,
+                                             util::Micros window_end)
+{
+  if (!storable_key(key)) {
+    return util::Error{Errc::io, "a rate limit key that cannot be stored"};
+  }
+  // An UNLOGGED table: no WAL, so no fsync per failure counted (a crash of the server empties
+  // it, which only forgives the current windows).
+  if (m_failure_calls.fetch_add(1, std::memory_order_relaxed) % 1000 == 0) {
+    auto gone = query("DELETE FROM rate_windows WHERE window_end <= $1",
+                      pq::Params{}.i64(window_start), "rate limits");
+    if (!gone) {
+      return gone.error();
+    }
+  }
+  auto r = query("INSERT INTO rate_windows (key, window_start, window_end, count) "
+                 "VALUES ($1, $2, $3, 1) ON CONFLICT (key, window_start) "
+                 "DO UPDATE SET count = rate_windows.count + 1 RETURNING count",
+                 pq::Params{}.text(key).i64(window_start).i64(window_end), "rate limit");
+  if (!r) {
+    return r.error();
+  }
+  return static_cast<std::uint64_t>(r->integer(0, 0));
+}
+
 Result<pb::Message> PgStore::get_message(const std::string& id)
 {
   return read_record<pb::Message>("SELECT record FROM messages WHERE id = $1", id, "message");

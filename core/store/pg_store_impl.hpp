@@ -14,6 +14,7 @@
 #include "core/store/records.hpp"
 #include "core/store/store.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -58,6 +59,8 @@ public:
                                     util::Micros now) override;
   Result<pb::Credential> get_credential(const std::string& key) override;
   Result<pb::Credential> take_credential(const std::string& key) override;
+  Result<std::uint64_t> count_failure(const std::string& key, util::Micros window_start,
+                                      util::Micros window_end) override;
   Result<pb::Delivery> wait_for_sent(const std::string& id,
                                      std::chrono::milliseconds max) override; // pg_listen.cpp
   Result<std::size_t>
@@ -107,6 +110,7 @@ private:
 
   pq::Pool m_pool;
   // wait_for_sent's LISTEN connection, started by its first call.
+  std::atomic<std::uint64_t> m_failure_calls{0}; // count_failure: every 1,000th cleans up
   std::mutex m_listener_mu;
   std::unique_ptr<SentListener> m_listener;
 };

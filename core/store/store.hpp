@@ -268,6 +268,13 @@ public:
   // Errors: not_found, invalid, io.
   virtual Result<pb::Credential> take_credential(const std::string& key) = 0;
 
+  // Rate limits that every process and host on the store shares (pli-linkd's replicas): one
+  // more failure under `key` in the window [window_start, window_end); returns the window's
+  // count so far, this one included. Windows that ended are removed now and then. LMDB keeps
+  // them in this process only (one host). Errors: io, unavailable.
+  virtual Result<std::uint64_t> count_failure(const std::string& key, util::Micros window_start,
+                                              util::Micros window_end) = 0;
+
   // Copy between stores (`pli store copy`). Visits every message's bundle, oldest message
   // first, each read in one consistent snapshot; `fn` returns false to stop. Returns how
   // many were visited. Errors: invalid (a record that cannot be read), io, unavailable.
