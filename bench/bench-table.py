@@ -71,6 +71,19 @@ for c in (10, 100) if linkd else ():
                  + (f", **{int(bad):,} errors**" if bad != "0" else ""), "",
                  "", "≥ 3,000/s", ok(float(rps) >= 3000 and bad == "0")))
 
+for size in (4, 100) if reps("mta.4.none_pg") else ():
+    base = statistics.median(reps(f"mta.{size}.none_pg"))
+    x = statistics.median(a / b for a, b in zip(reps(f"mta.{size}.ar1_pg"), reps(f"mta.{size}.none_pg")))
+    v = statistics.median(reps(f"mta.{size}.ar1_pg"))
+    rows.append((f"MTA {size} KB, registered AR, 1 recipient, **PostgreSQL store**", f"{v:.0f} msg/s",
+                 f"{base:.0f} msg/s (no milter, just before)", f"{x:.2f}", "≥ 0.35", ok(x >= 0.35)))
+for c in (10, 100) if "post.pg.10" in r else ():
+    rps, p99, bad = r[f"post.pg.{c}"].split()
+    rows.append((f"pli-linkd read POSTs on the **PostgreSQL store**, wrk {c} connections, "
+                 f"{r['tokens_pg']} links", f"{float(rps):,.0f} req/s (p99 {float(p99):.1f} ms)"
+                 + (f", **{int(bad):,} errors**" if bad != "0" else ""), "",
+                 "", "≥ 3,000/s" if c == 100 else "", ok(float(rps) >= 3000 and bad == "0") if c == 100 else ""))
+
 if "rss.milter" in r:
     mil = int(r["rss.milter"]) / 1024
     anon = f" (anonymous: {int(r['rss.milter.anon']) / 1024:.1f} MB)" if r.get("rss.milter.anon") else ""

@@ -14,11 +14,13 @@
 #   4. Peak RSS (VmHWM) of pli-milter under 50 concurrent SMTP sessions (registered, 100 KB),
 #      with its peak anonymous part (sampled; the rest is mostly the store's mmap'd pages),
 #      and of pli-linkd after the wrk runs.
+#   5. The PostgreSQL store (a local cluster the bench starts): registered AR with 1 recipient
+#      next to its own baseline, and read POSTs.
 # Environment: BENCH_QUICK=1 (small counts, ~1 min: a smoke run), BENCH_REPS (repetitions of
 # the MTA rows, interleaved; medians of the per-repetition ratios; default 2, 1 when quick),
 # BENCH_WRK_SECONDS (default 10), BENCH_OUT (also write the table there), BENCH_RESULTS (the
 # raw figures, default BUILD_DIR/bench-results.tsv), BENCH_ONLY (a comma-separated subset of
-# mta, latency, memory, linkd: run only those sections, e.g. BENCH_ONLY=linkd).
+# mta, latency, memory, linkd, pg: run only those sections, e.g. BENCH_ONLY=linkd).
 # Needs root (private Postfix) and scripts/install-deps --bench (wrk, nginx, opendkim).
 set -euo pipefail
 BUILD=$(cd "${1:-build}" && pwd)
@@ -130,6 +132,59 @@ send() {
     python3 -c "print(round($n / (($t1 - $t0) / 1e9), 1))"
 }
 
+# wrk_run NAME ARGS...: one wrk run; prints "req/s p99_ms errors".
+wrk_run() {
+    local name=$1; shift
+    wrk -t1 -d"${WRK_S}s" --latency "$@" >"$W/wrk-$name.txt" 2>&1 || fail "wrk $name failed: $(cat "$W/wrk-$name.txt")"
+    python3 - "$W/wrk-$name.txt" <<'PY'
+import re, sys
+t = open(sys.argv[1]).read()
+rps = float(re.search(r'Requests/sec:\s+([\d.]+)', t).group(1))
+def ms(v, u):
+    return float(v) * {'us': 0.001, 'ms': 1.0, 's': 1000.0, 'm': 60000.0}[u]
+p99 = ms(*re.search(r'\s99%\s+([\d.]+)(us|ms|s|m)\b', t).groups())
+bad = sum(int(x) for x in re.findall(r'Non-2xx or 3xx responses: (\d+)', t))
+bad += sum(int(x) for x in re.findall(r'(?:connect|read|write|timeout) (\d+)', t))
+print(f"{rps:.0f} {p99:.2f} {bad}")
+PY
+}
+
+# extract_tokens FILE: the link tokens of the notices in the sink, one a line.
+extract_tokens() {
+python3 - "$PFX_SINK_DIR" "$1" <<'PY'
+import email, os, re, sys
+from email import policy
+out = []
+for name in sorted(os.listdir(sys.argv[1])):
+    with open(os.path.join(sys.argv[1], name), 'rb') as f:
+        msg = email.message_from_binary_file(f, policy=policy.default)
+    for part in msg.walk():
+        if part.get_content_type() == 'text/plain':
+            m = re.search(r'/m/([A-Za-z0-9_-]+)', part.get_content())
+            if m:
+                out.append(m.group(1))
+            break
+open(sys.argv[2], 'w').write('\n'.join(out) + '\n')
+PY
+}
+
+# write_post_lua: wrk's script of read POSTs over the links in $W/tokens.
+write_post_lua() {
+cat >"$W/post.lua" <<EOF
+local tokens = {}
+local i = 0
+function init(args)
+  for line in io.lines("$W/tokens") do tokens[#tokens + 1] = line end
+  i = math.random(#tokens)
+end
+function request()
+  i = i % #tokens + 1
+  return wrk.format("POST", "/m/" .. tokens[i],
+    { ["Content-Type"] = "application/x-www-form-urlencoded" }, "open=1")
+end
+EOF
+}
+
 # ---------------------------------------------------------------- 1 + 2: MTA rows
 PASS_FROM=someone@elsewhere.example
 BUYER=alice@buyer.example
@@ -193,21 +248,7 @@ conf_tokens
 smtp-source -A -s 5 -r 5 -N -f "$BUYER" -t t@remote.example -S "[AR] Lien bench" -m "$NTOK" \
     "127.0.0.1:$PFX_PORT_IN"
 wait_drained 300
-python3 - "$PFX_SINK_DIR" "$W/tokens" <<'PY'
-import email, os, re, sys
-from email import policy
-out = []
-for name in sorted(os.listdir(sys.argv[1])):
-    with open(os.path.join(sys.argv[1], name), 'rb') as f:
-        msg = email.message_from_binary_file(f, policy=policy.default)
-    for part in msg.walk():
-        if part.get_content_type() == 'text/plain':
-            m = re.search(r'/m/([A-Za-z0-9_-]+)', part.get_content())
-            if m:
-                out.append(m.group(1))
-            break
-open(sys.argv[2], 'w').write('\n'.join(out) + '\n')
-PY
+extract_tokens "$W/tokens"
 ntok=$(wc -l <"$W/tokens")
 [ "$ntok" -ge $((NTOK * 5 * 9 / 10)) ] || fail "only $ntok links for $((NTOK * 5)) recipients"
 result tokens "$ntok"
@@ -258,34 +299,7 @@ cmp -s "$W/www/page.html" <(curl -fsS "http://127.0.0.1:$NGINX_PORT/m/$tok1") ||
     fail "nginx does not serve the landing page's bytes"
 
 # wrk_run NAME ARGS...: requests/s, p99 (ms) and errors of one wrk run
-wrk_run() {
-    local name=$1; shift
-    wrk -t1 -d"${WRK_S}s" --latency "$@" >"$W/wrk-$name.txt" 2>&1 || fail "wrk $name failed: $(cat "$W/wrk-$name.txt")"
-    python3 - "$W/wrk-$name.txt" <<'PY'
-import re, sys
-t = open(sys.argv[1]).read()
-rps = float(re.search(r'Requests/sec:\s+([\d.]+)', t).group(1))
-def ms(v, u):
-    return float(v) * {'us': 0.001, 'ms': 1.0, 's': 1000.0, 'm': 60000.0}[u]
-p99 = ms(*re.search(r'\s99%\s+([\d.]+)(us|ms|s|m)\b', t).groups())
-bad = sum(int(x) for x in re.findall(r'Non-2xx or 3xx responses: (\d+)', t))
-bad += sum(int(x) for x in re.findall(r'(?:connect|read|write|timeout) (\d+)', t))
-print(f"{rps:.0f} {p99:.2f} {bad}")
-PY
-}
-cat >"$W/post.lua" <<EOF
-local tokens = {}
-local i = 0
-function init(args)
-  for line in io.lines("$W/tokens") do tokens[#tokens + 1] = line end
-  i = math.random(#tokens)
-end
-function request()
-  i = i % #tokens + 1
-  return wrk.format("POST", "/m/" .. tokens[i],
-    { ["Content-Type"] = "application/x-www-form-urlencoded" }, "open=1")
-end
-EOF
+write_post_lua
 for c in 10 100; do
     log "wrk GET, $c connections: nginx then pli-linkd (${WRK_S} s each)"
     result "get.nginx.$c" "$(wrk_run "get-nginx-$c" -c"$c" "http://127.0.0.1:$NGINX_PORT/m/$tok1")"
@@ -299,6 +313,50 @@ reads=$($PLI list --status read --per-page 1 --json | pli_json 'j["total"]')
 [ "$reads" -gt 0 ] || fail "no delivery is read after the POST runs"
 result reads.deliveries "$reads"
 result rss.linkd "$(awk '/VmHWM/ {print $2}' "/proc/$PLI_LINKD_PID/status")"
+fi
+
+# ---------------------------------------------------------------- 5: the PostgreSQL store
+# The same daemons on a local PostgreSQL 15 cluster (default durable settings, a unix socket):
+# registered AR with 1 recipient next to its own bare-Postfix baseline measured just before,
+# and read POSTs over links made through the milter on that store.
+if only pg && [ -x "${PLI_PG_BIN:-/usr/lib/postgresql/15/bin}/initdb" ]; then
+log "PostgreSQL: a local cluster, the daemons restarted on it"
+kill "$PLI_MILTER_PID" "$PLI_LINKD_PID" 2>/dev/null || true
+wait "$PLI_MILTER_PID" "$PLI_LINKD_PID" 2>/dev/null || true
+start_pg "$W/pg"
+sed -i "s|^store: {|store: { backend: postgresql, url: \"$PLI_PG_URL\",|" "$PLI_CONFIG"
+$PLI store migrate-schema >/dev/null
+rm -f "$PLI_SOCKET"
+pli_start_milter
+"$PLI_BIN_DIR/linkd/pli-linkd" --config "$PLI_CONFIG" --foreground >>"$W/linkd.log" 2>&1 &
+PLI_LINKD_PID=$!
+pfx_on_exit "kill $PLI_LINKD_PID 2>/dev/null; wait $PLI_LINKD_PID 2>/dev/null || true"
+_pfx_wait 20 "pli-linkd on PostgreSQL" "" curl -fs -o /dev/null "$PLI_URL/healthz"
+for rep in $(seq 1 "$REPS"); do
+    for size in 4 100; do
+        n=$([ $size = 4 ] && echo "$N4" || echo "$N100")
+        log "PostgreSQL rep $rep, $size KB: no milter, then registered AR, 1 recipient"
+        conf_none
+        result "mta.$size.none_pg.$rep" "$(send "$n" $((size * 1024)) 1 "$PASS_FROM")"
+        conf_pli
+        result "mta.$size.ar1_pg.$rep" "$(send "$n" $((size * 1024)) 1 "$BUYER" "[AR] Avis bench")"
+    done
+done
+log "PostgreSQL: $NTOK registered messages with 5 recipients, then read POSTs"
+conf_tokens
+find "$PFX_SINK_DIR" -type f -delete
+smtp-source -A -s 5 -r 5 -N -f "$BUYER" -t t@remote.example -S "[AR] Lien bench" -m "$NTOK" \
+    "127.0.0.1:$PFX_PORT_IN"
+wait_drained 300
+extract_tokens "$W/tokens"
+ntok=$(wc -l <"$W/tokens")
+[ "$ntok" -ge $((NTOK * 5 * 9 / 10)) ] || fail "PostgreSQL: only $ntok links for $((NTOK * 5)) recipients"
+result tokens_pg "$ntok"
+write_post_lua
+for c in 10 100; do
+    log "PostgreSQL: wrk POST (reads), $c connections over $ntok links (${WRK_S} s)"
+    result "post.pg.$c" "$(wrk_run "post-pg-$c" -c"$c" -s "$W/post.lua" "$PLI_URL")"
+done
 fi
 
 python3 "$HERE/bench-table.py" "$RES" | tee "${BENCH_OUT:-/dev/null}"
