@@ -168,6 +168,21 @@ open(sys.argv[2], 'w').write('\n'.join(out) + '\n')
 PY
 }
 
+# make_links KEY: $NTOK registered messages with 5 recipients through the milter to the
+# file-writing sink, their links in $W/tokens (and their number in $ntok, as result KEY).
+make_links() {
+    conf_tokens
+    find "$PFX_SINK_DIR" -type f -delete
+    # -A: a message refused with 451 (see tempfails) is not retried; it makes no links.
+    smtp-source -A -s 5 -r 5 -N -f "$BUYER" -t t@remote.example -S "[AR] Lien bench" -m "$NTOK" \
+        "127.0.0.1:$PFX_PORT_IN"
+    wait_drained 300
+    extract_tokens "$W/tokens"
+    ntok=$(wc -l <"$W/tokens")
+    [ "$ntok" -ge $((NTOK * 5 * 9 / 10)) ] || fail "$1: only $ntok links for $((NTOK * 5)) recipients"
+    result "$1" "$ntok"
+}
+
 # write_post_lua: wrk's script of read POSTs over the links in $W/tokens.
 write_post_lua() {
 cat >"$W/post.lua" <<EOF
@@ -243,15 +258,7 @@ fi
 # ---------------------------------------------------------------- 3: pli-linkd
 if only linkd; then
 log "tokens: $NTOK registered messages with 5 recipients through the milter"
-conf_tokens
-# -A: a message refused with 451 (see tempfails below) is not retried; it makes no links.
-smtp-source -A -s 5 -r 5 -N -f "$BUYER" -t t@remote.example -S "[AR] Lien bench" -m "$NTOK" \
-    "127.0.0.1:$PFX_PORT_IN"
-wait_drained 300
-extract_tokens "$W/tokens"
-ntok=$(wc -l <"$W/tokens")
-[ "$ntok" -ge $((NTOK * 5 * 9 / 10)) ] || fail "only $ntok links for $((NTOK * 5)) recipients"
-result tokens "$ntok"
+make_links tokens
 result tempfails "$(grep -c 'decision=tempfail' "$W/milter.log" || true)"
 
 # the landing page, once (records its `fetched`), and the same bytes for nginx
@@ -343,15 +350,7 @@ for rep in $(seq 1 "$REPS"); do
     done
 done
 log "PostgreSQL: $NTOK registered messages with 5 recipients, then read POSTs"
-conf_tokens
-find "$PFX_SINK_DIR" -type f -delete
-smtp-source -A -s 5 -r 5 -N -f "$BUYER" -t t@remote.example -S "[AR] Lien bench" -m "$NTOK" \
-    "127.0.0.1:$PFX_PORT_IN"
-wait_drained 300
-extract_tokens "$W/tokens"
-ntok=$(wc -l <"$W/tokens")
-[ "$ntok" -ge $((NTOK * 5 * 9 / 10)) ] || fail "PostgreSQL: only $ntok links for $((NTOK * 5)) recipients"
-result tokens_pg "$ntok"
+make_links tokens_pg
 write_post_lua
 for c in 10 100; do
     log "PostgreSQL: wrk POST (reads), $c connections over $ntok links (${WRK_S} s)"
