@@ -227,6 +227,18 @@ void Engine::helo(Transaction& t, const std::string& name)
   t.helo = bounded_text(name, 255);
 }
 
+bool Engine::is_bounce_address(const std::string& address) const
+{
+  const std::string lower = util::ascii_lower(address);
+  const auto at = lower.rfind('@');
+  if (at == std::string::npos || lower.substr(at + 1) != m_config.bounce.domain) {
+    return false;
+  }
+  const std::string local = lower.substr(0, at);
+  return local == m_config.bounce.local_part ||
+         local.rfind(m_config.bounce.local_part + "+", 0) == 0;
+}
+
 Step Engine::decide_envfrom(Transaction& t, const std::string& sender, MtaSession& mta)
 {
   t.reset_message();
@@ -234,6 +246,15 @@ Step Engine::decide_envfrom(Transaction& t, const std::string& sender, MtaSessio
   t.null_sender = t.sender.empty();
   if (t.null_sender) {
     return Step::proceed; // maybe a DSN to our bounce address: decided at RCPT/DATA
+  }
+  if (is_bounce_address(t.sender)) {
+    // pli's own mail (a notice, a notification) relayed by another MTA of the same store
+    // through this smtpd: registered already by the milter that re-injected it, never again.
+    log::line(log::Level::info, mta.macro("i"),
+              {{"decision", outcome_name(Outcome::accept_untouched)},
+               {"reason", "sent by pli (the bounce address)"},
+               {"from", t.sender}});
+    return Step::accept;
   }
   if (!policy::is_buyer(m_config.policy, t.sender)) {
     return Step::accept;

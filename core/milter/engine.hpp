@@ -183,6 +183,8 @@ private:
   Step decide_data(Transaction& t);
   Verdict decide_eom(Transaction& t, MtaSession& mta);
   Step counted(Step s);
+  // pli's own return path: the bounce address, with or without a +extension.
+  bool is_bounce_address(const std::string& address) const;
 
   // A buyer's mail to external recipients (registration.cpp), in four steps over one
   // Registration: plan the recipients' deliveries (new, or a retry's), record the message

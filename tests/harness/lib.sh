@@ -45,6 +45,8 @@
 #                               --subject S --header "Name: value"... --body TEXT
 #                               --data-file FILE        (a complete message instead)
 #   pfx_diag                    maillog tail and queue listing on stderr
+#   pfx_in DIR CMD...           runs CMD (a function above) on another instance, the one in
+#                               DIR, in a subshell with DIR's ports.env (a test's second MTA)
 #   pfx_free_port               a free loopback port for a test's own daemon (reserved for
 #                               120 s against concurrent pfx starts; "pfx ports N" for more)
 #   _pfx_wait TIMEOUT DESC STATUS_FN CMD...
@@ -131,6 +133,16 @@ pfx_setup() {
     "$PFX_BIN" start "$dir" "$@" || fail "pfx start $dir $* failed"
     # shellcheck source=/dev/null
     . "$dir/ports.env"
+}
+
+pfx_in() {
+    local dir=${1:?usage: pfx_in DIR CMD...}; shift
+    [ -f "$dir/ports.env" ] || fail "pfx_in: no instance in $dir"
+    (
+        # shellcheck source=/dev/null
+        . "$dir/ports.env"
+        "$@"
+    )
 }
 
 pfx_free_port() {

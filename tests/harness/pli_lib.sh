@@ -130,6 +130,71 @@ pli_start_milter() {
     fi
 }
 
+# pli_second_mta: after pli_setup on PostgreSQL, a second MTA host on the same store, and
+# MTA A (pli_setup's) relaying its outgoing mail through it (README, "Several hosts"):
+# - MTA B: its own private Postfix (myhostname mta-b.buyer.example: an smtp client refuses a
+#   next hop that greets with its own name), its own pli-milter on both paths (smtpd and
+#   non_smtpd_milters), its own pli-linkd, its own store.path; its pli-smtp transport
+#   delivers to its sinks, so its bounce daemon writes the reports;
+# - MTA A: relayhost = B's smtpd, and no pli-smtp (no sender-dependent transport, no
+#   transport table): a plain smtp client passes NOTIFY, ENVID and RET on to B, which
+#   announces DSN, so A reports nothing itself.
+# Sets PLI_B_WORK, PLI_B_PFX_DIR (pfx_in "$PLI_B_PFX_DIR" CMD... runs a harness function on
+# B), PLI_B_PORT_IN, PLI_B_PORT_REINJECT, PLI_B_CONFIG, PLI_B (the CLI on B's config),
+# PLI_B_URL (B's linkd, also its linkd.public_url), PLI_B_MILTER_PID, PLI_B_LINKD_PID. The
+# PFX_* variables stay A's.
+pli_second_mta() {
+    pli_on_pg || fail "pli_second_mta: two MTAs share a PostgreSQL store (PLI_TEST_STORE=postgresql)"
+    [ -z "${PLI_MILTER_INET:-}" ] || fail "pli_second_mta: PLI_MILTER_INET is not supported"
+    local a_dir=$PFX_DIR
+    PLI_B_WORK=$PLI_WORK/b
+    mkdir -p "$PLI_B_WORK"
+    chmod 755 "$PLI_B_WORK"
+    local b_socket=$PLI_B_WORK/milter.sock
+    pfx_setup --milter "unix:$b_socket" --non-smtpd-milter "unix:$b_socket" \
+        --bounce-address pli-bounce@buyer.example --param myhostname=mta-b.buyer.example
+    PLI_B_PFX_DIR=$PFX_DIR
+    PLI_B_PORT_IN=$PFX_PORT_IN
+    PLI_B_PORT_REINJECT=$PFX_PORT_REINJECT
+    # shellcheck source=/dev/null
+    . "$a_dir/ports.env" # the PFX_* variables are A's again
+    # A relays through B's smtpd (a reload: same ports, same milter).
+    "$PFX_BIN" start "$PFX_DIR" --milter "unix:$PLI_SOCKET" --non-smtpd-milter "unix:$PLI_SOCKET" \
+        --bounce-address pli-bounce@buyer.example --param "relayhost=[127.0.0.1]:$PLI_B_PORT_IN" \
+        --param transport_maps= --param sender_dependent_default_transport_maps= ||
+        fail "reconfiguring MTA A to relay through B failed"
+    pfx_wait_log "reload -- version" 30
+    local b_port
+    b_port=$(pfx_free_port)
+    PLI_B_URL=http://127.0.0.1:$b_port
+    PLI_B_CONFIG=$PLI_B_WORK/pli.yaml
+    sed -e "s|path: $PLI_WORK/store,|path: $PLI_B_WORK/store,|" \
+        -e "s|unix:$PLI_SOCKET\"|unix:$b_socket\"|" \
+        -e "s|port: $PFX_PORT_REINJECT }|port: $PLI_B_PORT_REINJECT }|" \
+        -e "s|127.0.0.1:$PLI_LINKD_PORT\"|127.0.0.1:$b_port\"|g" "$PLI_CONFIG" >"$PLI_B_CONFIG"
+    for want in "path: $PLI_B_WORK/store," "unix:$b_socket" "port: $PLI_B_PORT_REINJECT }" \
+        "listen: \"127.0.0.1:$b_port\"" "public_url: \"$PLI_B_URL\""; do
+        qgrep -F "$want" "$PLI_B_CONFIG" || fail "pli_second_mta: B's pli.yaml lacks $want"
+    done
+    PLI_B="$PLI_BIN_DIR/admin-cli/pli --config $PLI_B_CONFIG"
+    "$PLI_BIN_DIR/milter/pli-milter" --config "$PLI_B_CONFIG" --foreground >>"$PLI_B_WORK/milter.log" 2>&1 &
+    PLI_B_MILTER_PID=$!
+    pfx_on_exit "kill $PLI_B_MILTER_PID 2>/dev/null; wait $PLI_B_MILTER_PID 2>/dev/null || true"
+    _pfx_wait 20 "B's pli-milter socket" "" test -S "$b_socket"
+    "$PLI_BIN_DIR/linkd/pli-linkd" --config "$PLI_B_CONFIG" --foreground >>"$PLI_B_WORK/linkd.log" 2>&1 &
+    PLI_B_LINKD_PID=$!
+    pfx_on_exit "kill $PLI_B_LINKD_PID 2>/dev/null; wait $PLI_B_LINKD_PID 2>/dev/null || true"
+    _pfx_wait 20 "B's pli-linkd to listen" "" curl -fs -o /dev/null "$PLI_B_URL/healthz"
+    [ ! -e "$PLI_B_WORK/store/data.mdb" ] || fail "B's daemons opened an LMDB store"
+    pfx_on_exit '[ "$_PFX_EXIT_RC" -eq 0 ] || pli_diag_second'
+}
+
+pli_diag_second() {
+    echo "---- MTA B: maillog tail" >&2; tail -n 30 "$PLI_B_PFX_DIR/log/maillog" >&2 2>/dev/null || true
+    echo "---- MTA B: milter log" >&2; tail -n 30 "$PLI_B_WORK/milter.log" >&2 2>/dev/null || true
+    echo "---- MTA B: linkd log" >&2; tail -n 20 "$PLI_B_WORK/linkd.log" >&2 2>/dev/null || true
+}
+
 # pli_first_link SUBJECT MESSAGE-ID BODY: alice@buyer.example sends a registered mail to
 # bob@remote.example as the test's first; prints the link of its notice (the sink's only mail).
 pli_first_link() {
