@@ -247,14 +247,21 @@ Step Engine::decide_envfrom(Transaction& t, const std::string& sender, MtaSessio
   if (t.null_sender) {
     return Step::proceed; // maybe a DSN to our bounce address: decided at RCPT/DATA
   }
-  if (is_bounce_address(t.sender)) {
-    // pli's own mail (a notice, a notification) relayed by another MTA of the same store
-    // through this smtpd: registered already by the milter that re-injected it, never again.
-    log::line(log::Level::info, mta.macro("i"),
-              {{"decision", outcome_name(Outcome::accept_untouched)},
-               {"reason", "sent by pli (the bounce address)"},
-               {"from", t.sender}});
-    return Step::accept;
+  if (!t.local_origin && is_bounce_address(t.sender)) {
+    // pli's own mail relayed through this smtpd by another MTA of the same store. From the
+    // bare address (pli-linkd's reply notices to buyers): left alone. From pli-bounce+ID (a
+    // notice): left alone at DATA if it is the notice of that delivery, never registered
+    // again; anything else from that return path is judged as any other mail.
+    const auto plus = t.sender.find('+');
+    if (plus == std::string::npos) {
+      log::line(log::Level::info, mta.macro("i"),
+                {{"decision", outcome_name(Outcome::accept_untouched)},
+                 {"reason", "sent by pli (the bounce address)"},
+                 {"from", t.sender}});
+      return Step::accept;
+    }
+    t.relayed_delivery =
+        util::ascii_lower(t.sender.substr(plus + 1, t.sender.rfind('@') - plus - 1));
   }
   if (!policy::is_buyer(m_config.policy, t.sender)) {
     return Step::accept;
@@ -350,6 +357,11 @@ Step Engine::decide_data(Transaction& t)
     t.report = true;
     return Step::proceed;
   }
+  if (t.buyer && any_external && !t.relayed_delivery.empty()) {
+    if (const auto s = relayed_notice(t)) {
+      return *s;
+    }
+  }
   if (t.buyer && any_external) {
     return Step::proceed;
   }
@@ -359,6 +371,33 @@ Step Engine::decide_data(Transaction& t)
     t.headers_only = true;
     return Step::proceed;
   }
+  return Step::accept;
+}
+
+std::optional<Step> Engine::relayed_notice(const Transaction& t)
+{
+  if (t.recipients.size() != 1) {
+    return std::nullopt; // a notice has one recipient
+  }
+  auto d = m_store.get_delivery(t.relayed_delivery);
+  if (!d) {
+    if (d.error().code == store::Errc::not_found) {
+      return std::nullopt;
+    }
+    log::line(log::Level::error, "",
+              {{"decision", outcome_name(Outcome::tempfail_store_error)},
+               {"store", d.error().message},
+               {"delivery", bounded_text(t.relayed_delivery, 64)}});
+    return Step::store_error;
+  }
+  if (!smtp::reported_address_matches(t.recipients.front().address, d->recipient())) {
+    return std::nullopt;
+  }
+  log::line(log::Level::info, "",
+            {{"decision", outcome_name(Outcome::accept_untouched)},
+             {"reason", "sent by pli (the bounce address)"},
+             {"delivery", d->id()},
+             {"from", t.sender}});
   return Step::accept;
 }
 

@@ -110,9 +110,13 @@ struct Transaction
   std::size_t bytes = 0;
   bool too_large = false;
   bool headers_only = false; // a buyer's mail to internal recipients only: tags to strip
+  // The +ID of a sender at the bounce address over SMTP: maybe the notice of delivery ID,
+  // relayed by another MTA of the same store (Engine::relayed_notice).
+  std::string relayed_delivery;
 
   void reset_message()
   {
+    relayed_delivery.clear();
     report = false;
     sender.clear();
     buyer = false;
@@ -185,6 +189,10 @@ private:
   Step counted(Step s);
   // pli's own return path: the bounce address, with or without a +extension.
   bool is_bounce_address(const std::string& address) const;
+  // At DATA, a buyer's mail from pli-bounce+ID to one external recipient: Step::accept when
+  // it is delivery ID's notice (that delivery, to that recipient), relayed by another MTA
+  // whose pli-milter registered it; store_error; nothing when it is not (registered as usual).
+  std::optional<Step> relayed_notice(const Transaction& t);
 
   // A buyer's mail to external recipients (registration.cpp), in four steps over one
   // Registration: plan the recipients' deliveries (new, or a retry's), record the message

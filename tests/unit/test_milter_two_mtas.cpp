@@ -127,21 +127,46 @@ TEST_CASE("pli's own notice relayed through another MTA's smtpd passes untouched
 {
   const auto config = two_mta_config();
   test::TempStore ts;
+  store::NewMessage nm;
+  nm.message.set_id("m0123abc");
+  nm.message.set_sent_at(1);
+  store::pb::Delivery d;
+  d.set_id("d0123abc");
+  d.set_recipient("bob@remote.example");
+  nm.message.add_delivery_ids(d.id());
+  nm.deliveries.push_back(d);
+  REQUIRE(ts.store->create_message(nm).ok());
   Engine engine(config, *ts.store);
   test::Recording mta;
-  auto from = [&](const std::string& sender) {
+  // The step that decides: MAIL FROM's, or else DATA's (RCPT proceeds for these).
+  auto relayed = [&](const std::string& sender, const std::vector<std::string>& rcpts) {
     milter::Transaction t;
     engine.connect(t, "mta-a.example.org", "192.0.2.7", 41000); // MTA A, a trusted network
-    return engine.envfrom(t, sender, mta);
+    if (const Step s = engine.envfrom(t, sender, mta); s != Step::proceed) {
+      return s;
+    }
+    for (const auto& r : rcpts) {
+      REQUIRE(engine.envrcpt(t, r) == Step::proceed);
+    }
+    return engine.data(t);
   };
-  // The notice's return path, with any case and brackets; the bare bounce address too.
-  CHECK(from("<pli-bounce+d0123abc@example.org>") == Step::accept);
-  CHECK(from("<PLI-Bounce+D0123ABC@Example.ORG>") == Step::accept);
-  CHECK(from("<pli-bounce@example.org>") == Step::accept);
+  const std::vector<std::string> bob{"<bob@remote.example>"};
+  // The notice of delivery d0123abc to its recipient, in any case: left alone.
+  CHECK(relayed("<pli-bounce+d0123abc@example.org>", bob) == Step::accept);
+  CHECK(relayed("<PLI-Bounce+D0123ABC@Example.ORG>", {"<Bob@Remote.Example>"}) == Step::accept);
+  // The bare bounce address (pli-linkd's reply notices): left alone.
+  CHECK(relayed("<pli-bounce@example.org>", {"<alice@example.org>"}) == Step::accept);
+  CHECK(engine.counters().value(Outcome::accept_untouched) == 3);
+  // Anything else from that return path is a buyer's mail like any other (registered): to
+  // another recipient, to two, for a delivery pli never issued.
+  CHECK(relayed("<pli-bounce+d0123abc@example.org>", {"<carol@remote.example>"}) == Step::proceed);
+  CHECK(relayed("<pli-bounce+d0123abc@example.org>",
+                {"<bob@remote.example>", "<carol@remote.example>"}) == Step::proceed);
+  CHECK(relayed("<pli-bounce+dunknown@example.org>", bob) == Step::proceed);
   // Other addresses of the domain stay buyers.
-  CHECK(from("<pli-bouncer@example.org>") == Step::proceed);
-  CHECK(from("<alice+pli-bounce@example.org>") == Step::proceed);
-  CHECK(from("<alice@example.org>") == Step::proceed);
+  CHECK(relayed("<pli-bouncer@example.org>", bob) == Step::proceed);
+  CHECK(relayed("<alice+pli-bounce@example.org>", bob) == Step::proceed);
+  CHECK(relayed("<alice@example.org>", bob) == Step::proceed);
   CHECK(engine.counters().value(Outcome::accept_untouched) == 3);
 }
 
