@@ -166,8 +166,9 @@ std::optional<std::pair<std::string, pq::Params>> counted_total(const Query& q, 
   const std::string from_micros = next();
   const std::string to_micros = next();
   params.i64(first).i64(last).i64(first * k_day).i64(last * k_day);
-  std::string counts = "SELECT coalesce(sum(c.n), 0)::bigint FROM delivery_counts c WHERE c.day >= " +
-                       from_day + " AND c.day < " + to_day;
+  std::string counts =
+      "SELECT coalesce(sum(c.n), 0)::bigint FROM delivery_counts c WHERE c.day >= " + from_day +
+      " AND c.day < " + to_day;
   const std::string edges =
       f.where + " AND (d.sent_at < " + from_micros + " OR d.sent_at >= " + to_micros + ")";
   if (!q.statuses.empty()) {

@@ -158,9 +158,9 @@ CREATE TRIGGER deliveries_count_truncate AFTER TRUNCATE ON deliveries
 )sql";
 
 constexpr const char* k_tables[] = {
-    "pli_schema",    "messages", "deliveries", "events",      "chain_heads", "tokens",      "blobs",
-    "consultations", "replies",  "msgids",     "idempotency", "credentials", "rate_windows",
-    "delivery_counts"};
+    "pli_schema",  "messages",    "deliveries",    "events",         "chain_heads",
+    "tokens",      "blobs",       "consultations", "replies",        "msgids",
+    "idempotency", "credentials", "rate_windows",  "delivery_counts"};
 
 // What each program does to each table, beyond reading them all.
 struct Right
@@ -169,10 +169,14 @@ struct Right
   const char* privileges; // comma-separated
 };
 constexpr Right k_milter[] = {
-    {"messages", "INSERT"},      {"deliveries", "INSERT,UPDATE"},
-    {"tokens", "INSERT"},        {"blobs", "INSERT"},
-    {"events", "INSERT"},        {"chain_heads", "INSERT,UPDATE"},
-    {"msgids", "INSERT,UPDATE"}, {"idempotency", "INSERT,UPDATE"},
+    {"messages", "INSERT"},
+    {"deliveries", "INSERT,UPDATE"},
+    {"tokens", "INSERT"},
+    {"blobs", "INSERT"},
+    {"events", "INSERT"},
+    {"chain_heads", "INSERT,UPDATE"},
+    {"msgids", "INSERT,UPDATE"},
+    {"idempotency", "INSERT,UPDATE"},
     {"delivery_counts", "INSERT,UPDATE"}, // the deliveries' triggers
 };
 constexpr Right k_linkd[] = {

@@ -149,8 +149,7 @@ util::Status PgStore::put_token(pq::Conn& conn, const std::string& hash, std::ui
   t.set_created_at(created_at);
   t.set_expires_at(expires_at);
   conn.defer("INSERT INTO tokens (hash, delivery, record) VALUES ($1, $2, $3)",
-             pq::Params{}.text(hash).text(delivery).bytes(t.SerializeAsString()), "token",
-             "token");
+             pq::Params{}.text(hash).text(delivery).bytes(t.SerializeAsString()), "token", "token");
   return util::ok_status();
 }
 

@@ -363,8 +363,8 @@ bool closed_by_server(Conn& conn)
   }
   // The server's goodbye is not printed (libpq's notice processor writes to stderr): the
   // connection is dropped and the call goes on with a new one.
-  const PQnoticeProcessor before =
-      PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
+  const PQnoticeProcessor before = PQsetNoticeProcessor(
+      conn.get(), [](void*, const char*) {}, nullptr);
   const bool gone = PQconsumeInput(conn.get()) == 0 || PQstatus(conn.get()) != CONNECTION_OK;
   PQsetNoticeProcessor(conn.get(), before, nullptr); // pli sets no processor of its own
   if (gone) {

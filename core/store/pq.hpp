@@ -184,8 +184,7 @@ private:
   };
   util::Error error(PGresult* res, std::string_view what);
   // The name of `sql` prepared on this connection (prepared now on its first use).
-  Result<std::string> prepared(const std::string& sql, const Params& params,
-                               std::string_view what);
+  Result<std::string> prepared(const std::string& sql, const Params& params, std::string_view what);
   std::vector<Deferred> m_deferred;
   bool m_commit_unknown = false;
   std::unique_ptr<PGconn, ConnDeleter> m_conn;
