@@ -6,19 +6,43 @@
 #
 #   bench/cli-bench.sh [BUILD_DIR=build] [DELIVERIES=1000000]
 # The store is kept in $PLI_BENCH_DIR (default /tmp/pli-bench-N) and reused when it exists.
+# PLI_BENCH_STORE=postgresql: the store is a local PostgreSQL 15 cluster in $PLI_BENCH_DIR/pg
+# (default /tmp/pli-bench-pg-N; started by the script with default, durable settings and
+# stopped at its end; seeded with fsync off, then VACUUM ANALYZE), and the section of
+# durable appends is left out (bench/bench.sh measures read POSTs on PostgreSQL).
 set -euo pipefail
 BUILD=$(cd "${1:-build}" && pwd)
 N=${2:-1000000}
-DIR=${PLI_BENCH_DIR:-/tmp/pli-bench-$N}
+PG=$([ "${PLI_BENCH_STORE:-lmdb}" = postgresql ] && echo 1 || echo 0)
+DIR=${PLI_BENCH_DIR:-/tmp/pli-bench$([ "$PG" = 1 ] && echo -pg)-$N}
 PLI=$BUILD/admin-cli/pli
 SEED=$BUILD/bench/pli-seed
 for b in "$PLI" "$SEED"; do
     [ -x "$b" ] || { echo "$b is not built (ninja -C $BUILD pli pli-seed)" >&2; exit 1; }
 done
 mkdir -p "$DIR"
+STORE_YAML="{ path: $DIR/store, map_size_mb: 16384 }"
+SEED_STORE=(--store "$DIR/store")
+if [ "$PG" = 1 ]; then
+    PG_BIN=${PLI_PG_BIN:-/usr/lib/postgresql/15/bin}
+    [ -x "$PG_BIN/initdb" ] || { echo "PostgreSQL 15 is not installed ($PG_BIN/initdb)" >&2; exit 1; }
+    AS=()
+    [ "$(id -u)" -ne 0 ] || AS=(runuser -u nobody --)
+    pg() { # pg start|stop [SERVER OPTIONS]
+        if [ "$1" = start ]; then
+            "${AS[@]}" "$PG_BIN/pg_ctl" -D "$DIR/pg/data" -l "$DIR/pg/server.log" -w -t 120 \
+                -o "-k $DIR/pg -c listen_addresses='' ${2:-}" start >/dev/null
+        else
+            "${AS[@]}" "$PG_BIN/pg_ctl" -D "$DIR/pg/data" -m fast -w -t 120 stop >/dev/null
+        fi
+    }
+    URL="host=$DIR/pg user=pli dbname=pli"
+    STORE_YAML="{ backend: postgresql, url: \"$URL\", path: $DIR/store }"
+    SEED_STORE=(--pg-url "$URL")
+fi
 cat >"$DIR/pli.yaml" <<YAML
 organisation: { name: "Région Exemple", locale: fr, timezone: Europe/Paris }
-store: { path: $DIR/store, map_size_mb: 16384 }
+store: $STORE_YAML
 milter: { socket: "unix:$DIR/milter.sock" }
 policy: { buyers: ["*@buyer.example"] }
 bounce: { address: "pli-bounce@buyer.example" }
@@ -29,11 +53,32 @@ P="$PLI --config $DIR/pli.yaml"
 [ -f "$DIR/keys/receipt.key" ] || $P keygen >/dev/null
 if [ ! -f "$DIR/seeded" ]; then
     rm -rf "$DIR/store"
-    echo "Seeding $N deliveries into $DIR/store ..."
     start=$(date +%s%N)
-    "$SEED" --store "$DIR/store" --deliveries "$N"
-    echo "seeded in $((($(date +%s%N) - start) / 1000000000)) s ($(du -sh "$DIR/store" | cut -f1))"
+    if [ "$PG" = 1 ]; then
+        rm -rf "$DIR/pg"
+        mkdir -p "$DIR/pg"
+        [ "$(id -u)" -ne 0 ] || chown nobody "$DIR/pg"
+        "${AS[@]}" "$PG_BIN/initdb" -D "$DIR/pg/data" -U pli --auth=trust -E UTF8 \
+            --locale=C.UTF-8 >"$DIR/pg/initdb.log"
+        # Seeding only: no fsync (the store is thrown away if the machine stops meanwhile).
+        pg start "-c fsync=off"
+        "$PG_BIN/createdb" -h "$DIR/pg" -U pli pli
+        echo "Seeding $N deliveries into the PostgreSQL cluster $DIR/pg ..."
+        "$SEED" "${SEED_STORE[@]}" --deliveries "$N"
+        "$PG_BIN/psql" -qX -h "$DIR/pg" -U pli pli -c "VACUUM ANALYZE" -c CHECKPOINT
+        pg stop
+        size=$(du -sh "$DIR/pg" | cut -f1)
+    else
+        echo "Seeding $N deliveries into $DIR/store ..."
+        "$SEED" "${SEED_STORE[@]}" --deliveries "$N"
+        size=$(du -sh "$DIR/store" | cut -f1)
+    fi
+    echo "seeded in $((($(date +%s%N) - start) / 1000000000)) s ($size)"
     touch "$DIR/seeded"
+fi
+if [ "$PG" = 1 ]; then
+    pg start
+    trap 'pg stop' EXIT
 fi
 total=$($P list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
 echo "store: $total deliveries"
@@ -88,7 +133,7 @@ echo "Receipts (target: over 50/s), the newest deliveries:"
 rate() { # rate N START_NS END_NS: N per second, one decimal
     python3 -c "print(round($1 * 1e9 / ($3 - $2), 1))"
 }
-"$SEED" --store "$DIR/store" --receipts 200 --keys "$DIR/keys" >"$DIR/seed-receipts.out"
+"$SEED" "${SEED_STORE[@]}" --receipts 200 --keys "$DIR/keys" >"$DIR/seed-receipts.out"
 inproc=$(sed -n 's/.*: \([0-9.]*\) receipts\/s in process (\([0-9]*\) KB each).*/\1 \2/p' "$DIR/seed-receipts.out")
 ids=$($P list --per-page 100 --json | python3 -c 'import json,sys; print("\n".join(i["id"] for i in json.load(sys.stdin)["items"]))')
 n=$(echo "$ids" | wc -l)
@@ -116,6 +161,7 @@ printf '%-62s %10s %8s\n' "pli receipt ID -o FILE, one process per receipt ($n)"
 printf '%-62s %10s %8s\n' "pli receipt ID... --out-dir DIR, one process for $n" "$batch" "> 50"
 printf '%-62s %10s %8s\n' "(ceiling of one process each: pli check-config per second)" "$floor" ""
 
+[ "$PG" = 0 ] || exit 0
 echo
 echo "Durable read events, one per call as pli-linkd records a POST (group commit; target: >= 3,000/s):"
 rm -rf "$DIR/writes"

@@ -3,9 +3,11 @@
 // process. Not a test and not installed.
 //
 //   pli-seed --store DIR --deliveries 1000000
+//   pli-seed --pg-url URL --deliveries 1000000         (a PostgreSQL store, its schema made)
 //   pli-seed --store DIR --receipts 200 --keys DIR     (receipts per second, in process)
 #include "core/receipt/keys.hpp"
 #include "core/receipt/pdf.hpp"
+#include "core/store/postgresql.hpp"
 #include "core/store/store.hpp"
 #include "core/util/crypto.hpp"
 
@@ -232,7 +234,10 @@ int main(int argc, char** argv)
   std::string dir, keys;
   std::size_t deliveries = 0, n_receipts = 0;
   std::uint64_t map_mb = 16384;
-  app.add_option("--store", dir, "store directory")->required();
+  std::string pg_url;
+  auto* store_opt = app.add_option("--store", dir, "store directory (LMDB)");
+  app.add_option("--pg-url", pg_url, "a PostgreSQL store instead (its schema made if missing)")
+      ->excludes(store_opt);
   app.add_option("--deliveries", deliveries, "deliveries to create");
   app.add_option("--receipts", n_receipts, "time this many receipts (newest deliveries)");
   app.add_option("--keys", keys, "keys directory (for --receipts)");
@@ -245,7 +250,23 @@ int main(int argc, char** argv)
   app.add_option("--tokens", n_tokens, "add known link tokens to this many newest deliveries");
   app.add_option("--tokens-file", tokens_file, "where --tokens writes them");
   CLI11_PARSE(app, argc, argv);
-  auto st = store::open_lmdb({dir, map_mb, false, deliveries > 0});
+  if (dir.empty() && pg_url.empty()) {
+    std::cerr << "pli-seed: --store DIR or --pg-url URL\n";
+    return 2;
+  }
+  util::Result<std::unique_ptr<store::Store>> st = util::Error{store::Errc::invalid, "no store"};
+  if (!pg_url.empty()) {
+    store::PgOptions options;
+    options.url = pg_url;
+    options.application_name = "pli-seed";
+    if (auto v = store::migrate_schema(options); !v) {
+      std::cerr << "pli-seed: " << v.error().message << "\n";
+      return 1;
+    }
+    st = store::open_postgresql(options);
+  } else {
+    st = store::open_lmdb({dir, map_mb, false, deliveries > 0});
+  }
   if (!st) {
     std::cerr << "pli-seed: " << st.error().message << "\n";
     return 1;

@@ -113,9 +113,54 @@ CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
 INSERT INTO pli_schema (version) VALUES (1);
 )sql";
 
+// Version 1, the deliveries' counts (`pli list`'s exact totals without a scan): per UTC day
+// of sending, status and type, the number of deliveries, kept by triggers in the
+// transaction that inserts, changes or deletes a delivery. Split in 8 shards by server
+// process, so that concurrent writers of one day do not queue on one row; a total is the
+// sum of the shards (pg_query.cpp).
+constexpr const char* k_schema_v1_counts = R"sql(
+CREATE TABLE delivery_counts (
+  day bigint NOT NULL,
+  status smallint NOT NULL,
+  type smallint NOT NULL,
+  shard smallint NOT NULL,
+  n bigint NOT NULL,
+  PRIMARY KEY (day, status, type, shard));
+CREATE FUNCTION pli_delivery_day(sent_at bigint) RETURNS bigint LANGUAGE sql IMMUTABLE
+  AS $$ SELECT floor(sent_at::numeric / 86400000000)::bigint $$;
+CREATE FUNCTION pli_count_delivery(sent_at bigint, status smallint, type smallint, delta bigint)
+  RETURNS void LANGUAGE sql AS $$
+  INSERT INTO delivery_counts (day, status, type, shard, n)
+  VALUES (pli_delivery_day(sent_at), status, type, pg_backend_pid() % 8, delta)
+  ON CONFLICT (day, status, type, shard) DO UPDATE SET n = delivery_counts.n + EXCLUDED.n $$;
+CREATE FUNCTION pli_deliveries_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    PERFORM pli_count_delivery(NEW.sent_at, NEW.status, NEW.type, 1);
+  ELSIF TG_OP = 'DELETE' THEN
+    PERFORM pli_count_delivery(OLD.sent_at, OLD.status, OLD.type, -1);
+  ELSIF (OLD.sent_at, OLD.status, OLD.type) IS DISTINCT FROM (NEW.sent_at, NEW.status, NEW.type)
+  THEN
+    PERFORM pli_count_delivery(OLD.sent_at, OLD.status, OLD.type, -1);
+    PERFORM pli_count_delivery(NEW.sent_at, NEW.status, NEW.type, 1);
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER deliveries_count AFTER INSERT OR UPDATE OR DELETE ON deliveries
+  FOR EACH ROW EXECUTE FUNCTION pli_deliveries_count();
+CREATE FUNCTION pli_deliveries_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM delivery_counts;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER deliveries_count_truncate AFTER TRUNCATE ON deliveries
+  FOR EACH STATEMENT EXECUTE FUNCTION pli_deliveries_truncated();
+)sql";
+
 constexpr const char* k_tables[] = {
-    "pli_schema",    "messages", "deliveries", "events",      "chain_heads", "tokens",      "blobs",
-    "consultations", "replies",  "msgids",     "idempotency", "credentials", "rate_windows"};
+    "pli_schema",  "messages",    "deliveries",    "events",         "chain_heads",
+    "tokens",      "blobs",       "consultations", "replies",        "msgids",
+    "idempotency", "credentials", "rate_windows",  "delivery_counts"};
 
 // What each program does to each table, beyond reading them all.
 struct Right
@@ -124,10 +169,15 @@ struct Right
   const char* privileges; // comma-separated
 };
 constexpr Right k_milter[] = {
-    {"messages", "INSERT"},      {"deliveries", "INSERT,UPDATE"},
-    {"tokens", "INSERT"},        {"blobs", "INSERT"},
-    {"events", "INSERT"},        {"chain_heads", "INSERT,UPDATE"},
-    {"msgids", "INSERT,UPDATE"}, {"idempotency", "INSERT,UPDATE"},
+    {"messages", "INSERT"},
+    {"deliveries", "INSERT,UPDATE"},
+    {"tokens", "INSERT"},
+    {"blobs", "INSERT"},
+    {"events", "INSERT"},
+    {"chain_heads", "INSERT,UPDATE"},
+    {"msgids", "INSERT,UPDATE"},
+    {"idempotency", "INSERT,UPDATE"},
+    {"delivery_counts", "INSERT,UPDATE"}, // the deliveries' triggers
 };
 constexpr Right k_linkd[] = {
     {"deliveries", "UPDATE"},
@@ -139,6 +189,7 @@ constexpr Right k_linkd[] = {
     {"idempotency", "INSERT"},
     {"credentials", "INSERT,DELETE"},
     {"rate_windows", "INSERT,UPDATE,DELETE"},
+    {"delivery_counts", "INSERT,UPDATE"}, // the deliveries' triggers
 };
 
 std::vector<std::string> split(const std::string& s)
@@ -280,6 +331,9 @@ Result<int> migrate_schema(const PgOptions& options)
   }
   if (before.value() == 0) {
     if (auto r = c.simple(k_schema_v1, "creating the schema"); !r) {
+      return r.error();
+    }
+    if (auto r = c.simple(k_schema_v1_counts, "creating the schema (counts)"); !r) {
       return r.error();
     }
   }

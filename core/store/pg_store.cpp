@@ -54,19 +54,21 @@ util::Status PgStore::in_transaction(const std::function<util::Status(pq::Conn&)
     pq::Conn& conn = **lease;
     util::Status st = util::ok_status();
     {
+      // BEGIN goes with the body's first statement, the body's writes (deferred) with the
+      // COMMIT: a transaction of writes only is one round trip.
       pq::Tx tx(conn);
       st = tx.begin(mode);
-      if (!st && st.error().code == Errc::unavailable && attempt == 0) {
-        // A pooled connection the server closed (restarted): nothing was sent in it. Dropped
-        // by the pool; the call goes on with a new one.
-        continue;
-      }
       if (st) {
         st = body(conn);
       }
       if (st) {
         st = tx.commit();
       }
+    }
+    if (!st && st.error().code == Errc::unavailable && attempt == 0 && !conn.commit_unknown()) {
+      // A pooled connection the server closed (restarted): the transaction was not committed.
+      // Dropped by the pool; the call goes on with a new one.
+      continue;
     }
     if (!st && conn.retryable() && attempt < 4) {
       continue;
@@ -129,11 +131,8 @@ Result<std::string> PgStore::read_value(const std::string& sql, const std::strin
 util::Status PgStore::put_blobs(pq::Conn& conn, const std::map<std::string, std::string>& blobs)
 {
   for (const auto& [sha, bytes] : blobs) {
-    auto r = conn.exec("INSERT INTO blobs (sha256, bytes) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                       pq::Params{}.text(sha).bytes(bytes), "blob");
-    if (!r) {
-      return r.error();
-    }
+    conn.defer("INSERT INTO blobs (sha256, bytes) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+               pq::Params{}.text(sha).bytes(bytes), "blob");
   }
   return util::ok_status();
 }
@@ -149,11 +148,8 @@ util::Status PgStore::put_token(pq::Conn& conn, const std::string& hash, std::ui
   t.set_reply(reply);
   t.set_created_at(created_at);
   t.set_expires_at(expires_at);
-  auto r = conn.exec("INSERT INTO tokens (hash, delivery, record) VALUES ($1, $2, $3)",
-                     pq::Params{}.text(hash).text(delivery).bytes(t.SerializeAsString()), "token");
-  if (!r) {
-    return named(r.error(), "token");
-  }
+  conn.defer("INSERT INTO tokens (hash, delivery, record) VALUES ($1, $2, $3)",
+             pq::Params{}.text(hash).text(delivery).bytes(t.SerializeAsString()), "token", "token");
   return util::ok_status();
 }
 
@@ -196,55 +192,45 @@ util::Status PgStore::write_message(pq::Conn& conn, const pb::Message& msg,
                                     const std::vector<pb::Delivery>& deliveries,
                                     const std::map<std::string, std::string>& blobs)
 {
+  // Every row deferred: sent with the caller's next statement or its COMMIT, in one round
+  // trip.
   const std::string record = msg.SerializeAsString();
   const std::string sender = util::ascii_lower(msg.sender());
   const std::string from = util::ascii_lower(msg.from_header());
   const std::string words = pq::text_array(index_words(msg.subject() + "\n" + msg.text_body()));
-  auto r = conn.exec(
+  conn.defer(
       "INSERT INTO messages (id, sent_at, blobs, record) "
       "VALUES ($1, $2, $3::text[], $4)",
       pq::Params{}.text(msg.id()).i64(msg.sent_at()).literal(blobs_literal(msg)).bytes(record),
-      "message");
-  if (!r) {
-    return named(r.error(), "message " + msg.id());
-  }
-  r = conn.exec("INSERT INTO chain_heads (message, seq, hash) VALUES ($1, 0, '') "
-                "ON CONFLICT DO NOTHING",
-                pq::Params{}.text(msg.id()), "chain head");
-  if (!r) {
-    return r.error();
-  }
+      "message", "message " + msg.id());
+  conn.defer("INSERT INTO chain_heads (message, seq, hash) VALUES ($1, 0, '') "
+             "ON CONFLICT DO NOTHING",
+             pq::Params{}.text(msg.id()), "chain head");
   if (auto st = put_blobs(conn, blobs); !st) {
     return st;
   }
   if (!msg.message_id().empty()) {
-    r = conn.exec("INSERT INTO msgids (message_id, message) VALUES ($1, $2) "
-                  "ON CONFLICT (message_id) DO UPDATE SET message = EXCLUDED.message",
-                  pq::Params{}.text(msg.message_id()).text(msg.id()), "message-id index");
-    if (!r) {
-      return r.error();
-    }
+    conn.defer("INSERT INTO msgids (message_id, message) VALUES ($1, $2) "
+               "ON CONFLICT (message_id) DO UPDATE SET message = EXCLUDED.message",
+               pq::Params{}.text(msg.message_id()).text(msg.id()), "message-id index");
   }
   for (const auto& d : deliveries) {
-    r = conn.exec("INSERT INTO deliveries (id, message, sent_at, status, type, consultation, "
-                  "recipient, sender, from_header, words, record) VALUES ($1, $2, $3, $4, $5, "
-                  "$6, $7, $8, $9, array_to_tsvector($10::text[]), $11)",
-                  pq::Params{}
-                      .text(d.id())
-                      .text(msg.id())
-                      .i64(msg.sent_at())
-                      .i16(static_cast<std::int16_t>(d.status()))
-                      .i16(static_cast<std::int16_t>(msg.type()))
-                      .text(msg.consultation())
-                      .text(util::ascii_lower(d.recipient()))
-                      .text(sender)
-                      .text(from)
-                      .literal(words)
-                      .bytes(d.SerializeAsString()),
-                  "delivery");
-    if (!r) {
-      return named(r.error(), "delivery " + d.id());
-    }
+    conn.defer("INSERT INTO deliveries (id, message, sent_at, status, type, consultation, "
+               "recipient, sender, from_header, words, record) VALUES ($1, $2, $3, $4, $5, "
+               "$6, $7, $8, $9, array_to_tsvector($10::text[]), $11)",
+               pq::Params{}
+                   .text(d.id())
+                   .text(msg.id())
+                   .i64(msg.sent_at())
+                   .i16(static_cast<std::int16_t>(d.status()))
+                   .i16(static_cast<std::int16_t>(msg.type()))
+                   .text(msg.consultation())
+                   .text(util::ascii_lower(d.recipient()))
+                   .text(sender)
+                   .text(from)
+                   .literal(words)
+                   .bytes(d.SerializeAsString()),
+               "delivery", "delivery " + d.id());
     if (!d.token_hash().empty()) {
       if (auto st = put_token(conn, d.token_hash(), 1, d.id(), "", d.created_at(), d.expires_at());
           !st) {
@@ -252,12 +238,9 @@ util::Status PgStore::write_message(pq::Conn& conn, const pb::Message& msg,
       }
     }
     if (!d.idempotency_key().empty()) {
-      r = conn.exec("INSERT INTO idempotency (key, delivery) VALUES ($1, $2) "
-                    "ON CONFLICT (key) DO UPDATE SET delivery = EXCLUDED.delivery",
-                    pq::Params{}.text(d.idempotency_key()).text(d.id()), "idempotency index");
-      if (!r) {
-        return r.error();
-      }
+      conn.defer("INSERT INTO idempotency (key, delivery) VALUES ($1, $2) "
+                 "ON CONFLICT (key) DO UPDATE SET delivery = EXCLUDED.delivery",
+                 pq::Params{}.text(d.idempotency_key()).text(d.id()), "idempotency index");
     }
   }
   return util::ok_status();
@@ -266,37 +249,53 @@ util::Status PgStore::write_message(pq::Conn& conn, const pb::Message& msg,
 Result<std::vector<pb::Event>> PgStore::apply_events(pq::Conn& conn,
                                                      const std::vector<NewEvent>& events)
 {
+  // Per event one round trip reads what it needs (the dedupe key's INSERT, the chain head and
+  // the delivery, locked), sent with the writes deferred before it (the previous event's, or
+  // the caller's BEGIN); its own writes are deferred to the next event's round trip or the
+  // caller's COMMIT. A call of one event in its own transaction is two round trips.
   std::vector<pb::Event> stored;
   for (const auto& ne : events) {
-    if (!ne.dedupe_key.empty()) {
+    const bool keyed = !ne.dedupe_key.empty();
+    pq::Rows dedupe;
+    if (keyed) {
       // A key recorded by another transaction that is not committed yet: this INSERT waits
       // for it, then records nothing.
-      auto r =
-          conn.exec("INSERT INTO idempotency (key, delivery) VALUES ($1, $2) "
-                    "ON CONFLICT DO NOTHING",
-                    pq::Params{}.text("event:" + ne.dedupe_key).text(ne.delivery), "event dedupe");
-      if (!r) {
-        return r.error();
+      conn.defer("INSERT INTO idempotency (key, delivery) VALUES ($1, $2) "
+                 "ON CONFLICT DO NOTHING",
+                 pq::Params{}.text("event:" + ne.dedupe_key).text(ne.delivery), "event dedupe", {},
+                 &dedupe);
+    }
+    if (!storable_key(ne.delivery)) {
+      if (auto st = conn.flush(); !st) {
+        return st.error();
       }
-      if (r->affected() == 0) {
+      if (keyed && dedupe.affected() == 0) {
         continue; // recorded before
       }
+      return not_found(fmt::format("no delivery '{}'", ne.delivery));
     }
-    auto found =
-        row_of(conn, "SELECT message FROM deliveries WHERE id = $1", ne.delivery, "delivery");
+    // The chain head first: every writer of this message's events waits here, in order; then
+    // the delivery as it is now that this transaction holds the chain (another host may have
+    // changed it meanwhile).
+    pq::Rows head;
+    conn.defer("SELECT seq, hash FROM chain_heads WHERE message = "
+               "(SELECT message FROM deliveries WHERE id = $1) FOR UPDATE",
+               pq::Params{}.text(ne.delivery), "event chain", {}, &head);
+    auto found = conn.exec("SELECT message, record FROM deliveries WHERE id = $1 FOR UPDATE",
+                           pq::Params{}.text(ne.delivery), "delivery");
     if (!found) {
       return found.error();
     }
-    const std::string message = found->text(0, 0);
-    // The chain head first: every writer of this message's events waits here, in order.
-    auto head = conn.exec("SELECT seq, hash FROM chain_heads WHERE message = $1 FOR UPDATE",
-                          pq::Params{}.text(message), "event chain");
-    if (!head) {
-      return head.error();
+    if (keyed && dedupe.affected() == 0) {
+      continue; // recorded before
     }
+    if (found->size() == 0) {
+      return not_found(fmt::format("no delivery '{}'", ne.delivery));
+    }
+    const std::string message = found->text(0, 0);
     std::uint32_t last_seq = 0;
     std::string last_hash;
-    if (head->size() == 0) {
+    if (head.size() == 0) {
       // A message without its head row (copied in by hand): the head from its newest event.
       auto newest = conn.exec("SELECT record FROM events WHERE message = $1 ORDER BY seq DESC "
                               "LIMIT 1",
@@ -316,24 +315,18 @@ Result<std::vector<pb::Event>> PgStore::apply_events(pq::Conn& conn,
       if (!made) {
         return made.error();
       }
-      head = conn.exec("SELECT seq, hash FROM chain_heads WHERE message = $1 FOR UPDATE",
-                       pq::Params{}.text(message), "event chain");
-      if (!head) {
-        return head.error();
+      auto again = conn.exec("SELECT seq, hash FROM chain_heads WHERE message = $1 FOR UPDATE",
+                             pq::Params{}.text(message), "event chain");
+      if (!again) {
+        return again.error();
       }
+      head = std::move(again.value());
     }
-    if (head->size() > 0) {
-      last_seq = static_cast<std::uint32_t>(head->integer(0, 0));
-      last_hash = head->text(0, 1);
+    if (head.size() > 0) {
+      last_seq = static_cast<std::uint32_t>(head.integer(0, 0));
+      last_hash = head.text(0, 1);
     }
-    // The delivery as it is now that this transaction holds the chain (another host may have
-    // changed it meanwhile).
-    found = conn.exec("SELECT record FROM deliveries WHERE id = $1 FOR UPDATE",
-                      pq::Params{}.text(ne.delivery), "delivery");
-    if (!found) {
-      return found.error();
-    }
-    auto delivery = decode<pb::Delivery>(found->bytes(0, 0), "delivery");
+    auto delivery = decode<pb::Delivery>(found->bytes(0, 1), "delivery");
     if (!delivery) {
       return delivery.error();
     }
@@ -342,42 +335,30 @@ Result<std::vector<pb::Event>> PgStore::apply_events(pq::Conn& conn,
       return chained.error();
     }
     pb::Event& e = chained.value();
-    auto r = conn.exec("INSERT INTO events (message, seq, record) VALUES ($1, $2, $3)",
-                       pq::Params{}
-                           .text(message)
-                           .i32(static_cast<std::int32_t>(e.seq()))
-                           .bytes(e.SerializeAsString()),
-                       "event");
-    if (!r) {
-      return r.error();
-    }
+    conn.defer("INSERT INTO events (message, seq, record) VALUES ($1, $2, $3)",
+               pq::Params{}
+                   .text(message)
+                   .i32(static_cast<std::int32_t>(e.seq()))
+                   .bytes(e.SerializeAsString()),
+               "event");
     if (ne.kind == model::EventKind::sent) {
       // Wakes every host's wait_for_sent at this transaction's commit (pg_listen.hpp).
-      auto woke = conn.exec("SELECT pg_notify('pli_sent', $1)", pq::Params{}.text(ne.delivery),
-                            "sent notification");
-      if (!woke) {
-        return woke.error();
-      }
+      conn.defer("SELECT pg_notify('pli_sent', $1)", pq::Params{}.text(ne.delivery),
+                 "sent notification");
     }
-    r = conn.exec("UPDATE chain_heads SET seq = $2, hash = $3 WHERE message = $1",
-                  pq::Params{}.text(message).i32(static_cast<std::int32_t>(e.seq())).text(e.hash()),
-                  "event chain");
-    if (!r) {
-      return r.error();
-    }
+    conn.defer("UPDATE chain_heads SET seq = $2, hash = $3 WHERE message = $1",
+               pq::Params{}.text(message).i32(static_cast<std::int32_t>(e.seq())).text(e.hash()),
+               "event chain");
     auto old_status = static_cast<model::Status>(delivery->status());
     auto new_status = model::apply_event(old_status, ne.kind);
     record_times(*delivery, ne.kind, ne.at);
     delivery->set_status(static_cast<std::uint32_t>(new_status));
-    r = conn.exec("UPDATE deliveries SET status = $2, record = $3 WHERE id = $1",
-                  pq::Params{}
-                      .text(delivery->id())
-                      .i16(static_cast<std::int16_t>(new_status))
-                      .bytes(delivery->SerializeAsString()),
-                  "delivery");
-    if (!r) {
-      return r.error();
-    }
+    conn.defer("UPDATE deliveries SET status = $2, record = $3 WHERE id = $1",
+               pq::Params{}
+                   .text(delivery->id())
+                   .i16(static_cast<std::int16_t>(new_status))
+                   .bytes(delivery->SerializeAsString()),
+               "delivery");
     stored.push_back(std::move(e));
   }
   return stored;

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cstring>
+
+#include <poll.h>
 #include <regex>
 
 namespace pli::store::pq {
@@ -117,9 +119,9 @@ util::Error Conn::error(PGresult* res, std::string_view what)
   return util::Error{code, fmt::format("{}: {}", what, message)};
 }
 
-Result<Rows> Conn::exec(const std::string& sql, const Params& params, std::string_view what)
+Result<std::string> Conn::prepared(const std::string& sql, const Params& params,
+                                   std::string_view what)
 {
-  m_state.clear();
   auto it = m_prepared.find(sql);
   if (it == m_prepared.end()) {
     const std::string name = "s" + std::to_string(m_prepared.size() + 1);
@@ -133,9 +135,27 @@ Result<Rows> Conn::exec(const std::string& sql, const Params& params, std::strin
     PQclear(res);
     it = m_prepared.emplace(sql, name).first;
   }
+  return it->second;
+}
+
+Result<Rows> Conn::exec(const std::string& sql, const Params& params, std::string_view what)
+{
+  if (!m_deferred.empty()) {
+    Rows rows;
+    defer(sql, params, what, {}, &rows);
+    if (auto st = flush(); !st) {
+      return st.error();
+    }
+    return rows;
+  }
+  m_state.clear();
+  auto name = prepared(sql, params, what);
+  if (!name) {
+    return name.error();
+  }
   const auto values = params.values();
   const auto lengths = params.lengths();
-  PGresult* res = PQexecPrepared(m_conn.get(), it->second.c_str(), static_cast<int>(params.size()),
+  PGresult* res = PQexecPrepared(m_conn.get(), name->c_str(), static_cast<int>(params.size()),
                                  values.data(), lengths.data(), params.formats().data(), 1);
   const auto st = res != nullptr ? PQresultStatus(res) : PGRES_FATAL_ERROR;
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
@@ -147,8 +167,119 @@ Result<Rows> Conn::exec(const std::string& sql, const Params& params, std::strin
   return Rows(res);
 }
 
+void Conn::defer(const std::string& sql, Params params, std::string_view what,
+                 std::string conflict_name, Rows* out)
+{
+  m_deferred.push_back(
+      Deferred{sql, std::move(params), std::string(what), std::move(conflict_name), out});
+}
+
+util::Status Conn::flush()
+{
+  if (m_deferred.empty()) {
+    return util::ok_status();
+  }
+  std::vector<Deferred> batch;
+  batch.swap(m_deferred);
+  m_state.clear();
+  m_commit_unknown = false;
+  if (batch.size() == 1) {
+    // One statement: no pipeline needed.
+    auto rows = exec(batch[0].sql, batch[0].params, batch[0].what);
+    if (!rows) {
+      if (rows.error().code == Errc::conflict && !batch[0].conflict_name.empty()) {
+        return util::Error{Errc::conflict, batch[0].conflict_name + " already exists"};
+      }
+      m_commit_unknown = m_broken && batch[0].sql == "COMMIT";
+      return rows.error();
+    }
+    if (batch[0].out != nullptr) {
+      *batch[0].out = std::move(rows.value());
+    }
+    return util::ok_status();
+  }
+  std::vector<std::string> names;
+  bool commits = false;
+  for (const auto& d : batch) {
+    auto name = prepared(d.sql, d.params, d.what);
+    if (!name) {
+      return name.error();
+    }
+    names.push_back(std::move(name.value()));
+    commits |= d.sql == "COMMIT";
+  }
+  PGconn* c = m_conn.get();
+  auto lost = [&](std::string_view what) {
+    auto e = error(nullptr, what);
+    m_broken = true; // the pipeline's state is unknown: the connection is not reused
+    m_commit_unknown = commits;
+    return util::Error{Errc::unavailable, e.message};
+  };
+  if (PQenterPipelineMode(c) != 1) {
+    return lost(batch[0].what);
+  }
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const auto& p = batch[i].params;
+    const auto values = p.values();
+    const auto lengths = p.lengths();
+    if (PQsendQueryPrepared(c, names[i].c_str(), static_cast<int>(p.size()), values.data(),
+                            lengths.data(), p.formats().data(), 1) != 1) {
+      return lost(batch[i].what);
+    }
+  }
+  if (PQpipelineSync(c) != 1) {
+    return lost(batch[0].what);
+  }
+  std::optional<util::Error> first;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    PGresult* res = PQgetResult(c);
+    if (res == nullptr) {
+      return first && first->code == Errc::unavailable ? *first : lost(batch[i].what);
+    }
+    const auto st = PQresultStatus(res);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+      if (batch[i].out != nullptr) {
+        *batch[i].out = Rows(res);
+      } else {
+        PQclear(res);
+      }
+    } else if (st == PGRES_PIPELINE_ABORTED) {
+      PQclear(res);
+    } else {
+      if (!first) {
+        first = error(res, batch[i].what);
+        if (first->code == Errc::conflict && !batch[i].conflict_name.empty()) {
+          first = util::Error{Errc::conflict, batch[i].conflict_name + " already exists"};
+        }
+      }
+      PQclear(res);
+      if (m_broken) {
+        m_commit_unknown = commits;
+        return *first;
+      }
+    }
+    // The end of this statement's results.
+    while ((res = PQgetResult(c)) != nullptr) {
+      PQclear(res);
+    }
+  }
+  PGresult* sync = PQgetResult(c);
+  const bool synced = sync != nullptr && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+  PQclear(sync);
+  if (!synced || PQexitPipelineMode(c) != 1) {
+    return lost(batch.back().what);
+  }
+  if (first) {
+    return *first; // m_state holds its SQLSTATE, for retryable()
+  }
+  return util::ok_status();
+}
+
 Result<Rows> Conn::simple(const std::string& sql, std::string_view what)
 {
+  if (auto st = flush(); !st) {
+    return st.error();
+  }
   m_state.clear();
   PGresult* res = PQexec(m_conn.get(), sql.c_str());
   const auto st = res != nullptr ? PQresultStatus(res) : PGRES_FATAL_ERROR;
@@ -217,6 +348,34 @@ Result<std::unique_ptr<Conn>> connect(const PgOptions& options)
   return conn;
 }
 
+namespace {
+
+// True when an idle connection has something to read: the server's goodbye (57P01 on a
+// shutdown) or the end of the stream. No round trip: one poll.
+bool closed_by_server(Conn& conn)
+{
+  pollfd p{PQsocket(conn.get()), POLLIN, 0};
+  if (p.fd < 0) {
+    return true;
+  }
+  if (::poll(&p, 1, 0) <= 0) {
+    return false;
+  }
+  // The server's goodbye is not printed (libpq's notice processor writes to stderr): the
+  // connection is dropped and the call goes on with a new one.
+  const PQnoticeProcessor before = PQsetNoticeProcessor(
+      conn.get(), [](void*, const char*) {}, nullptr);
+  const bool gone = PQconsumeInput(conn.get()) == 0 || PQstatus(conn.get()) != CONNECTION_OK;
+  PQsetNoticeProcessor(conn.get(), before, nullptr); // pli sets no processor of its own
+  if (gone) {
+    return true;
+  }
+  // Something else arrived (a notice): the connection may still be fine.
+  return false;
+}
+
+} // namespace
+
 Lease::~Lease()
 {
   if (m_pool != nullptr && m_conn) {
@@ -229,9 +388,14 @@ Result<Lease> Pool::acquire()
   std::unique_lock lock(m_mu);
   const std::size_t limit = std::max<std::size_t>(1, m_options.pool);
   m_cv.wait(lock, [&] { return !m_idle.empty() || m_open < limit; });
-  if (!m_idle.empty()) {
+  while (!m_idle.empty()) {
     auto conn = std::move(m_idle.back());
     m_idle.pop_back();
+    if (closed_by_server(*conn)) {
+      // The server closed it while idle (a restart): its statements would fail. A new one.
+      --m_open;
+      continue;
+    }
     return Lease(this, std::move(conn));
   }
   ++m_open;
@@ -248,6 +412,7 @@ Result<Lease> Pool::acquire()
 
 void Pool::give_back(std::unique_ptr<Conn> conn)
 {
+  conn->discard_deferred();
   // A connection left inside a transaction (a failed ROLLBACK) is not reused either.
   const bool reusable = !conn->broken() && PQtransactionStatus(conn->get()) == PQTRANS_IDLE;
   std::vector<std::unique_ptr<Conn>> dropped;
@@ -273,7 +438,9 @@ void Pool::give_back(std::unique_ptr<Conn> conn)
 
 Tx::~Tx()
 {
-  if (m_open) {
+  m_conn.discard_deferred();
+  const auto state = PQtransactionStatus(m_conn.get());
+  if (m_open && (state == PQTRANS_INTRANS || state == PQTRANS_INERROR)) {
     // Errors ignored: a broken connection is dropped by the pool, which also drops one left
     // in a transaction.
     (void)m_conn.simple("ROLLBACK", "rollback");
@@ -287,19 +454,19 @@ util::Status Tx::begin(std::string_view mode)
     sql += " ";
     sql += mode;
   }
-  if (auto r = m_conn.simple(sql, "begin"); !r) {
-    return r.error();
-  }
+  // Sent with the transaction's first statement.
+  m_conn.defer(sql, Params{}, "begin");
   m_open = true;
   return util::ok_status();
 }
 
 util::Status Tx::commit()
 {
-  m_open = false;
-  if (auto r = m_conn.simple("COMMIT", "commit"); !r) {
-    return r.error();
+  m_conn.defer("COMMIT", Params{}, "commit");
+  if (auto st = m_conn.flush(); !st) {
+    return st.error();
   }
+  m_open = false;
   return util::ok_status();
 }
 

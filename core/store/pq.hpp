@@ -134,7 +134,8 @@ private:
   std::unique_ptr<PGresult, ResultDeleter> m_res;
 };
 
-// One connection, with the statements it has prepared.
+// One connection, with the statements it has prepared and the statements deferred to its
+// next round trip.
 class Conn
 {
 public:
@@ -152,11 +153,40 @@ public:
   {
     return exec(sql, Params{}, what);
   }
-  // Runs one or several statements without parameters, unprepared (schema, BEGIN ...).
+  // Runs one or several statements without parameters, unprepared (schema ...), after the
+  // deferred ones.
   Result<Rows> simple(const std::string& sql, std::string_view what);
 
+  // Queues a statement for the next round trip: it is sent, with every other deferred
+  // statement, before the next exec, simple or flush, in one pipeline (libpq's pipeline
+  // mode: one round trip for all of them, run in order). Its error, if any, is the one that
+  // exec, simple or flush returns (a unique violation named `conflict_name` when given:
+  // "NAME already exists"); the statements after a failed one are not run. `out` (kept
+  // alive by the caller until then) receives its rows.
+  void defer(const std::string& sql, Params params, std::string_view what,
+             std::string conflict_name = {}, Rows* out = nullptr);
+  // Sends the deferred statements. Errors: the first failed statement's.
+  util::Status flush();
+  // Forgets the deferred statements (not sent).
+  void discard_deferred() { m_deferred.clear(); }
+  // True when the last failed round trip held a COMMIT and the connection was lost: the
+  // transaction may have been committed.
+  bool commit_unknown() const { return m_commit_unknown; }
+
 private:
+  struct Deferred
+  {
+    std::string sql;
+    Params params;
+    std::string what;
+    std::string conflict_name;
+    Rows* out;
+  };
   util::Error error(PGresult* res, std::string_view what);
+  // The name of `sql` prepared on this connection (prepared now on its first use).
+  Result<std::string> prepared(const std::string& sql, const Params& params, std::string_view what);
+  std::vector<Deferred> m_deferred;
+  bool m_commit_unknown = false;
   std::unique_ptr<PGconn, ConnDeleter> m_conn;
   std::unordered_map<std::string, std::string> m_prepared; // sql -> statement name
   bool m_broken = false;
@@ -206,8 +236,9 @@ private:
   std::size_t m_open = 0;
 };
 
-// A transaction on a leased connection: BEGIN at construction (begin()), ROLLBACK when
-// destroyed uncommitted.
+// A transaction on a leased connection: BEGIN deferred to its first statement's round trip
+// (begin()), COMMIT sent with the statements deferred before it, ROLLBACK when destroyed
+// uncommitted.
 class Tx
 {
 public:
