@@ -144,6 +144,12 @@ struct Config
   {
     bool read = true;          // mail the sender when a delivery is first read (with the receipt)
     bool not_delivered = true; // mail the sender when a delivery fails
+    // The outbox (notify/outbox.hpp): the first retry delay (the next ones scale from it:
+    // 30 s, 2 min, 10 min, 30 min, 1 h), the lease of a claimed job, the search for due jobs
+    // of other processes and hosts.
+    std::uint64_t retry_first_seconds = 30;
+    std::uint64_t lease_seconds = 300;
+    std::uint64_t poll_seconds = 5;
   } notify;
 };
 

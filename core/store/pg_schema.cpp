@@ -98,6 +98,15 @@ CREATE UNLOGGED TABLE rate_windows (
   count bigint NOT NULL,
   PRIMARY KEY (key, window_start));
 CREATE INDEX rate_windows_end ON rate_windows (window_end);
+CREATE TABLE jobs (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  queue text COLLATE "C" NOT NULL,
+  kind text NOT NULL,
+  payload bytea NOT NULL,
+  created_at bigint NOT NULL,
+  due_at bigint NOT NULL,
+  attempts integer NOT NULL DEFAULT 0);
+CREATE INDEX jobs_due ON jobs (queue, due_at);
 CREATE FUNCTION pli_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'DELETE' AND current_setting('pli.purge', true) = 'on' THEN
@@ -115,7 +124,8 @@ INSERT INTO pli_schema (version) VALUES (1);
 
 constexpr const char* k_tables[] = {
     "pli_schema",    "messages", "deliveries", "events",      "chain_heads", "tokens",      "blobs",
-    "consultations", "replies",  "msgids",     "idempotency", "credentials", "rate_windows"};
+    "consultations", "replies",  "msgids",     "idempotency", "credentials", "rate_windows",
+    "jobs"};
 
 // What each program does to each table, beyond reading them all.
 struct Right
@@ -128,6 +138,7 @@ constexpr Right k_milter[] = {
     {"tokens", "INSERT"},        {"blobs", "INSERT"},
     {"events", "INSERT"},        {"chain_heads", "INSERT,UPDATE"},
     {"msgids", "INSERT,UPDATE"}, {"idempotency", "INSERT,UPDATE"},
+    {"jobs", "INSERT,UPDATE,DELETE"},
 };
 constexpr Right k_linkd[] = {
     {"deliveries", "UPDATE"},
@@ -139,6 +150,7 @@ constexpr Right k_linkd[] = {
     {"idempotency", "INSERT"},
     {"credentials", "INSERT,DELETE"},
     {"rate_windows", "INSERT,UPDATE,DELETE"},
+    {"jobs", "INSERT,UPDATE,DELETE"},
 };
 
 std::vector<std::string> split(const std::string& s)

@@ -378,6 +378,11 @@ Result<std::vector<pb::Event>> PgStore::apply_events(pq::Conn& conn,
     if (!r) {
       return r.error();
     }
+    if (ne.job) {
+      if (auto id = insert_job(conn, *ne.job, ne.at); !id) {
+        return id.error();
+      }
+    }
     stored.push_back(std::move(e));
   }
   return stored;
