@@ -179,7 +179,11 @@ void Outbox::run_job(const store::ClaimedJob& job)
          {"job", job_name(job)},
          {"in_seconds",
           std::to_string(std::chrono::duration_cast<std::chrono::seconds>(delay).count())}});
-    st = m_store.retry_job(job.id, m_options.clock() + micros(delay));
+    const util::Micros due = m_options.clock() + micros(delay);
+    st = m_store.retry_job(job.id, due);
+    if (st) {
+      m_retries.push_back(due); // the thread looks again then, whatever the poll
+    }
   }
   if (!st) {
     // Its lease ends anyway: the job is claimed again then (sent twice when it was sent).
@@ -204,8 +208,12 @@ void Outbox::run()
     if (!imported) {
       imported = import_legacy();
     }
-    auto claimed =
-        m_store.claim_jobs(m_queue, m_options.clock(), micros(m_options.lease), k_batch);
+    const util::Micros now = m_options.clock();
+    // Those due now: this claim takes them (or another process did).
+    m_retries.erase(std::remove_if(m_retries.begin(), m_retries.end(),
+                                   [now](util::Micros t) { return t <= now; }),
+                    m_retries.end());
+    auto claimed = m_store.claim_jobs(m_queue, now, micros(m_options.lease), k_batch);
     std::chrono::milliseconds wait = m_options.poll;
     if (!claimed) {
       if (!store_down) {
@@ -214,7 +222,8 @@ void Outbox::run()
         store_down = true;
         backoff = m_options.poll;
       } else {
-        backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::max(m_options.poll, std::chrono::milliseconds(60s)));
+        backoff = std::min<std::chrono::milliseconds>(
+            backoff * 2, std::max(m_options.poll, std::chrono::milliseconds(60s)));
       }
       wait = backoff;
     } else {
@@ -240,6 +249,14 @@ void Outbox::run()
       }
       if (jobs.size() == k_batch) {
         continue; // more may be due
+      }
+      if (!m_retries.empty()) {
+        const util::Micros in =
+            *std::min_element(m_retries.begin(), m_retries.end()) - m_options.clock();
+        if (in <= 0) {
+          continue;
+        }
+        wait = std::min(wait, std::chrono::milliseconds(in / 1000 + 1));
       }
     }
     std::unique_lock lock(m_mutex);

@@ -104,6 +104,7 @@ private:
   std::mutex m_mutex;
   std::condition_variable m_cv;
   bool m_woken = false;
+  std::vector<util::Micros> m_retries; // the retries this thread set (its thread only)
   bool m_stopping = false;
   std::thread m_thread; // last: started when everything above exists
 };
