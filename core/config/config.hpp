@@ -55,7 +55,7 @@ struct Config
   struct Store
   {
     StoreBackend backend = StoreBackend::lmdb;
-    std::string path; // LMDB: the environment; both: the daemons' outboxes (outbox/)
+    std::string path; // LMDB: the environment; both: an earlier version's outbox files (outbox/)
     std::uint64_t map_size_mb = 4096;
     // Share of the map pli-linkd never fills (replies, events, login links): it refuses a
     // write that would leave less free, so that the milter can still register mail.
