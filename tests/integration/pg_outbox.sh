@@ -55,7 +55,7 @@ hole_connected() { [ -s "$W/hole.log" ]; }
 _pfx_wait 30 "replica A to connect to the listener" "" hole_connected
 claimed_at=$(date +%s)
 kill -9 "$PLI_LINKD_PID"; wait "$PLI_LINKD_PID" 2>/dev/null || true
-grep -q 'notify=read' "$W/linkd.log" && fail "A finished the notification before it was killed"
+grep -q 'notify=read .*outcome=' "$W/linkd.log" && fail "A finished the notification before it was killed"
 kill "$HOLE"; wait "$HOLE" 2>/dev/null || true
 cp "$W/master.cf.orig" "$PFX_CONF_DIR/master.cf"
 postfix -c "$PFX_CONF_DIR" reload >/dev/null 2>&1 || fail "postfix reload failed"
@@ -74,7 +74,9 @@ grep -q "^Message-ID: <job\.linkd\." "$n" || fail "its Message-ID is not its job
 sleep 3
 [ "$(pfx_maildir_files catchall | grep -c .)" = $((before + 1)) ] ||
     fail "not exactly one notification: $(pfx_maildir_files catchall | grep -c .) mails for $((before + 1))"
-$PLI doctor --postfix-config "$PFX_CONF_DIR" --json |
-    pli_json '[c for c in j["checks"] if "notification" in c["check"]][0]["check"]' |
-    qgrep "^no notification" || fail "a job is left in the store's outbox"
+doctor_outbox() {
+    $PLI doctor --postfix-config "$PFX_CONF_DIR" --json |
+        pli_json '[c["check"] for c in j["checks"] if "notification" in c["check"]]' || true
+}
+doctor_outbox | qgrep "^\['no notification" || fail "a job is left in the store's outbox: $(doctor_outbox)"
 echo "ok 2 - replica B sends the read notification after the lease: exactly one arrives"
