@@ -5,12 +5,12 @@
 // settled: its registered recipients removed, pli's options stripped for the others.
 #include "core/log/log.hpp"
 #include "core/milter/engine.hpp"
-#include "core/notify/outbox.hpp"
 #include "core/milter/engine_detail.hpp"
 #include "core/milter/options.hpp"
 #include "core/mime/charset.hpp"
 #include "core/mime/compose.hpp"
 #include "core/mime/parse.hpp"
+#include "core/notify/outbox.hpp"
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
 #include "core/util/time.hpp"
@@ -336,8 +336,8 @@ std::optional<Verdict> Engine::inject(Registration& r)
                                      util::sha256_hex(did + "\nreinject_refused")});
       if (m_config.notify.not_delivered) {
         // The buyer's failure notification, queued with the event (the outbox sends it).
-        sent.back().job = store::Job{"milter", "failure_notification",
-                                     to_send[i]->delivery.SerializeAsString()};
+        sent.back().job =
+            store::Job{"milter", "failure_notification", to_send[i]->delivery.SerializeAsString()};
       }
       r.refused.push_back(to_send[i]->delivery);
       m_counters.add(Outcome::recipient_refused);

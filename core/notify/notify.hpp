@@ -54,8 +54,8 @@ std::string inert_text(std::string_view text, std::size_t max_bytes);
 // as it is in the store now. nullopt when the store cannot give the exchange.
 // A read notification carries the receipt when the signing key (keys.dir) is readable.
 std::optional<Mail> compose(const config::Config& config, store::Store& store,
-                            const std::string& delivery_id, model::EventKind kind,
-                            util::Micros now, const std::string& message_id = "");
+                            const std::string& delivery_id, model::EventKind kind, util::Micros now,
+                            const std::string& message_id = "");
 
 // The SMTP client options for Postfix's re-injection listener (`reinject` in pli.yaml), by
 // which every mail pli makes leaves: notices, notifications, reply notices, login links.

@@ -173,12 +173,11 @@ void Outbox::run_job(const store::ClaimedJob& job)
     st = m_store.finish_job(job.id);
   } else {
     const auto delay = delays[job.attempts == 0 ? 0 : job.attempts - 1];
-    log::line(
-        log::Level::warning, "",
-        {{"outbox", "retry_later"},
-         {"job", job_name(job)},
-         {"in_seconds",
-          std::to_string(std::chrono::duration_cast<std::chrono::seconds>(delay).count())}});
+    log::line(log::Level::warning, "",
+              {{"outbox", "retry_later"},
+               {"job", job_name(job)},
+               {"in_seconds",
+                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(delay).count())}});
     const util::Micros due = m_options.clock() + micros(delay);
     st = m_store.retry_job(job.id, due);
     if (st) {

@@ -51,19 +51,20 @@ int scan(MDB_txn* txn, MDB_dbi dbi, const std::string& queue, std::size_t max,
          const std::function<bool(const pb::Job&)>& keep,
          std::vector<std::pair<std::uint64_t, pb::Job>>& out)
 {
-  const int rc = lmdb::for_each_entry(txn, dbi, [&](MDB_cursor*, std::string_view k,
-                                                     std::string_view v) {
-    pb::Job j;
-    if (k.size() == 8 && parse_job(v, j) && (queue.empty() || j.queue() == queue) && keep(j)) {
-      out.emplace_back(job_id(k), std::move(j));
-    }
-    return 0;
-  });
+  const int rc =
+      lmdb::for_each_entry(txn, dbi, [&](MDB_cursor*, std::string_view k, std::string_view v) {
+        pb::Job j;
+        if (k.size() == 8 && parse_job(v, j) && (queue.empty() || j.queue() == queue) && keep(j)) {
+          out.emplace_back(job_id(k), std::move(j));
+        }
+        return 0;
+      });
   if (rc != 0 && rc != MDB_NOTFOUND) {
     return rc;
   }
-  std::stable_sort(out.begin(), out.end(),
-                   [](const auto& a, const auto& b) { return a.second.due_at() < b.second.due_at(); });
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return a.second.due_at() < b.second.due_at();
+  });
   if (out.size() > max) {
     out.resize(max);
   }

@@ -37,10 +37,10 @@ constexpr const char* k_columns = "id, queue, kind, payload, attempts, created_a
 
 Result<std::uint64_t> PgStore::insert_job(pq::Conn& conn, const Job& job, util::Micros now)
 {
-  auto r = conn.exec("INSERT INTO jobs (queue, kind, payload, created_at, due_at) "
-                     "VALUES ($1, $2, $3, $4, $4) RETURNING id",
-                     pq::Params{}.text(job.queue).text(job.kind).bytes(job.payload).i64(now),
-                     "job");
+  auto r =
+      conn.exec("INSERT INTO jobs (queue, kind, payload, created_at, due_at) "
+                "VALUES ($1, $2, $3, $4, $4) RETURNING id",
+                pq::Params{}.text(job.queue).text(job.kind).bytes(job.payload).i64(now), "job");
   if (!r) {
     return r.error();
   }
@@ -74,14 +74,14 @@ Result<std::vector<ClaimedJob>> PgStore::claim_jobs(const std::string& queue, ut
     return std::vector<ClaimedJob>{};
   }
   // One statement: its own transaction, and no row lock is taken when nothing is due.
-  auto r = query(fmt::format("UPDATE jobs SET due_at = $2, attempts = attempts + 1 "
-                             "WHERE id IN (SELECT id FROM jobs WHERE queue = $1 AND due_at <= $3 "
-                             "ORDER BY due_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) "
-                             "RETURNING {}",
-                             k_columns),
-                 pq::Params{}.text(queue).i64(now + lease).i64(now).i64(
-                     static_cast<std::int64_t>(max)),
-                 "jobs");
+  auto r =
+      query(fmt::format("UPDATE jobs SET due_at = $2, attempts = attempts + 1 "
+                        "WHERE id IN (SELECT id FROM jobs WHERE queue = $1 AND due_at <= $3 "
+                        "ORDER BY due_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) "
+                        "RETURNING {}",
+                        k_columns),
+            pq::Params{}.text(queue).i64(now + lease).i64(now).i64(static_cast<std::int64_t>(max)),
+            "jobs");
   if (!r) {
     return r.error();
   }
@@ -90,8 +90,8 @@ Result<std::vector<ClaimedJob>> PgStore::claim_jobs(const std::string& queue, ut
 
 Result<util::Unit> PgStore::finish_job(std::uint64_t id)
 {
-  auto r = query("DELETE FROM jobs WHERE id = $1",
-                 pq::Params{}.i64(static_cast<std::int64_t>(id)), "job");
+  auto r = query("DELETE FROM jobs WHERE id = $1", pq::Params{}.i64(static_cast<std::int64_t>(id)),
+                 "job");
   if (!r) {
     return r.error();
   }

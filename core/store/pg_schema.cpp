@@ -122,10 +122,10 @@ CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
 INSERT INTO pli_schema (version) VALUES (1);
 )sql";
 
-constexpr const char* k_tables[] = {
-    "pli_schema",    "messages", "deliveries", "events",      "chain_heads", "tokens",      "blobs",
-    "consultations", "replies",  "msgids",     "idempotency", "credentials", "rate_windows",
-    "jobs"};
+constexpr const char* k_tables[] = {"pli_schema",   "messages", "deliveries",  "events",
+                                    "chain_heads",  "tokens",   "blobs",       "consultations",
+                                    "replies",      "msgids",   "idempotency", "credentials",
+                                    "rate_windows", "jobs"};
 
 // What each program does to each table, beyond reading them all.
 struct Right
@@ -134,10 +134,14 @@ struct Right
   const char* privileges; // comma-separated
 };
 constexpr Right k_milter[] = {
-    {"messages", "INSERT"},      {"deliveries", "INSERT,UPDATE"},
-    {"tokens", "INSERT"},        {"blobs", "INSERT"},
-    {"events", "INSERT"},        {"chain_heads", "INSERT,UPDATE"},
-    {"msgids", "INSERT,UPDATE"}, {"idempotency", "INSERT,UPDATE"},
+    {"messages", "INSERT"},
+    {"deliveries", "INSERT,UPDATE"},
+    {"tokens", "INSERT"},
+    {"blobs", "INSERT"},
+    {"events", "INSERT"},
+    {"chain_heads", "INSERT,UPDATE"},
+    {"msgids", "INSERT,UPDATE"},
+    {"idempotency", "INSERT,UPDATE"},
     {"jobs", "INSERT,UPDATE,DELETE"},
 };
 constexpr Right k_linkd[] = {

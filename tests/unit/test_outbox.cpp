@@ -187,8 +187,7 @@ TEST_CASE("outbox: a job committed with its event leaves when woken; another pro
   }
 }
 
-TEST_CASE("outbox: an earlier version's files are moved into the store, then removed",
-          "[outbox]")
+TEST_CASE("outbox: an earlier version's files are moved into the store, then removed", "[outbox]")
 {
   test::TempDir dir;
   auto st = lmdb(dir);
@@ -215,7 +214,9 @@ TEST_CASE("outbox: an earlier version's files are moved into the store, then rem
     };
     Outbox box(
         *st, "linkd",
-        [&](const store::ClaimedJob& j) { return seen.add(j.job.kind + ":" + j.job.payload), true; },
+        [&](const store::ClaimedJob& j) {
+          return seen.add(j.job.kind + ":" + j.job.payload), true;
+        },
         options);
     REQUIRE(eventually([&] { return seen.get().size() == 2; }));
     CHECK(seen.get() ==

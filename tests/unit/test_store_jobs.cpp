@@ -73,8 +73,7 @@ TEST_CASE("a job is queued with its event, never without it", "[store][jobs]")
   CHECK(st->list_jobs("linkd")->empty());
 
   // The same report again: the event is skipped by its dedupe key, and queues nothing.
-  CHECK(st->append_events({with_job("d1", model::EventKind::failed, "dsn-1", "again")})
-            ->empty());
+  CHECK(st->append_events({with_job("d1", model::EventKind::failed, "dsn-1", "again")})->empty());
   CHECK(st->list_jobs("")->size() == 1);
 
   // A transaction that fails (an unknown delivery in it) queues nothing either.
