@@ -55,7 +55,7 @@ struct Config
   struct Store
   {
     StoreBackend backend = StoreBackend::lmdb;
-    std::string path; // LMDB: the environment; both: the daemons' outboxes (outbox/)
+    std::string path; // LMDB: the environment; both: an earlier version's outbox files (outbox/)
     std::uint64_t map_size_mb = 4096;
     // Share of the map pli-linkd never fills (replies, events, login links): it refuses a
     // write that would leave less free, so that the milter can still register mail.
@@ -144,6 +144,12 @@ struct Config
   {
     bool read = true;          // mail the sender when a delivery is first read (with the receipt)
     bool not_delivered = true; // mail the sender when a delivery fails
+    // The outbox (notify/outbox.hpp): the first retry delay (the next ones scale from it:
+    // 30 s, 2 min, 10 min, 30 min, 1 h), the lease of a claimed job, the search for due jobs
+    // of other processes and hosts.
+    std::uint64_t retry_first_seconds = 30;
+    std::uint64_t lease_seconds = 300;
+    std::uint64_t poll_seconds = 5;
   } notify;
 };
 

@@ -1,10 +1,12 @@
 #include "core/doctor/doctor.hpp"
 
 #include "core/store/configured.hpp"
+#include "core/store/open.hpp"
 #include "core/store/postgresql.hpp"
 #include "core/store/store.hpp"
 #include "core/util/encoding.hpp"
 #include "core/util/text.hpp"
+#include "core/util/time.hpp"
 
 #include <fmt/format.h>
 
@@ -549,33 +551,29 @@ std::vector<Check> run(const config::Config& config, const Options& options)
     add(writable, "the store " + config.store.path + " opens and is writable",
         "install -d -o pli -g pli -m 750 " + config.store.path, "system");
   }
-  {
-    // Notifications to buyers waiting in the daemons' outboxes (notify/outbox.hpp): a file
-    // older than a minute means the re-injection listener refused it at least once.
+  if (auto opened = store::open(store::spec_for(config, store::Program::admin))) {
+    // Notifications to buyers waiting in the store's outbox (notify/outbox.hpp): a job tried
+    // and waiting for its next attempt, or queued over a minute ago, means the re-injection
+    // listener refused it (or no daemon sends it).
+    const util::Micros now = util::now_micros();
+    const util::Micros minute_ago = now - 60LL * 1000000LL;
     std::size_t waiting = 0;
-    std::filesystem::file_time_type oldest = std::filesystem::file_time_type::max();
-    const auto minute_ago = std::filesystem::file_time_type::clock::now() - std::chrono::minutes(1);
-    for (const char* daemon : {"linkd", "milter"}) {
-      std::error_code ec;
-      const auto dir = std::filesystem::path(config.store.path) / "outbox" / daemon;
-      for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end;
-           it.increment(ec)) {
-        const auto t = it->last_write_time(ec);
-        if (!ec && it->path().extension() == ".job" && t < minute_ago) {
+    util::Micros oldest = now;
+    if (auto jobs = opened.value()->list_jobs("")) {
+      for (const auto& j : jobs.value()) {
+        if ((j.attempts > 0 && j.due_at > now) || j.created_at < minute_ago) {
           ++waiting;
-          oldest = std::min(oldest, t);
+          oldest = std::min(oldest, j.created_at);
         }
       }
     }
     std::string what = "no notification to a buyer is waiting for the re-injection listener";
     if (waiting > 0) {
-      const auto age = std::chrono::duration_cast<std::chrono::minutes>(
-          std::filesystem::file_time_type::clock::now() - oldest);
       what = fmt::format("{} notification{} to buyers wait{} for the re-injection listener "
-                         "(the oldest for {} min, in {}/outbox/); they are retried, and sent "
-                         "when pli-linkd or pli-milter starts again",
-                         waiting, waiting > 1 ? "s" : "", waiting > 1 ? "" : "s", age.count(),
-                         config.store.path);
+                         "(the oldest for {} min, in the store's outbox); pli-linkd and "
+                         "pli-milter try them again",
+                         waiting, waiting > 1 ? "s" : "", waiting > 1 ? "" : "s",
+                         (now - oldest) / (60LL * 1000000LL));
     }
     add(waiting == 0, what,
         "systemctl reload postfix   # the re-injection listener " + config.reinject.host + ":" +

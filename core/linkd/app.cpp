@@ -248,11 +248,7 @@ App::App(const config::Config& config, store::Store& store, util::Clock clock)
       m_lang(config.organisation.locale == model::Locale::en ? "en" : "fr"),
       m_globals{{"organisation", config.organisation.name}},
       m_unknown(config.linkd.unknown_tokens_per_minute),
-      m_repeats(static_cast<util::Micros>(config.linkd.repeat_interval_minutes) * 60LL * 1000000LL),
-      m_outbox(notify::Outbox::default_delays(), 10000,
-               notify::Outbox::Persistence{
-                   std::filesystem::path(config.store.path) / "outbox" / "linkd",
-                   [this](const notify::Outbox::Record& r) { return revive(r); }})
+      m_repeats(static_cast<util::Micros>(config.linkd.repeat_interval_minutes) * 60LL * 1000000LL)
 {
   if (auto shared = shared_failures()) {
     m_unknown.share("unknown_token", shared);
@@ -284,6 +280,14 @@ App::App(const config::Config& config, store::Store& store, util::Clock clock)
     m_pages.emplace(page, templates::Template(t));
   }
   m_suivi = std::make_unique<BuyersArea>(*this);
+  auto options = notify::Outbox::options_from(config);
+  if (!config.store.path.empty()) {
+    options.legacy_dir = std::filesystem::path(config.store.path) / "outbox" / "linkd";
+  }
+  options.upgrade = &App::upgrade_record;
+  m_outbox = std::make_unique<notify::Outbox>(
+      store, "linkd", [this](const store::ClaimedJob& j) { return run_job(j); },
+      std::move(options));
 }
 
 App::~App() = default;
@@ -743,6 +747,11 @@ Outcome App::open(const Request& r, Link& l)
       event(l.delivery.id(), model::EventKind::read, r,
             *take == 0 ? std::map<std::string, std::string>{}
                        : std::map<std::string, std::string>{{"repeats", std::to_string(*take)}});
+  if (m_config.notify.read && l.delivery.read_at() == 0) {
+    // The buyer's notification (first read only, with the receipt), queued with the read in
+    // its transaction (notify_event decides; not even queued when it could only skip).
+    p.event.job = store::Job{"linkd", "read_notification", l.delivery.SerializeAsString()};
+  }
   p.finish = [this, link = std::make_shared<Link>(std::move(l)), ip = r.client_ip, e = p.event, key,
               repeats = *take](const std::optional<util::Error>& error) {
     if (!recorded(e, ip, error)) {
@@ -759,12 +768,10 @@ Response App::opened(const std::shared_ptr<Link>& link)
 {
   Link& l = *link;
   m_metrics.count(Counter::read);
-  // The read is committed: the buyer's notification (first read only, with the receipt),
-  // from the outbox, tried again while the re-injection listener refuses it.
-  // (notify_event decides; the job is not even queued when it could only skip).
+  // The read is committed, with the buyer's notification when it has one: sent now, from
+  // the outbox, tried again while the re-injection listener refuses it.
   if (m_config.notify.read && l.delivery.read_at() == 0) {
-    m_outbox.push("read_notification " + l.delivery.id(), read_notification_job(l.delivery),
-                  notify::Outbox::Record{"read_notification", l.delivery.SerializeAsString()});
+    m_outbox->wake();
   }
   const bool en = m_lang == "en";
   const auto& m = l.message;
@@ -912,6 +919,11 @@ Response App::reply(const Request& r, Link& l)
                {"attachments", std::to_string(rep.attachments_size())},
                {"ip", r.client_ip},
                {"user_agent", r.user_agent}};
+  // The sender's notice, queued in the same transaction (the outbox sends it after the
+  // commit, tried again while the listener refuses it). Its job names the reply only: the
+  // sender's link is minted when the notice is sent, so that no bearer secret waits.
+  ev.job = store::Job{"linkd", "reply_notice",
+                      nlohmann::json{{"reply", rep.id()}, {"delivery", l.delivery.id()}}.dump()};
   nr.events.push_back(std::move(ev));
   if (auto st = m_store.create_reply(nr); !st) {
     m_metrics.error(ErrorKind::store);
@@ -928,13 +940,7 @@ Response App::reply(const Request& r, Link& l)
              {"ip", r.client_ip}});
   m_metrics.count(Counter::reply);
 
-  // The sender's notice, through Postfix's re-injection listener (after the commit), from
-  // the outbox: tried again while the listener refuses it. Its file (0600, under the
-  // store's directory, until Postfix takes the mail) names the reply only: the sender's
-  // link is minted when the notice is sent, so that no bearer secret waits on disk.
-  nlohmann::json record{{"reply", rep.id()}, {"delivery", l.delivery.id()}};
-  m_outbox.push("reply_notice " + rep.id(), reply_notice_job(rep.id(), l.delivery.id()),
-                notify::Outbox::Record{"reply_notice", record.dump()});
+  m_outbox->wake();
 
   templates::Map ctx{{"page_title", std::string(m_lang == "en" ? "Reply sent" : "Réponse envoyée")},
                      {"replied_at", util::format_human(now, m_config.organisation.timezone)},
@@ -943,19 +949,30 @@ Response App::reply(const Request& r, Link& l)
   return html(200, "reply_sent", ctx);
 }
 
-notify::Outbox::Job App::read_notification_job(store::pb::Delivery before)
+bool App::run_job(const store::ClaimedJob& job)
 {
-  return [this, before = std::move(before)] {
-    const auto res = notify::notify_event(m_config, m_store, before, model::EventKind::read);
+  const auto& j = job.job;
+  const std::string message_id = notify::Outbox::message_id(job, m_config.bounce.domain);
+  if (j.kind == "read_notification") {
+    store::pb::Delivery before;
+    if (!before.ParseFromString(j.payload) || before.id().empty()) {
+      log::line(log::Level::error, "", {{"outbox", "job_unusable"}, {"kind", j.kind}});
+      return true;
+    }
+    const auto res =
+        notify::notify_event(m_config, m_store, before, model::EventKind::read, message_id);
     return res.outcome != notify::Outcome::reinject_error &&
            res.outcome != notify::Outcome::store_error;
-  };
-}
-
-notify::Outbox::Job App::reply_notice_job(std::string reply, std::string delivery)
-{
-  return [this, reply = std::move(reply), delivery = std::move(delivery)] {
-    auto envelope = reply_notice(reply);
+  }
+  auto p = nlohmann::json::parse(j.payload, nullptr, false);
+  if (p.is_discarded() || !p.is_object()) {
+    log::line(log::Level::error, "", {{"outbox", "job_unusable"}, {"kind", j.kind}});
+    return true;
+  }
+  if (j.kind == "reply_notice") {
+    const std::string reply = p.value("reply", "");
+    const std::string delivery = p.value("delivery", "");
+    auto envelope = reply_notice(reply, message_id);
     if (!envelope) {
       m_metrics.error(ErrorKind::notify);
       log::line(log::Level::error, "",
@@ -967,10 +984,38 @@ notify::Outbox::Job App::reply_notice_job(std::string reply, std::string deliver
       return envelope.error().code == store::Errc::not_found;
     }
     return send_notice(envelope.value(), reply, delivery);
-  };
+  }
+  if (j.kind == "login_link") {
+    return m_suivi->mail_link(p.value("address", ""), p.value("ip", ""));
+  }
+  log::line(log::Level::error, "", {{"outbox", "job_unknown"}, {"kind", j.kind}});
+  return true;
 }
 
-util::Result<smtp::Envelope> App::reply_notice(const std::string& reply)
+std::optional<std::string> App::upgrade_record(const std::string& kind, const std::string& payload)
+{
+  if (kind == "read_notification") {
+    store::pb::Delivery before;
+    if (!before.ParseFromString(payload) || before.id().empty()) {
+      return std::nullopt;
+    }
+    return payload;
+  }
+  if (kind == "reply_notice") {
+    // An earlier version's file may hold the composed mail (its link): only the ids are
+    // kept, the notice is composed again with a new link when it is sent.
+    auto j = nlohmann::json::parse(payload, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || j.value("reply", "").empty()) {
+      return std::nullopt;
+    }
+    return nlohmann::json{{"reply", j.value("reply", "")}, {"delivery", j.value("delivery", "")}}
+        .dump();
+  }
+  return std::nullopt;
+}
+
+util::Result<smtp::Envelope> App::reply_notice(const std::string& reply,
+                                               const std::string& message_id)
 {
   auto rep = m_store.get_reply(reply);
   auto d =
@@ -999,7 +1044,7 @@ util::Result<smtp::Envelope> App::reply_notice(const std::string& reply)
   in.link = m_config.linkd.public_url + "/r/" + token;
   in.expires_at = expires;
   in.now = now;
-  in.message_id = reply + "." + std::to_string(now) + "@" + m_config.bounce.domain;
+  in.message_id = message_id;
   smtp::Envelope e;
   e.mail_from = m_config.bounce.address;
   e.envid = reply;
@@ -1025,45 +1070,6 @@ bool App::send_notice(const smtp::Envelope& e, const std::string& reply,
              {"delivery", delivery},
              {"smtp", sent.empty() ? std::string("no answer") : sent.front().reply}});
   return notified;
-}
-
-notify::Outbox::Job App::revive(const notify::Outbox::Record& r)
-{
-  if (r.kind == "read_notification") {
-    store::pb::Delivery before;
-    if (!before.ParseFromString(r.payload) || before.id().empty()) {
-      return {};
-    }
-    return read_notification_job(std::move(before));
-  }
-  if (r.kind == "reply_notice") {
-    auto j = nlohmann::json::parse(r.payload, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-      return {};
-    }
-    const std::string reply = j.value("reply", "");
-    const std::string delivery = j.value("delivery", "");
-    if (j.contains("data")) {
-      // Written by an earlier version, with the composed mail (its link) inside: sent as is
-      // once, then the file goes.
-      smtp::Envelope e;
-      e.mail_from = j.value("mail_from", "");
-      e.envid = j.value("envid", "");
-      e.ret = j.value("ret", "");
-      e.rcpt = j.value("rcpt", "");
-      e.notify = j.value("notify", "");
-      e.data = j.value("data", "");
-      if (e.rcpt.empty() || e.data.empty()) {
-        return {};
-      }
-      return [this, e = std::move(e), reply, delivery] { return send_notice(e, reply, delivery); };
-    }
-    if (reply.empty()) {
-      return {};
-    }
-    return reply_notice_job(reply, delivery);
-  }
-  return {};
 }
 
 Response App::sender(const Request& r, const std::string& token, const std::string& rest)

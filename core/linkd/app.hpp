@@ -162,16 +162,20 @@ private:
   // The recipient's link checked up to the route (token, revoked, expired): the Link, or
   // the page to answer.
   std::variant<Link, Response> link_for(const Request& r, const std::string& token);
-  // The outbox's durable jobs: the buyer's read notification (`before`: the delivery before
-  // the read) and the reply notice (its mail, composed when the reply was recorded).
-  notify::Outbox::Job read_notification_job(store::pb::Delivery before);
-  notify::Outbox::Job reply_notice_job(std::string reply, std::string delivery);
+  // The outbox's runner (queue "linkd"): each job rebuilt from its payload, the buyer's read
+  // notification ("read_notification": the delivery before the read), the reply notice
+  // ("reply_notice": reply and delivery ids), a login link ("login_link": address and IP).
+  // True when done.
+  bool run_job(const store::ClaimedJob& job);
   // The reply notice's mail, with a sender's link minted now (its token's hash stored).
   // Errors: the store's.
-  util::Result<smtp::Envelope> reply_notice(const std::string& reply);
+  util::Result<smtp::Envelope> reply_notice(const std::string& reply,
+                                            const std::string& message_id);
   // Sends one notice through the re-injection listener; true when Postfix took it (logged).
   bool send_notice(const smtp::Envelope& e, const std::string& reply, const std::string& delivery);
-  notify::Outbox::Job revive(const notify::Outbox::Record& r);
+  // An earlier version's outbox file as a job's payload (nullopt: not understood).
+  static std::optional<std::string> upgrade_record(const std::string& kind,
+                                                   const std::string& payload);
 
   Response page(int status, std::string_view key, const std::string& detail = "");
   Response html(int status, const std::string& name, const templates::Map& ctx);
@@ -199,8 +203,9 @@ private:
   RepeatCounter m_repeats;  // reads, downloads and reply reads (keys "read ID", "a ID N"...)
   std::mutex m_reply_mutex; // a delivery's caps are checked and its reply created under it
   std::unique_ptr<BuyersArea> m_suivi;
-  // Last, so destroyed first: the jobs still due run while everything they use exists.
-  notify::Outbox m_outbox;
+  // Last, so destroyed first (its thread stops while everything its jobs use exists); made
+  // at the end of the constructor.
+  std::unique_ptr<notify::Outbox> m_outbox;
 };
 
 // A file size for people: "812 o", "12.4 Ko", "3.1 Mo" (B, KB, MB in English).

@@ -12,6 +12,7 @@
 #include "core/util/text.hpp"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <set>
@@ -316,8 +317,9 @@ Response BuyersArea::ask_link(const Request& r)
   }
   m_per_address.failure(address, now);
   if (may_log_in(m_config, address)) {
-    m_app.m_outbox.push("login_link " + address,
-                        [this, address, ip = r.client_ip] { return mail_link(address, ip); });
+    // Queued with the address and IP only: the link is minted when the mail leaves.
+    m_app.m_outbox->enqueue("login_link",
+                            nlohmann::json{{"address", address}, {"ip", r.client_ip}}.dump());
   } else {
     log::line(log::Level::notice, "",
               {{"suivi", "login_refused"}, {"to", address}, {"ip", r.client_ip}});

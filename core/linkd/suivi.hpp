@@ -60,6 +60,7 @@ public:
   static bool may_log_in(const config::Config& config, const std::string& address);
 
 private:
+  friend class App; // its outbox runs the login link jobs (mail_link)
   struct Filters
   {
     store::Query q;

@@ -107,14 +107,21 @@ using detail::store_failure_logged;
 
 namespace {
 
-notify::Outbox::Job failure_notification_job(const config::Config& config, store::Store& store,
-                                             store::pb::Delivery before)
+// The outbox's runner (queue "milter"): the buyer's failure notification, its payload the
+// delivery before it failed. True when done.
+bool failure_notification(const config::Config& config, store::Store& store,
+                          const store::ClaimedJob& job)
 {
-  return [&config, &store, before = std::move(before)] {
-    const auto res = notify::notify_event(config, store, before, model::EventKind::failed);
-    return res.outcome != notify::Outcome::reinject_error &&
-           res.outcome != notify::Outcome::store_error;
-  };
+  store::pb::Delivery before;
+  if (job.job.kind != "failure_notification" || !before.ParseFromString(job.job.payload) ||
+      before.id().empty()) {
+    log::line(log::Level::error, "", {{"outbox", "job_unusable"}, {"kind", job.job.kind}});
+    return true;
+  }
+  const auto res = notify::notify_event(config, store, before, model::EventKind::failed,
+                                        notify::Outbox::message_id(job, config.bounce.domain));
+  return res.outcome != notify::Outcome::reinject_error &&
+         res.outcome != notify::Outcome::store_error;
 }
 
 } // namespace
@@ -133,21 +140,23 @@ Engine::Engine(const config::Config& config, store::Store& store, util::Clock cl
 notify::Outbox& Engine::outbox()
 {
   std::call_once(m_outbox_once, [this] {
-    std::optional<notify::Outbox::Persistence> persist;
+    auto options = notify::Outbox::options_from(m_config);
     if (!m_config.store.path.empty()) {
-      persist = notify::Outbox::Persistence{
-          std::filesystem::path(m_config.store.path) / "outbox" / "milter",
-          [this](const notify::Outbox::Record& r) -> notify::Outbox::Job {
-            store::pb::Delivery before;
-            if (r.kind != "failure_notification" || !before.ParseFromString(r.payload) ||
-                before.id().empty()) {
-              return {};
-            }
-            return failure_notification_job(m_config, m_store, std::move(before));
-          }};
+      options.legacy_dir = std::filesystem::path(m_config.store.path) / "outbox" / "milter";
     }
-    m_outbox = std::make_unique<notify::Outbox>(notify::Outbox::default_delays(), 10000,
-                                                std::move(persist));
+    options.upgrade = [](const std::string& kind,
+                         const std::string& payload) -> std::optional<std::string> {
+      store::pb::Delivery before;
+      if (kind != "failure_notification" || !before.ParseFromString(payload) ||
+          before.id().empty()) {
+        return std::nullopt;
+      }
+      return payload;
+    };
+    m_outbox = std::make_unique<notify::Outbox>(
+        m_store, "milter",
+        [this](const store::ClaimedJob& j) { return failure_notification(m_config, m_store, j); },
+        std::move(options));
   });
   return *m_outbox;
 }
@@ -155,19 +164,6 @@ notify::Outbox& Engine::outbox()
 void Engine::start_outbox()
 {
   outbox();
-}
-
-void Engine::notify_failures(std::vector<store::pb::Delivery>& failed_before)
-{
-  if (!m_config.notify.not_delivered) {
-    return;
-  }
-  for (auto& before : failed_before) {
-    std::string record = before.SerializeAsString();
-    std::string what = "failure_notification " + before.id();
-    outbox().push(std::move(what), failure_notification_job(m_config, m_store, std::move(before)),
-                  notify::Outbox::Record{"failure_notification", std::move(record)});
-  }
 }
 
 Step Engine::counted(Step s)
@@ -545,7 +541,7 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
   const auto report = dsn::parse_report(raw);
   const util::Micros now = m_clock();
   std::vector<store::NewEvent> events;
-  std::vector<store::pb::Delivery> failed_before; // for the buyer's notification
+  bool jobs = false; // a failure notification queued with its event
   for (const auto& r : t.recipients) {
     if (r.kind != Recipient::Kind::bounce) {
       continue;
@@ -661,9 +657,13 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
                                "\n" + match->final_recipient + "\n" + match->diagnostic_code +
                                "\n" + report->reporting_mta + "\n" + report->arrival_date + "\n" +
                                match->last_attempt_date + "\n" + match->will_retry_until);
-    events.push_back(store::NewEvent{d->id(), *kind, now, std::move(detail), dedupe});
-    if (*kind == model::EventKind::failed) {
-      failed_before.push_back(d.value());
+    events.push_back(store::NewEvent{d->id(), *kind, now, std::move(detail), dedupe, {}});
+    if (*kind == model::EventKind::failed && m_config.notify.not_delivered) {
+      // The buyer's failure notification, queued with the event in its transaction (none
+      // when the event is a duplicate); notify_event decides when it is sent.
+      events.back().job =
+          store::Job{"milter", "failure_notification", d.value().SerializeAsString()};
+      jobs = true;
     }
     log::line(log::Level::info, queue_id,
               {{"decision",
@@ -677,9 +677,11 @@ Verdict Engine::bounce(Transaction& t, MtaSession& mta, const std::string& queue
       return store_failure_logged(queue_id, st.error(), "<>");
     }
   }
-  // The buyer's failure notifications, after the commit, from the outbox (on disk before
-  // the report is accepted; tried again while the re-injection listener refuses them).
-  notify_failures(failed_before);
+  // The buyer's failure notifications, committed with their events: sent now, from the
+  // outbox (tried again while the re-injection listener refuses them).
+  if (jobs) {
+    outbox().wake();
+  }
   Verdict v{events.empty()   ? Outcome::dsn_unattributed
             : t.local_origin ? Outcome::dsn_recorded
                              : Outcome::dsn_claim_recorded,

@@ -141,10 +141,11 @@ public:
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // The buyer's failure notifications leave from an outbox (its thread), kept under
-  // STORE/outbox/milter when the store has a path: starting it runs those a previous run
-  // left waiting for the re-injection listener. Called once the process is what it will be
-  // (after daemon()); otherwise started by the first notification.
+  // The buyer's failure notifications leave from the store's outbox (queue "milter", its
+  // thread): starting it sends those due, queued by this or any other pli-milter of the
+  // store (and moves an earlier version's files under STORE/outbox/milter into the store).
+  // Called once the process is what it will be (after daemon()); otherwise started by the
+  // first notification.
   void start_outbox();
 
   // At connect: where the mail comes from. Postfix's cleanup(8) presents mail it did not
@@ -205,9 +206,6 @@ private:
   std::optional<Verdict> record(Registration& r);
   std::optional<Verdict> inject(Registration& r);
   Verdict settle_original(Registration& r);
-  // Queues the buyer's failure notification of each delivery (their state before it
-  // failed), when notify.not_delivered: from the outbox, after the commit.
-  void notify_failures(std::vector<store::pb::Delivery>& failed_before);
 
   Verdict bounce(Transaction& t, MtaSession& mta, const std::string& queue_id);
   Verdict strip_options(Transaction& t, MtaSession& mta, const std::string& queue_id);

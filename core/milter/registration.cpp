@@ -10,6 +10,7 @@
 #include "core/mime/charset.hpp"
 #include "core/mime/compose.hpp"
 #include "core/mime/parse.hpp"
+#include "core/notify/outbox.hpp"
 #include "core/util/crypto.hpp"
 #include "core/util/encoding.hpp"
 #include "core/util/time.hpp"
@@ -333,6 +334,11 @@ std::optional<Verdict> Engine::inject(Registration& r)
                                       {"status", enhanced_status(results[i].reply)},
                                       {"diagnostic", results[i].reply}},
                                      util::sha256_hex(did + "\nreinject_refused")});
+      if (m_config.notify.not_delivered) {
+        // The buyer's failure notification, queued with the event (the outbox sends it).
+        sent.back().job =
+            store::Job{"milter", "failure_notification", to_send[i]->delivery.SerializeAsString()};
+      }
       r.refused.push_back(to_send[i]->delivery);
       m_counters.add(Outcome::recipient_refused);
       log::line(log::Level::warning, r.queue_id,
@@ -359,7 +365,9 @@ std::optional<Verdict> Engine::inject(Registration& r)
               {{"decision", outcome_name(o)}, {"reinject", failure}});
     return Verdict{o};
   }
-  notify_failures(r.refused);
+  if (!r.refused.empty() && m_config.notify.not_delivered) {
+    outbox().wake();
+  }
   return std::nullopt;
 }
 

@@ -87,7 +87,8 @@ std::string inert_text(std::string_view text, std::size_t max_bytes)
 }
 
 std::optional<Mail> compose(const config::Config& config, store::Store& store,
-                            const std::string& delivery_id, model::EventKind kind, util::Micros now)
+                            const std::string& delivery_id, model::EventKind kind, util::Micros now,
+                            const std::string& message_id)
 {
   auto xr = receipt::gather(store, delivery_id);
   if (!xr) {
@@ -196,7 +197,9 @@ std::optional<Mail> compose(const config::Config& config, store::Store& store,
   mail.to = m.sender();
   mail.subject = subject;
   mail.date = now;
-  mail.message_id = "n." + d.id() + "." + std::to_string(now) + "@" + config.bounce.domain;
+  mail.message_id = !message_id.empty()
+                        ? message_id
+                        : "n." + d.id() + "." + std::to_string(now) + "@" + config.bounce.domain;
   if (!m.message_id().empty()) {
     mail.extra_headers.emplace_back("In-Reply-To", "<" + m.message_id() + ">");
     mail.extra_headers.emplace_back("References", "<" + m.message_id() + ">");
@@ -229,7 +232,8 @@ smtp::Options reinject_options(const config::Config& config)
 }
 
 Result notify_event(const config::Config& config, store::Store& store,
-                    const store::pb::Delivery& before, model::EventKind kind)
+                    const store::pb::Delivery& before, model::EventKind kind,
+                    const std::string& message_id)
 {
   Result r;
   const char* name = kind == model::EventKind::read ? "read" : "not_delivered";
@@ -272,7 +276,7 @@ Result notify_event(const config::Config& config, store::Store& store,
     } else {
       return done(Outcome::disabled, "no notification for this event");
     }
-    auto mail = compose(config, store, before.id(), kind, util::now_micros());
+    auto mail = compose(config, store, before.id(), kind, util::now_micros(), message_id);
     if (!mail) {
       return done(Outcome::store_error, "the exchange could not be read");
     }

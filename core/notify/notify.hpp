@@ -54,16 +54,19 @@ std::string inert_text(std::string_view text, std::size_t max_bytes);
 // as it is in the store now. nullopt when the store cannot give the exchange.
 // A read notification carries the receipt when the signing key (keys.dir) is readable.
 std::optional<Mail> compose(const config::Config& config, store::Store& store,
-                            const std::string& delivery_id, model::EventKind kind,
-                            util::Micros now);
+                            const std::string& delivery_id, model::EventKind kind, util::Micros now,
+                            const std::string& message_id = "");
 
-// Decides and sends. `before` is the delivery as it was before the event was recorded.
-// Logs what it did (one line); never throws.
 // The SMTP client options for Postfix's re-injection listener (`reinject` in pli.yaml), by
 // which every mail pli makes leaves: notices, notifications, reply notices, login links.
 smtp::Options reinject_options(const config::Config& config);
 
+// Decides and sends. `before` is the delivery as it was before the event was recorded.
+// `message_id` (without <>): the mail's Message-ID, derived from its outbox job so that a
+// second sending of the same job is recognisable; "" = one made from the delivery and the
+// time. Logs what it did (one line); never throws.
 Result notify_event(const config::Config& config, store::Store& store,
-                    const store::pb::Delivery& before, model::EventKind kind);
+                    const store::pb::Delivery& before, model::EventKind kind,
+                    const std::string& message_id = "");
 
 } // namespace pli::notify

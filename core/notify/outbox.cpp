@@ -1,19 +1,12 @@
 #include "core/notify/outbox.hpp"
 
+#include "core/config/config.hpp"
 #include "core/log/log.hpp"
-#include "core/util/durable_file.hpp"
-
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <exception>
 #include <fstream>
 #include <iterator>
-#include <sstream>
 #include <system_error>
 
 namespace pli::notify {
@@ -24,132 +17,55 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::string_view k_magic = "pli-outbox 1\n";
+constexpr std::size_t k_batch = 16; // jobs claimed at once
 
-// Makes a record's creation (data, then its name in the directory) durable.
-void sync_record(const fs::path& file)
+util::Micros micros(std::chrono::milliseconds d)
 {
-  if (auto st = util::sync_file_and_dir(file.string()); !st) {
-    log::line(log::Level::error, "",
-              {{"outbox", "sync_failed"}, {"file", file.string()}, {"error", st.error().message}});
-  }
+  return static_cast<util::Micros>(d.count()) * 1000;
 }
 
-void remove_record(const fs::path& file)
+std::string job_name(const store::ClaimedJob& j)
 {
-  std::error_code ec;
-  if (!fs::remove(file, ec) && ec) {
-    log::line(log::Level::error, "",
-              {{"outbox", "remove_failed"}, {"file", file.string()}, {"error", ec.message()}});
-  }
+  return j.job.kind + " " + std::to_string(j.id);
 }
 
 } // namespace
 
 Outbox::Delays Outbox::default_delays()
 {
-  return {30s, 2min, 10min, 30min, 1h};
+  return delays_from(30s);
 }
 
-Outbox::Outbox(Delays retry_delays, std::size_t max_jobs, std::optional<Persistence> persistence)
-    : m_delays(std::move(retry_delays)), m_max(max_jobs), m_persist(std::move(persistence)),
-      m_thread([this] { run(); })
+Outbox::Delays Outbox::delays_from(std::chrono::seconds first)
 {
-  if (m_persist) {
-    revive_records();
+  // 30 s, 2 min, 10 min, 30 min, 1 h for a first delay of 30 s.
+  Delays out;
+  for (int factor : {2, 8, 40, 120, 240}) {
+    out.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(first) * factor / 2);
   }
+  return out;
 }
 
-std::optional<fs::path> Outbox::write_record(const std::string& what, const Record& r)
+Outbox::Options Outbox::options_from(const config::Config& config)
 {
-  std::uint64_t seq = 0;
-  {
-    std::lock_guard lock(m_mutex);
-    seq = ++m_seq;
-  }
-  // Named by creation time, so that a restart runs them in order.
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
-  char name[96];
-  std::snprintf(name, sizeof name, "%020lld-%d-%llu", static_cast<long long>(ns),
-                static_cast<int>(::getpid()), static_cast<unsigned long long>(seq));
-  const fs::path file = m_persist->dir / (std::string(name) + ".job");
-  std::string bytes(k_magic);
-  bytes += r.kind + "\n" + what + "\n" + r.payload;
-  // Not flushed here: the record is made durable (sync_record) only when its job does not
-  // succeed at once. A temporary file left by a crash ends in ".tmp", removed at restart.
-  util::WriteOptions options;
-  options.mode = 0600;
-  options.sync = util::Sync::none;
-  if (auto st = util::write_file(file.string(), bytes, options); !st) {
-    log::line(log::Level::error, "",
-              {{"outbox", "write_failed"},
-               {"job", what},
-               {"file", file.string()},
-               {"error", st.error().message}});
-    return std::nullopt;
-  }
-  return file;
+  Options o;
+  o.retry_delays =
+      delays_from(std::chrono::seconds(static_cast<long>(config.notify.retry_first_seconds)));
+  o.lease = std::chrono::seconds(static_cast<long>(config.notify.lease_seconds));
+  o.poll = std::chrono::seconds(static_cast<long>(config.notify.poll_seconds));
+  return o;
 }
 
-void Outbox::revive_records()
+std::string Outbox::message_id(const store::ClaimedJob& job, const std::string& domain)
 {
-  std::error_code ec;
-  fs::create_directories(m_persist->dir, ec);
-  std::vector<fs::path> files;
-  for (fs::directory_iterator it(m_persist->dir, ec), end; !ec && it != end; it.increment(ec)) {
-    const auto ext = it->path().extension();
-    if (ext == ".job") {
-      files.push_back(it->path());
-    } else if (ext == ".tmp") {
-      remove_record(it->path()); // cut short while being written: its push() failed
-    }
-  }
-  if (ec) {
-    log::line(
-        log::Level::error, "",
-        {{"outbox", "dir_unreadable"}, {"dir", m_persist->dir.string()}, {"error", ec.message()}});
-    return;
-  }
-  std::sort(files.begin(), files.end());
-  for (const auto& file : files) {
-    std::ifstream in(file, std::ios::binary);
-    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    Record r;
-    std::string what;
-    bool ok = bytes.compare(0, k_magic.size(), k_magic) == 0;
-    if (ok) {
-      const auto kind_end = bytes.find('\n', k_magic.size());
-      const auto what_end =
-          kind_end == std::string::npos ? std::string::npos : bytes.find('\n', kind_end + 1);
-      ok = what_end != std::string::npos;
-      if (ok) {
-        r.kind = bytes.substr(k_magic.size(), kind_end - k_magic.size());
-        what = bytes.substr(kind_end + 1, what_end - kind_end - 1);
-        r.payload = bytes.substr(what_end + 1);
-      }
-    }
-    Job job = ok ? m_persist->revive(r) : Job{};
-    if (!job) {
-      log::line(log::Level::error, "",
-                {{"outbox", "record_unusable"}, {"file", file.string()}, {"kind", r.kind}});
-      remove_record(file);
-      continue;
-    }
-    log::line(log::Level::info, "", {{"outbox", "revived"}, {"job", what}});
-    std::lock_guard lock(m_mutex);
-    queue_due_now(Entry{std::move(what), std::move(job), 0, {}, file});
-  }
+  return "job." + job.job.queue + "." + std::to_string(job.id) + "." +
+         std::to_string(job.created_at) + "@" + domain;
 }
 
-void Outbox::queue_due_now(Entry e)
+Outbox::Outbox(store::Store& store, std::string queue, Runner runner, Options options)
+    : m_store(store), m_queue(std::move(queue)), m_runner(std::move(runner)),
+      m_options(std::move(options)), m_thread([this] { run(); })
 {
-  const auto now = std::chrono::steady_clock::now();
-  e.due = now;
-  // Due now: before every job waiting for a retry, after those already due.
-  auto at = std::find_if(m_jobs.begin(), m_jobs.end(), [&](const Entry& x) { return x.due > now; });
-  m_jobs.insert(at, std::move(e));
-  m_cv.notify_one();
 }
 
 Outbox::~Outbox()
@@ -162,89 +78,188 @@ Outbox::~Outbox()
   m_thread.join();
 }
 
-bool Outbox::push(std::string what, Job job, std::optional<Record> record)
+void Outbox::wake()
 {
   {
     std::lock_guard lock(m_mutex);
-    if (m_jobs.size() >= m_max) {
-      log::line(log::Level::error, "", {{"outbox", "full"}, {"dropped", what}});
-      return false;
-    }
+    m_woken = true;
   }
-  fs::path file;
-  if (record && m_persist) {
-    auto written = write_record(what, *record);
-    if (!written) {
-      return false;
-    }
-    file = std::move(*written);
+  m_cv.notify_all();
+}
+
+bool Outbox::enqueue(const std::string& kind, const std::string& payload)
+{
+  auto id = m_store.enqueue(store::Job{m_queue, kind, payload}, m_options.clock());
+  if (!id) {
+    log::line(log::Level::error, "",
+              {{"outbox", "enqueue_failed"}, {"job", kind}, {"store", id.error().message}});
+    return false;
   }
-  std::lock_guard lock(m_mutex);
-  queue_due_now(Entry{std::move(what), std::move(job), 0, {}, std::move(file)});
+  wake();
   return true;
 }
 
-std::size_t Outbox::pending() const
+bool Outbox::import_legacy()
 {
-  std::lock_guard lock(m_mutex);
-  return m_jobs.size();
+  if (m_options.legacy_dir.empty()) {
+    return true;
+  }
+  std::error_code ec;
+  if (!fs::exists(m_options.legacy_dir, ec)) {
+    return true;
+  }
+  std::vector<fs::path> files;
+  for (fs::directory_iterator it(m_options.legacy_dir, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const auto ext = it->path().extension();
+    if (ext == ".job") {
+      files.push_back(it->path());
+    } else if (ext == ".tmp") {
+      fs::remove(it->path(), ec); // cut short while being written: never queued
+    }
+  }
+  std::sort(files.begin(), files.end()); // named by creation time
+  bool all = true;
+  for (const auto& file : files) {
+    std::ifstream in(file, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // "pli-outbox 1\n" kind "\n" what "\n" payload
+    std::optional<std::string> payload;
+    std::string kind;
+    if (bytes.compare(0, k_magic.size(), k_magic) == 0) {
+      const auto kind_end = bytes.find('\n', k_magic.size());
+      const auto what_end =
+          kind_end == std::string::npos ? std::string::npos : bytes.find('\n', kind_end + 1);
+      if (what_end != std::string::npos) {
+        kind = bytes.substr(k_magic.size(), kind_end - k_magic.size());
+        payload = bytes.substr(what_end + 1);
+        if (m_options.upgrade) {
+          payload = m_options.upgrade(kind, *payload);
+        }
+      }
+    }
+    if (!payload) {
+      log::line(log::Level::error, "",
+                {{"outbox", "record_unusable"}, {"file", file.string()}, {"kind", kind}});
+    } else if (auto id = m_store.enqueue(store::Job{m_queue, kind, *payload}, m_options.clock());
+               !id) {
+      all = false; // the store is down: tried again later, the file stays
+      continue;
+    } else {
+      log::line(log::Level::info, "",
+                {{"outbox", "imported"}, {"job", kind + " " + std::to_string(id.value())}});
+    }
+    std::error_code rm;
+    fs::remove(file, rm);
+  }
+  return all;
+}
+
+void Outbox::run_job(const store::ClaimedJob& job)
+{
+  bool done = false;
+  try {
+    done = m_runner(job);
+  } catch (const std::exception& ex) {
+    log::line(log::Level::error, "",
+              {{"outbox", "error"}, {"job", job_name(job)}, {"error", ex.what()}});
+  }
+  const auto& delays = m_options.retry_delays;
+  util::Result<util::Unit> st = util::Unit{};
+  if (done) {
+    st = m_store.finish_job(job.id);
+  } else if (job.attempts > delays.size()) {
+    log::line(log::Level::error, "", {{"outbox", "given_up"}, {"job", job_name(job)}});
+    st = m_store.finish_job(job.id);
+  } else {
+    const auto delay = delays[job.attempts == 0 ? 0 : job.attempts - 1];
+    log::line(log::Level::warning, "",
+              {{"outbox", "retry_later"},
+               {"job", job_name(job)},
+               {"in_seconds",
+                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(delay).count())}});
+    const util::Micros due = m_options.clock() + micros(delay);
+    st = m_store.retry_job(job.id, due);
+    if (st) {
+      m_retries.push_back(due); // the thread looks again then, whatever the poll
+    }
+  }
+  if (!st) {
+    // Its lease ends anyway: the job is claimed again then (sent twice when it was sent).
+    log::line(log::Level::error, "",
+              {{"outbox", "not_recorded"}, {"job", job_name(job)}, {"store", st.error().message}});
+  }
 }
 
 void Outbox::run()
 {
-  std::unique_lock lock(m_mutex);
+  bool imported = false;
+  bool store_down = false;
+  auto backoff = m_options.poll;
   for (;;) {
-    const auto now = std::chrono::steady_clock::now();
-    if (!m_jobs.empty() && m_jobs.front().due <= now) {
-      Entry e = std::move(m_jobs.front());
-      m_jobs.pop_front();
-      lock.unlock();
-      bool done = false;
-      try {
-        done = e.job();
-      } catch (const std::exception& ex) {
+    {
+      std::lock_guard lock(m_mutex);
+      if (m_stopping) {
+        return;
+      }
+      m_woken = false;
+    }
+    if (!imported) {
+      imported = import_legacy();
+    }
+    const util::Micros now = m_options.clock();
+    // Those due now: this claim takes them (or another process did).
+    m_retries.erase(std::remove_if(m_retries.begin(), m_retries.end(),
+                                   [now](util::Micros t) { return t <= now; }),
+                    m_retries.end());
+    auto claimed = m_store.claim_jobs(m_queue, now, micros(m_options.lease), k_batch);
+    std::chrono::milliseconds wait = m_options.poll;
+    if (!claimed) {
+      if (!store_down) {
         log::line(log::Level::error, "",
-                  {{"outbox", "error"}, {"job", e.what}, {"error", ex.what()}});
+                  {{"outbox", "store_unavailable"}, {"store", claimed.error().message}});
+        store_down = true;
+        backoff = m_options.poll;
+      } else {
+        backoff = std::min<std::chrono::milliseconds>(
+            backoff * 2, std::max(m_options.poll, std::chrono::milliseconds(60s)));
       }
-      if (!e.file.empty() && (done || e.attempts >= m_delays.size())) {
-        remove_record(e.file);
-      } else if (!e.file.empty() && e.attempts == 0) {
-        sync_record(e.file); // it waits: it must outlive a crash
-      }
-      lock.lock();
-      if (!done) {
-        if (e.attempts < m_delays.size()) {
-          e.due = std::chrono::steady_clock::now() + m_delays[e.attempts];
-          ++e.attempts;
-          log::line(log::Level::warning, "",
-                    {{"outbox", "retry_later"},
-                     {"job", e.what},
-                     {"in_seconds", std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                                       m_delays[e.attempts - 1])
-                                                       .count())}});
-          auto at = std::find_if(m_jobs.begin(), m_jobs.end(),
-                                 [&](const Entry& x) { return x.due > e.due; });
-          m_jobs.insert(at, std::move(e));
-        } else {
-          log::line(log::Level::error, "", {{"outbox", "given_up"}, {"job", e.what}});
-        }
-      }
-      continue;
-    }
-    if (m_stopping) {
-      for (const auto& e : m_jobs) {
-        log::line(
-            e.file.empty() ? log::Level::error : log::Level::info, "",
-            {{"outbox", e.file.empty() ? "dropped_at_stop" : "kept_for_restart"}, {"job", e.what}});
-      }
-      m_jobs.clear();
-      return;
-    }
-    if (m_jobs.empty()) {
-      m_cv.wait(lock);
+      wait = backoff;
     } else {
-      m_cv.wait_until(lock, m_jobs.front().due);
+      if (store_down) {
+        log::line(log::Level::info, "", {{"outbox", "store_back"}});
+        store_down = false;
+      }
+      const auto& jobs = claimed.value();
+      for (std::size_t i = 0; i < jobs.size(); ++i) {
+        bool stopping = false;
+        {
+          std::lock_guard lock(m_mutex);
+          stopping = m_stopping;
+        }
+        if (stopping) {
+          // Not run: given back, due now, for the next process to claim.
+          for (std::size_t k = i; k < jobs.size(); ++k) {
+            (void)m_store.retry_job(jobs[k].id, m_options.clock());
+          }
+          return;
+        }
+        run_job(jobs[i]);
+      }
+      if (jobs.size() == k_batch) {
+        continue; // more may be due
+      }
+      if (!m_retries.empty()) {
+        const util::Micros in =
+            *std::min_element(m_retries.begin(), m_retries.end()) - m_options.clock();
+        if (in <= 0) {
+          continue;
+        }
+        wait = std::min(wait, std::chrono::milliseconds(in / 1000 + 1));
+      }
     }
+    std::unique_lock lock(m_mutex);
+    m_cv.wait_for(lock, wait, [this] { return m_stopping || m_woken; });
   }
 }
 

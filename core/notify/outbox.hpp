@@ -1,95 +1,110 @@
 // The daemons' outbox: the mails pli-linkd and pli-milter send after a commit (the buyer's
-// read and failure notifications, the reply notice, the buyers' area login links) leave from
-// one background thread, so that no HTTP or SMTP answer waits for a PDF or for Postfix, and a
-// mail the re-injection listener refuses is tried again later instead of being lost.
+// read and failure notifications, the reply notice, the buyers' area login links), kept in
+// the store as jobs (store::Job) and sent from one background thread, so that no HTTP or SMTP
+// answer waits for a PDF or for Postfix, and a mail the re-injection listener refuses is
+// tried again later instead of being lost.
 //
-// A job returns true when it is done (sent, or nothing to send), false to be tried again
-// after the next delay of `retry_delays`; after the last one it is given up with a log line.
+// A transactional outbox: a job that follows an event is written in the event's own
+// transaction (store::NewEvent::job), so a crash between the commit and the mail loses
+// nothing; one without an event (a login link) is queued with enqueue(). Any process of the
+// job's queue, on any host of a shared store, claims due jobs (store::Store::claim_jobs) with
+// a lease: the claimer runs the job, then finishes it (done) or sets its next attempt; a
+// process that dies holding a job lets another claim it once the lease has passed.
+// At-least-once: a process that dies after Postfix's 250 and before finish_job lets the job
+// be sent again after the lease (the mail's Message-ID, made from the job, shows it).
 //
-// Jobs pushed with a Record are kept on disk, one file each in the Persistence directory,
-// from push() until they are done or given up (written before push returns, synced to disk
-// when a first attempt fails and the job has to wait): a new Outbox on the same directory
-// (the daemon restarted, or after a crash) rebuilds them with `revive` and runs them first.
-// Jobs without a Record (login links: short-lived, and their link must not sit on disk) are
-// in memory only: still waiting at stop, they are logged and dropped.
+// The runner returns true when the job is done (sent, or nothing to send), false to try it
+// again after the next delay of `retry_delays`; after the last one it is given up with a log
+// line. Jobs that an earlier version left as files under `legacy_dir` are moved into the
+// store at start (then the files go).
 #pragma once
+
+#include "core/store/store.hpp"
+#include "core/util/time.hpp"
 
 #include <chrono>
 #include <condition_variable>
-#include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <filesystem>
 #include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <thread>
 #include <vector>
+
+namespace pli::config {
+struct Config;
+}
 
 namespace pli::notify {
 
 class Outbox
 {
 public:
-  using Job = std::function<bool()>;
   using Delays = std::vector<std::chrono::milliseconds>;
+  using Runner = std::function<bool(const store::ClaimedJob&)>;
 
-  // What a durable job is made of: its kind and the bytes `revive` needs to rebuild it.
-  struct Record
+  struct Options
   {
-    std::string kind;
-    std::string payload;
-  };
-  struct Persistence
-  {
-    std::filesystem::path dir; // created if missing
-    // The job of a record left by a previous run; an empty Job when the record is not
-    // understood (logged and removed).
-    std::function<Job(const Record&)> revive;
+    Delays retry_delays = default_delays();
+    // How long a claimed job is kept from other claimers: longer than any send.
+    std::chrono::milliseconds lease{std::chrono::minutes(5)};
+    // How often the store is searched for due jobs queued or given back by other processes
+    // (those of this one wake it at once).
+    std::chrono::milliseconds poll{std::chrono::seconds(5)};
+    // An earlier version's job files ("pli-outbox 1"), moved into the store at start; empty:
+    // none.
+    std::filesystem::path legacy_dir;
+    // The payload of an earlier version's record of `kind` as it is queued now; nullopt when
+    // the record is not understood (logged and removed). Unset: the payload as it is.
+    std::function<std::optional<std::string>(const std::string& kind, const std::string& payload)>
+        upgrade;
+    util::Clock clock = util::now_micros;
   };
 
-  // Default delays: 30 s, 2 min, 10 min, 30 min, 1 h. With `persistence`, the jobs left in
-  // its directory are queued first (their files read before the constructor returns).
-  explicit Outbox(Delays retry_delays = default_delays(), std::size_t max_jobs = 10000,
-                  std::optional<Persistence> persistence = std::nullopt);
-  // Runs the jobs already due, then stops; durable jobs waiting for a retry stay on disk
-  // for the next run, the others are logged and dropped.
+  // Starts the thread that claims and runs the jobs of `queue` ("linkd" | "milter").
+  Outbox(store::Store& store, std::string queue, Runner runner, Options options);
+  Outbox(store::Store& store, std::string queue, Runner runner)
+      : Outbox(store, std::move(queue), std::move(runner), Options{})
+  {
+  }
+  // Stops the thread: the job being run finishes; claimed jobs not yet run are given back
+  // (due now); nothing is lost (every job is in the store).
   ~Outbox();
   Outbox(const Outbox&) = delete;
   Outbox& operator=(const Outbox&) = delete;
 
-  // Queues a job; `what` names it in log lines. With a `record` (and persistence), the job is
-  // written to disk first. False (and a log line) when the queue is full or the record cannot
-  // be written.
-  bool push(std::string what, Job job, std::optional<Record> record = std::nullopt);
-  // Jobs queued or waiting for a retry.
-  std::size_t pending() const;
+  // A job of this queue was just committed (with an event): look for due jobs now.
+  void wake();
+  // Queues a job with no event (this queue) and wakes the thread. False (and a log line)
+  // when the store refuses it.
+  bool enqueue(const std::string& kind, const std::string& payload);
 
+  // Default delays: 30 s, 2 min, 10 min, 30 min, 1 h.
   static Delays default_delays();
+  // The default delays scaled so that the first is `first` (notify.retry_first_seconds).
+  static Delays delays_from(std::chrono::seconds first);
+  // The retry delays, lease and poll of notify.* in pli.yaml.
+  static Options options_from(const config::Config& config);
+  // A Message-ID (without <>) for the mail of a job: the same for every sending of the job.
+  static std::string message_id(const store::ClaimedJob& job, const std::string& domain);
 
 private:
-  struct Entry
-  {
-    std::string what;
-    Job job;
-    std::size_t attempts = 0;
-    std::chrono::steady_clock::time_point due;
-    std::filesystem::path file; // a durable job's record, empty otherwise
-  };
   void run();
-  void queue_due_now(Entry e); // under m_mutex
-  std::optional<std::filesystem::path> write_record(const std::string& what, const Record& r);
-  void revive_records();
+  // Moves the legacy files into the store; true once done (or nothing to do).
+  bool import_legacy();
+  // Runs one claimed job and records its outcome in the store.
+  void run_job(const store::ClaimedJob& job);
 
-  const Delays m_delays;
-  const std::size_t m_max;
-  const std::optional<Persistence> m_persist;
-  std::uint64_t m_seq = 0; // record file names, under m_mutex
-  mutable std::mutex m_mutex;
+  store::Store& m_store;
+  const std::string m_queue;
+  const Runner m_runner;
+  const Options m_options;
+  std::mutex m_mutex;
   std::condition_variable m_cv;
-  std::deque<Entry> m_jobs; // in order of `due`
+  bool m_woken = false;
+  std::vector<util::Micros> m_retries; // the retries this thread set (its thread only)
   bool m_stopping = false;
   std::thread m_thread; // last: started when everything above exists
 };

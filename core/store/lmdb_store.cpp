@@ -38,6 +38,11 @@ util::Status LmdbStore::open_dbs(bool read_only)
       {"idx_sent", &m_idx_sent}, {"idx_status", &m_idx_status},
       {"idx_type", &m_idx_type}, {"idx_consult", &m_idx_consult},
       {"idx_word", &m_idx_word}, {"replies", &m_replies}};
+  // The outbox's jobs (added later): a read-only open of an older store has none.
+  if (int rc = mdb_dbi_open(txn.get(), "jobs", read_only ? 0 : MDB_CREATE, &m_jobs);
+      rc != 0 && !(read_only && rc == MDB_NOTFOUND)) {
+    return lmdb_error(rc, "opening database 'jobs'");
+  }
   for (const auto& [name, slot] : dbs) {
     if (int rc = mdb_dbi_open(txn.get(), name, read_only ? 0 : MDB_CREATE, slot); rc != 0) {
       return lmdb_error(rc, fmt::format("opening database '{}'", name));

@@ -26,6 +26,7 @@
 //                  deliveries of that type); A address id, day, status (the deliveries of a
 //                  recipient, or of a sender pair, in that status)
 //   idx_addr       address id, inv(sent_at), delivery id -> ""
+//   jobs           job id (8 bytes BE) -> pb::Job (the outbox: mails to send after a commit)
 //   addrs          address id -> count (8 bytes) + lower-case text; ids are kind + h16 of
 //                  the text: r recipient, s envelope sender, f From header, p the pair
 //                  "sender\nfrom" (no postings: the key of a delivery's sender counts)
@@ -168,6 +169,16 @@ public:
   {
     return credentials::take(m_env.get(), m_credentials, key);
   }
+
+  // The outbox (lmdb_jobs.cpp).
+  Result<std::uint64_t> enqueue(const Job& job, util::Micros now) override;
+  Result<std::vector<ClaimedJob>> claim_jobs(const std::string& queue, util::Micros now,
+                                             util::Micros lease, std::size_t max) override;
+  Result<util::Unit> finish_job(std::uint64_t id) override;
+  Result<util::Unit> retry_job(std::uint64_t id, util::Micros due_at) override;
+  Result<std::vector<ClaimedJob>> list_jobs(const std::string& queue) override;
+  // A new job record inside `txn` (after the last id); `id` gets its id. An LMDB code.
+  int put_job(lmdb::Txn& txn, const Job& job, util::Micros now, std::uint64_t* id = nullptr);
 
 private:
   static util::Error conflict(const std::string& what)
@@ -459,6 +470,7 @@ private:
   std::uint32_t m_reserve_percent = 0;
   std::unique_ptr<MapPages> m_pages; // OpenOptions::write_mostly only
   MDB_dbi m_credentials = 0;
+  MDB_dbi m_jobs = 0;
   MDB_dbi m_counts = 0;
   bool m_have_counts = false;
   bool m_have_v2 = false; // counts X, W and the address index are there

@@ -347,6 +347,11 @@ Result<std::vector<pb::Event>> LmdbStore::apply_events(lmdb::Txn& txn,
         return lmdb_error(rc, "status index");
       }
     }
+    if (ne.job) {
+      if (int rc = put_job(txn, *ne.job, ne.at); rc != 0) {
+        return lmdb_error(rc, "job");
+      }
+    }
     stored.push_back(std::move(e));
   }
   return stored;

@@ -98,6 +98,15 @@ CREATE UNLOGGED TABLE rate_windows (
   count bigint NOT NULL,
   PRIMARY KEY (key, window_start));
 CREATE INDEX rate_windows_end ON rate_windows (window_end);
+CREATE TABLE jobs (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  queue text COLLATE "C" NOT NULL,
+  kind text NOT NULL,
+  payload bytea NOT NULL,
+  created_at bigint NOT NULL,
+  due_at bigint NOT NULL,
+  attempts integer NOT NULL DEFAULT 0);
+CREATE INDEX jobs_due ON jobs (queue, due_at);
 CREATE FUNCTION pli_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'DELETE' AND current_setting('pli.purge', true) = 'on' THEN
@@ -160,7 +169,7 @@ CREATE TRIGGER deliveries_count_truncate AFTER TRUNCATE ON deliveries
 constexpr const char* k_tables[] = {
     "pli_schema",  "messages",    "deliveries",    "events",         "chain_heads",
     "tokens",      "blobs",       "consultations", "replies",        "msgids",
-    "idempotency", "credentials", "rate_windows",  "delivery_counts"};
+    "idempotency", "credentials", "rate_windows",  "delivery_counts", "jobs"};
 
 // What each program does to each table, beyond reading them all.
 struct Right
@@ -178,6 +187,7 @@ constexpr Right k_milter[] = {
     {"msgids", "INSERT,UPDATE"},
     {"idempotency", "INSERT,UPDATE"},
     {"delivery_counts", "INSERT,UPDATE"}, // the deliveries' triggers
+    {"jobs", "INSERT,UPDATE,DELETE"},
 };
 constexpr Right k_linkd[] = {
     {"deliveries", "UPDATE"},
@@ -190,6 +200,7 @@ constexpr Right k_linkd[] = {
     {"credentials", "INSERT,DELETE"},
     {"rate_windows", "INSERT,UPDATE,DELETE"},
     {"delivery_counts", "INSERT,UPDATE"}, // the deliveries' triggers
+    {"jobs", "INSERT,UPDATE,DELETE"},
 };
 
 std::vector<std::string> split(const std::string& s)

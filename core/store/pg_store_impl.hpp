@@ -61,6 +61,14 @@ public:
   Result<pb::Credential> take_credential(const std::string& key) override;
   Result<std::uint64_t> count_failure(const std::string& key, util::Micros window_start,
                                       util::Micros window_end) override;
+  Result<std::uint64_t> enqueue(const Job& job, util::Micros now) override; // pg_jobs.cpp
+  Result<std::vector<ClaimedJob>> claim_jobs(const std::string& queue, util::Micros now,
+                                             util::Micros lease, std::size_t max) override;
+  Result<util::Unit> finish_job(std::uint64_t id) override;
+  Result<util::Unit> retry_job(std::uint64_t id, util::Micros due_at) override;
+  Result<std::vector<ClaimedJob>> list_jobs(const std::string& queue) override;
+  // A new job row inside the caller's transaction; returns its id.
+  static Result<std::uint64_t> insert_job(pq::Conn& conn, const Job& job, util::Micros now);
   Result<pb::Delivery> wait_for_sent(const std::string& id,
                                      std::chrono::milliseconds max) override; // pg_listen.cpp
   Result<std::size_t>

@@ -50,6 +50,27 @@ struct NewMessage
   std::map<std::string, std::string> blobs; // sha256 hex -> bytes (original, attachments)
 };
 
+// A mail to send after a commit (the transactional outbox, notify/outbox.hpp): `queue` is the
+// program that sends it ("milter" | "linkd"), `kind` its type, `payload` what it needs to
+// rebuild itself (never a bearer secret: links are minted when the mail is sent).
+struct Job
+{
+  std::string queue;
+  std::string kind;
+  std::string payload;
+};
+
+// A job taken by claim_jobs: the lease (due_at = now + lease) keeps it from every other
+// claimer until it ends.
+struct ClaimedJob
+{
+  std::uint64_t id = 0;
+  Job job;
+  std::uint32_t attempts = 0; // this claim included
+  util::Micros created_at = 0;
+  util::Micros due_at = 0;
+};
+
 struct NewEvent
 {
   std::string delivery; // delivery id
@@ -59,6 +80,9 @@ struct NewEvent
   // When not empty, an event already recorded under the same key is not recorded again
   // (duplicate DSNs); the check and the write are one transaction.
   std::string dedupe_key;
+  // Queued in the same transaction, only when the event is recorded (an event skipped by its
+  // dedupe_key queues nothing).
+  std::optional<Job> job = std::nullopt;
 };
 
 // A recipient's reply with its attachments' bytes and the sender's link token (hashed).
@@ -274,6 +298,25 @@ public:
   // them in this process only (one host). Errors: io, unavailable.
   virtual Result<std::uint64_t> count_failure(const std::string& key, util::Micros window_start,
                                               util::Micros window_end) = 0;
+
+  // The outbox (notify/outbox.hpp). Jobs are not evidence: purge and `pli store copy` leave
+  // them. enqueue: a job with no event (a login link); returns its id. Errors: full, io,
+  // unavailable.
+  virtual Result<std::uint64_t> enqueue(const Job& job, util::Micros now) = 0;
+  // Up to `max` jobs of `queue` due at `now` (due_at <= now), oldest due first, each leased:
+  // due_at = now + lease and attempts + 1, in one transaction, so that no other claimer gets
+  // them until the lease ends (a job whose claimer died is claimed again after it). Takes no
+  // write transaction when nothing is due. Errors: io, unavailable.
+  virtual Result<std::vector<ClaimedJob>> claim_jobs(const std::string& queue, util::Micros now,
+                                                     util::Micros lease, std::size_t max) = 0;
+  // Removes a job (sent, nothing to send, or given up); a job already gone is fine.
+  // Errors: io, unavailable.
+  virtual Result<util::Unit> finish_job(std::uint64_t id) = 0;
+  // A job to try again at `due_at` (its lease ends then). Errors: not_found, io, unavailable.
+  virtual Result<util::Unit> retry_job(std::uint64_t id, util::Micros due_at) = 0;
+  // Every job of `queue` ("" = all), without claiming them (pli doctor, tests).
+  // Errors: io, unavailable.
+  virtual Result<std::vector<ClaimedJob>> list_jobs(const std::string& queue) = 0;
 
   // Copy between stores (`pli store copy`). Visits every message's bundle, oldest message
   // first, each read in one consistent snapshot; `fn` returns false to stop. Returns how

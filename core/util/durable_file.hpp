@@ -8,8 +8,7 @@
 // before any data is written, whatever the umask, and is removed on every failure. The
 // rename replaces whatever is at the target, a symlink included, without following it.
 //
-// The one writer of the keys (receipt/keys.cpp), the receipts (receipt/pdf.cpp) and the
-// outbox's records (notify/outbox.cpp).
+// The one writer of the keys (receipt/keys.cpp) and the receipts (receipt/pdf.cpp).
 #pragma once
 
 #include "core/util/result.hpp"

@@ -11,7 +11,8 @@
 #    link is minted when it is sent, and it opens the reply.
 set -euo pipefail
 . "$(dirname "$0")/../harness/pli_lib.sh"
-PLI_LINKD_YAML="reply_max_mb: 1, max_replies_per_delivery: 3" pli_setup >/dev/null
+PLI_LINKD_YAML="reply_max_mb: 1, max_replies_per_delivery: 3" \
+    pli_setup "notify: { retry_first_seconds: 3, poll_seconds: 1 }" >/dev/null
 W=$PLI_WORK
 
 printf 'PIECE JOINTE\n' >"$W/piece.txt"
@@ -99,7 +100,7 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' -F "text=Vraie réponse" -F files
 echo "ok 3 - uploads held to an unknown token get 404 before their body; a real reply gets 200"
 kill "$HOLDER" 2>/dev/null || true
 
-# 4. a reply notice waiting on disk holds no bearer link
+# 4. a reply notice waiting in the store's outbox holds no bearer link
 listening() { ss -ltnH "sport = :$PFX_PORT_REINJECT" | qgrep .; }
 not_listening() { ! listening; }
 cp "$PFX_CONF_DIR/master.cf" "$W/master.cf.orig"
@@ -121,17 +122,19 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' -F "text=Réponse de dave" "$link
 [ "$code" = 200 ] || fail "dave's reply answered $code"
 waiting() { grep -q 'outbox=retry_later .*reply_notice' "$W/linkd.log"; }
 _pfx_wait 30 "the reply notice to wait for the listener" "" waiting
-jobs=$(find "$W/store/outbox/linkd" -name '*.job')
-[ -n "$jobs" ] || fail "the waiting reply notice is not on disk"
-# shellcheck disable=SC2086
-if grep -l "/r/" $jobs >/dev/null; then fail "a reply notice on disk holds the /r/ link"; fi
-# shellcheck disable=SC2086
-if grep -lE "Content-Transfer-Encoding|$PLI_URL" $jobs >/dev/null; then fail "a reply notice on disk holds the composed mail"; fi
+# (with dave's read notification, queued when the listener closed)
+doctor_outbox() {
+    $PLI doctor --postfix-config "$PFX_CONF_DIR" --json |
+        pli_json '[c for c in j["checks"] if "notification" in c["check"]][0]["check"]' || true
+}
+doctor_outbox | qgrep -E "^[12] notifications? to buyers wait" ||
+    fail "the waiting reply notice is not in the store's outbox: $(doctor_outbox)"
+# No record of the store holds a sender's link (its job names the reply only).
+if grep -qa "$PLI_URL/r/" "$W/store/data.mdb"; then fail "the store holds a /r/ link"; fi
 kill -9 "$PLI_LINKD_PID"; wait "$PLI_LINKD_PID" 2>/dev/null || true
 cp "$W/master.cf.orig" "$PFX_CONF_DIR/master.cf"
 postfix -c "$PFX_CONF_DIR" reload >/dev/null 2>&1 || fail "postfix reload failed"
 _pfx_wait 20 "the re-injection listener to come back" "" listening
-touch -d '2 minutes ago' "$W/store/outbox/linkd"/*.job
 "$PLI_BIN_DIR/linkd/pli-linkd" --config "$PLI_CONFIG" --foreground >>"$W/linkd.log" 2>&1 &
 PLI_LINKD_PID=$!
 pfx_on_exit "kill $PLI_LINKD_PID 2>/dev/null; wait $PLI_LINKD_PID 2>/dev/null || true"
@@ -141,4 +144,4 @@ rlink=$(pli_mail_part "$n" text/plain | grep -oE "$PLI_URL/r/[A-Za-z0-9_-]+" | h
 [ -n "$rlink" ] || fail "the reply notice has no /r/ link: $(pli_mail_part "$n" text/plain)"
 curl -fsS -o "$W/rcontent.html" -X POST "$rlink" || fail "the minted /r/ link does not open"
 grep -q "Réponse de dave" "$W/rcontent.html" || fail "the minted link does not show the reply"
-echo "ok 4 - a reply notice on disk holds no /r/ link; the link minted at sending opens the reply"
+echo "ok 4 - a reply notice waiting in the store holds no /r/ link; the link minted at sending opens the reply"
