@@ -361,11 +361,11 @@ Result<std::vector<pb::Event>> PgStore::apply_events(pq::Conn& conn,
                "delivery");
     if (ne.job) {
       // Its id is not needed here: sent with the transaction's other deferred statements.
-      conn.defer("INSERT INTO jobs (queue, kind, payload, created_at, due_at) "
-                 "VALUES ($1, $2, $3, $4, $4)",
-                 pq::Params{}.text(ne.job->queue).text(ne.job->kind).bytes(ne.job->payload).i64(
-                     ne.at),
-                 "job");
+      conn.defer(
+          "INSERT INTO jobs (queue, kind, payload, created_at, due_at) "
+          "VALUES ($1, $2, $3, $4, $4)",
+          pq::Params{}.text(ne.job->queue).text(ne.job->kind).bytes(ne.job->payload).i64(ne.at),
+          "job");
     }
     stored.push_back(std::move(e));
   }
