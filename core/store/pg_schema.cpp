@@ -167,8 +167,8 @@ CREATE TRIGGER deliveries_count_truncate AFTER TRUNCATE ON deliveries
 )sql";
 
 constexpr const char* k_tables[] = {
-    "pli_schema",  "messages",    "deliveries",    "events",         "chain_heads",
-    "tokens",      "blobs",       "consultations", "replies",        "msgids",
+    "pli_schema",  "messages",    "deliveries",    "events",          "chain_heads",
+    "tokens",      "blobs",       "consultations", "replies",         "msgids",
     "idempotency", "credentials", "rate_windows",  "delivery_counts", "jobs"};
 
 // What each program does to each table, beyond reading them all.
