@@ -224,6 +224,32 @@ pli_notice_link() {
 }
 
 # pli_json_get JSON_EXPR: evaluates a Python expression on the JSON read from stdin (as j).
+# pli_linkd_replica: a second pli-linkd with pli_setup's pli.yaml on another port
+# ($PLI_WORK/b.yaml, log linkd-b.log), stopped at exit; sets PLI_REPLICA_URL, PLI_REPLICA_PID.
+pli_linkd_replica() {
+    local port
+    port=$(pfx_free_port)
+    PLI_REPLICA_URL=http://127.0.0.1:$port
+    sed "s|listen: \"127.0.0.1:$PLI_LINKD_PORT\"|listen: \"127.0.0.1:$port\"|" "$PLI_CONFIG" \
+        >"$PLI_WORK/b.yaml"
+    "$PLI_BIN_DIR/linkd/pli-linkd" --config "$PLI_WORK/b.yaml" --foreground \
+        >>"$PLI_WORK/linkd-b.log" 2>&1 &
+    PLI_REPLICA_PID=$!
+    pfx_on_exit "kill $PLI_REPLICA_PID 2>/dev/null; wait $PLI_REPLICA_PID 2>/dev/null || true"
+    _pfx_wait 20 "replica B to listen" "" curl -fs -o /dev/null "$PLI_REPLICA_URL/healthz"
+}
+
+# pli_csrf FILE: the csrf field of the first form of an HTML page.
+pli_csrf() { grep -o 'name="csrf" value="[^"]*"' "$1" | head -n 1 | sed 's/.*value="//; s/"$//'; }
+
+# pli_ask_login URL JAR ADDRESS: asks the buyers' area at URL for a login link for ADDRESS
+# (cookies in JAR); prints the HTTP status.
+pli_ask_login() {
+    curl -fsS -c "$2" -b "$2" -o "$2.form.html" "$1/suivi/" || return 1
+    curl -sS -c "$2" -b "$2" -o "$2.asked.html" -w '%{http_code}' \
+        --data-urlencode "email=$3" --data-urlencode "csrf=$(pli_csrf "$2.form.html")" "$1/suivi/"
+}
+
 pli_json() {
     /usr/bin/python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"
 }

@@ -14,13 +14,8 @@ listening() { ss -ltnH "sport = :$PFX_PORT_REINJECT" | qgrep .; }
 not_listening() { ! listening; }
 
 # Replica B: the same configuration on another port.
-B_PORT=$(pfx_free_port)
-B=http://127.0.0.1:$B_PORT
-sed "s|listen: \"127.0.0.1:$PLI_LINKD_PORT\"|listen: \"127.0.0.1:$B_PORT\"|" "$PLI_CONFIG" >"$W/b.yaml"
-"$PLI_BIN_DIR/linkd/pli-linkd" --config "$W/b.yaml" --foreground >>"$W/linkd-b.log" 2>&1 &
-B_PID=$!
-pfx_on_exit "kill $B_PID 2>/dev/null; wait $B_PID 2>/dev/null || true"
-_pfx_wait 20 "replica B to listen" "" curl -fs -o /dev/null "$B/healthz"
+pli_linkd_replica
+B=$PLI_REPLICA_URL
 
 link=$(pli_first_link "Lu sur A" "outbox-1@buyer.example" "À lire.")
 [ -n "$link" ] || fail "no link in the notice"

@@ -12,13 +12,8 @@ W=$PLI_WORK
 A=$PLI_URL
 
 # Replica B: the same configuration on another port.
-B_PORT=$(pfx_free_port)
-B=http://127.0.0.1:$B_PORT
-sed "s|listen: \"127.0.0.1:$PLI_LINKD_PORT\"|listen: \"127.0.0.1:$B_PORT\"|" "$PLI_CONFIG" >"$W/b.yaml"
-"$PLI_BIN_DIR/linkd/pli-linkd" --config "$W/b.yaml" --foreground >>"$W/linkd-b.log" 2>&1 &
-B_PID=$!
-pfx_on_exit "kill $B_PID 2>/dev/null; wait $B_PID 2>/dev/null || true"
-_pfx_wait 20 "replica B to listen" "" curl -fs -o /dev/null "$B/healthz"
+pli_linkd_replica
+B=$PLI_REPLICA_URL
 
 # ---- a notice read through B
 pfx_send --from alice@buyer.example --to ok1@remote.example \
@@ -40,11 +35,7 @@ done
 echo "ok 1 - a link mailed with A's address is read through B"
 
 # ---- a login link asked on A, used on B; the session works on A
-csrf_of() { grep -o 'name="csrf" value="[^"]*"' "$1" | head -n 1 | sed 's/.*value="//; s/"$//'; }
-curl -fsS -c "$W/a.jar" -b "$W/a.jar" -o "$W/form.html" "$A/suivi/"
-c=$(curl -sS -c "$W/a.jar" -b "$W/a.jar" -o "$W/asked.html" -w '%{http_code}' \
-    --data-urlencode "email=alice@buyer.example" --data-urlencode "csrf=$(csrf_of "$W/form.html")" \
-    "$A/suivi/")
+c=$(pli_ask_login "$A" "$W/a.jar" alice@buyer.example)
 [ "$c" = 200 ] || fail "asking a login link on A: $c"
 login=""
 for _ in $(seq 1 150); do
@@ -61,7 +52,7 @@ done
 curl -fsS -c "$W/b.jar" -b "$W/b.jar" -o "$W/link.html" "${login/$A/$B}"
 c=$(curl -sS -c "$W/b.jar" -b "$W/b.jar" -D "$W/login.h" -o /dev/null -w '%{http_code}' \
     --data-urlencode "token=$(grep -o 'name="token" value="[^"]*"' "$W/link.html" | sed 's/.*value="//; s/"$//')" \
-    --data-urlencode "csrf=$(csrf_of "$W/link.html")" "$B/suivi/login")
+    --data-urlencode "csrf=$(pli_csrf "$W/link.html")" "$B/suivi/login")
 [ "$c" = 303 ] || fail "A's login link refused on B: $c"
 c=$(curl -sS -b "$W/b.jar" -o "$W/list.html" -w '%{http_code}' "$A/suivi/")
 [ "$c" = 200 ] || fail "B's session refused on A: $c"

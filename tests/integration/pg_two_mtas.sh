@@ -81,11 +81,7 @@ qgrep -l "X-Pli-Notification: read" $(on_b pfx_maildir_files catchall) ||
 echo "ok 2 - the notice is read through linkd B"
 
 # ---- 3. a login link mailed by linkd A, used on linkd B
-csrf_of() { grep -o 'name="csrf" value="[^"]*"' "$1" | head -n 1 | sed 's/.*value="//; s/"$//'; }
-curl -fsS -c "$W/a.jar" -b "$W/a.jar" -o "$W/form.html" "$A/suivi/"
-c=$(curl -sS -c "$W/a.jar" -b "$W/a.jar" -o "$W/asked.html" -w '%{http_code}' \
-    --data-urlencode "email=alice@buyer.example" --data-urlencode "csrf=$(csrf_of "$W/form.html")" \
-    "$A/suivi/")
+c=$(pli_ask_login "$A" "$W/a.jar" alice@buyer.example)
 [ "$c" = 200 ] || fail "asking a login link on A: $c"
 login=""
 for _ in $(seq 1 300); do
@@ -100,7 +96,7 @@ done
 curl -fsS -c "$W/b.jar" -b "$W/b.jar" -o "$W/link.html" "${login/$A/$B}"
 c=$(curl -sS -c "$W/b.jar" -b "$W/b.jar" -o /dev/null -w '%{http_code}' \
     --data-urlencode "token=$(grep -o 'name="token" value="[^"]*"' "$W/link.html" | sed 's/.*value="//; s/"$//')" \
-    --data-urlencode "csrf=$(csrf_of "$W/link.html")" "$B/suivi/login")
+    --data-urlencode "csrf=$(pli_csrf "$W/link.html")" "$B/suivi/login")
 [ "$c" = 303 ] || fail "A's login link refused on B: $c"
 c=$(curl -sS -b "$W/b.jar" -o "$W/list.html" -w '%{http_code}' "$B/suivi/")
 [ "$c" = 200 ] || fail "the session opened on B: $c"
